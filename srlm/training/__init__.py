@@ -1,0 +1,1 @@
+"""Training: one Lightning module for every preference and supervised loss."""

@@ -1,0 +1,66 @@
+"""Turning (prompt, chosen, rejected) texts into token tensors with masked prompts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+IGNORE = -100
+
+
+@dataclass
+class Example:
+    """One training example; `rejected` is None for supervised (SFT) data."""
+
+    prompt: str
+    chosen: str
+    rejected: str | None = None
+
+
+def encode_example(tok, ex: Example, max_length: int) -> dict:
+    prompt = tok(ex.prompt, add_special_tokens=False).input_ids
+
+    def response(text: str) -> list[int]:
+        # The end-of-turn token is part of the response: the model must learn to stop.
+        return tok(text, add_special_tokens=False).input_ids + [tok.eos_token_id]
+
+    out = {"chosen": _join(prompt, response(ex.chosen), max_length)}
+    if ex.rejected is not None:
+        out["rejected"] = _join(prompt, response(ex.rejected), max_length)
+    return out
+
+
+def _join(prompt: list[int], response: list[int], max_length: int) -> tuple[list[int], list[int]]:
+    # Over-long pairs lose the start of the prompt, never the response being scored.
+    ids = (prompt + response)[-max_length:]
+    n_resp = min(len(response), max_length)
+    labels = [IGNORE] * (len(ids) - n_resp) + ids[len(ids) - n_resp :]
+    return ids, labels
+
+
+def collate(seqs: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    width = max(len(ids) for ids, _ in seqs)
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (ids, lab) in enumerate(seqs):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, : len(lab)] = torch.tensor(lab)
+        mask[i, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed log-probability of the response tokens of each sequence, and their count."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    labels = batch["labels"][:, 1:]
+    logits = logits[:, :-1].float()
+    token_logp = -torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.size(-1)),
+        labels.reshape(-1),
+        ignore_index=IGNORE,
+        reduction="none",
+    ).view(labels.shape)
+    valid = labels != IGNORE
+    return (token_logp * valid).sum(-1), valid.sum(-1)
