@@ -1,0 +1,53 @@
+"""The run directory refuses another experiment's config and records finished stages."""
+
+from __future__ import annotations
+
+import pytest
+
+from srlm.config import compose, validate
+from srlm.errors import RunDirError
+from srlm.rundir import RunDir, read_jsonl, write_jsonl
+
+
+def _cfg(tmp_path, *extra):
+    return validate(compose([f"run_dir={tmp_path}/run", "rollout=hf", *extra]))
+
+
+def test_same_config_binds_twice(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.bind(_cfg(tmp_path))
+    run.mark_finished(1, "prompts", {"prompts": 3})
+    run.bind(_cfg(tmp_path))
+    assert run.finished(1, "prompts") and run.stats(1, "prompts") == {"prompts": 3}
+
+
+def test_more_iterations_or_another_logger_may_resume(tmp_path):
+    RunDir(tmp_path / "run").bind(_cfg(tmp_path))
+    RunDir(tmp_path / "run").bind(_cfg(tmp_path, "method.iterations=5", "logger=none"))
+
+
+def test_different_config_is_refused_with_the_changed_keys(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.bind(_cfg(tmp_path))
+    run.mark_finished(1, "prompts")
+    with pytest.raises(RunDirError) as e:
+        run.bind(_cfg(tmp_path, "optimizer.beta=0.5"))
+    msg = str(e.value)
+    assert "optimizer.beta: 0.1 -> 0.5" in msg
+    assert "run_dir=" in msg and "overwrite=true" in msg
+    assert run.finished(1, "prompts")  # nothing was touched
+
+
+def test_overwrite_starts_fresh(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.bind(_cfg(tmp_path))
+    run.mark_finished(1, "prompts")
+    run.bind(_cfg(tmp_path, "optimizer.beta=0.5", "overwrite=true"))
+    assert not run.finished(1, "prompts")
+
+
+def test_jsonl_roundtrip_leaves_no_temp_files(tmp_path):
+    rows = [{"a": 1, "text": "ünïcode"}, {"a": 2}]
+    write_jsonl(tmp_path / "x.jsonl", rows)
+    assert read_jsonl(tmp_path / "x.jsonl") == rows
+    assert [p.name for p in tmp_path.iterdir()] == ["x.jsonl"]
