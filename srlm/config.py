@@ -153,7 +153,8 @@ class TrainerConfig:
     devices: int = 1
     num_nodes: int = 1
     strategy: str = "auto"  # auto | ddp | fsdp | deepspeed_stage_2 ...
-    precision: str = "32-true"  # 32-true | bf16-mixed | bf16-true | 16-mixed
+    # auto: bf16 autocast where the hardware has native bf16 (GPU, AVX512-BF16/AMX CPU), else fp32.
+    precision: str = "auto"  # auto | 32-true | bf16-mixed | bf16-true | 16-mixed
     gradient_checkpointing: bool = False
     lora: LoraConfig = field(default_factory=LoraConfig)
     # Torch threads per training process on CPU (0 = torch's default).
@@ -161,7 +162,7 @@ class TrainerConfig:
 
     def check(self) -> None:
         _in("trainer.accelerator", self.accelerator, ("cpu", "gpu", "cuda", "auto"))
-        _in("trainer.precision", self.precision, ("32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"))
+        _in("trainer.precision", self.precision, ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"))
         _check(self.devices >= 1, "trainer.devices", self.devices, "must be >= 1")
         _check(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "must be >= 1")
 
@@ -247,7 +248,138 @@ class SelfRewardConfig(MethodConfig):
         self.response_sampling.check("method.response_sampling")
 
 
-METHODS: dict[str, type[MethodConfig]] = {"self_reward": SelfRewardConfig}
+@dataclass
+class ThinkingJudgeConfig(MethodConfig):
+    """EvalPlanner on Self-Taught-Evaluator triples: see srlm/methods/thinking_judge.py."""
+
+    name: str = "thinking_judge"
+    # Fresh seed instructions per iteration: iteration t takes the next instructions_per_iteration[t-1]
+    # of data.seed_instructions (shuffled once with data_seed); the last value repeats. Paper: 5K, 17K.
+    instructions_per_iteration: list[int] = field(default_factory=lambda: [5000, 17000])
+    data_seed: int = 0
+    # |P| plans per instruction (from the instruction alone), E executions per plan, E/2 per order.
+    plans_per_instruction: int = 5
+    executions_per_plan: int = 8
+    # Pairs are every correct x every incorrect execution per plan and order; null keeps all (the
+    # paper), a number samples at most that many per instruction.
+    max_pairs_per_instruction: int | None = None
+    response_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 1024))
+    triple_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 1024))
+    plan_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 1024))
+    execution_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 2048))
+    # Held-out triples made once (iteration 0) from the first eval_triples of data.eval_prompts
+    # (null: all), judged in both orders at temperature 0 with up to eval_max_tokens.
+    eval_triples: int | None = None
+    eval_max_tokens: int = 2048
+    # EvalPlanner's M1^SFT: before the first DPO, SFT from the seed on one random correct judgement
+    # per instruction of iteration 1.
+    sft_warm_start: bool = True
+    sft_epochs: int = 2
+    sft_lr: float = 1e-6
+    sft_batch_size: int = 2
+
+    @property
+    def warm_start(self) -> WarmStartConfig:
+        # What srlm.runner reads to run the supervised warm start before iteration 1.
+        return WarmStartConfig(enabled=self.sft_warm_start, epochs=self.sft_epochs, lr=self.sft_lr,
+                               batch_size=self.sft_batch_size)
+
+    def check(self) -> None:
+        super().check()
+        _check(len(self.instructions_per_iteration) >= 1 and all(n >= 1 for n in self.instructions_per_iteration),
+               "method.instructions_per_iteration", self.instructions_per_iteration,
+               "must be a non-empty list of counts >= 1")
+        _check(self.plans_per_instruction >= 1, "method.plans_per_instruction", self.plans_per_instruction, "must be >= 1")
+        _check(self.executions_per_plan >= 2 and self.executions_per_plan % 2 == 0, "method.executions_per_plan",
+               self.executions_per_plan, "must be an even number >= 2: half of the executions see each response order")
+        _check(self.max_pairs_per_instruction is None or self.max_pairs_per_instruction >= 1,
+               "method.max_pairs_per_instruction", self.max_pairs_per_instruction, "must be >= 1 (or null: all pairs)")
+        _check(self.eval_triples is None or self.eval_triples >= 1, "method.eval_triples", self.eval_triples,
+               "must be >= 1 (or null: every row of data.eval_prompts)")
+        _check(self.eval_max_tokens >= 1, "method.eval_max_tokens", self.eval_max_tokens, "must be >= 1")
+        _check(self.sft_epochs >= 1, "method.sft_epochs", self.sft_epochs, "must be >= 1")
+        _check(self.sft_lr > 0, "method.sft_lr", self.sft_lr, "must be > 0")
+        _check(self.sft_batch_size >= 1, "method.sft_batch_size", self.sft_batch_size, "must be >= 1")
+        for key in ("response_sampling", "triple_sampling", "plan_sampling", "execution_sampling"):
+            getattr(self, key).check(f"method.{key}")
+
+
+@dataclass
+class IrpoConfig(MethodConfig):
+    """Iterative Reasoning Preference Optimization (Pang et al. 2024): see srlm/methods/irpo.py."""
+
+    name: str = "irpo"
+    iterations: int = 3
+    # Where the questions come from: an arithmetic kind generated by srlm.data.arithmetic
+    # (add1, add2, word2, mixed), or `file` to read method.train_file / method.test_file.
+    task: str = "add2"
+    # GSM8K-style rows {"question", "answer"} (an answer ending in "#### N" is GSM8K's): a JSONL
+    # path, a directory with train.jsonl/test.jsonl, builtin:NAME or hf:ORG/NAME[:CONFIG]
+    # (split "train" for the training file, "test" for the test file).
+    train_file: str | None = None
+    test_file: str | None = None
+    # Our field name -> the file's field name, for files in other shapes.
+    field_map: dict[str, str] = field(default_factory=dict)
+    # Training questions (the same ones every iteration) and held-out test questions. For a
+    # generated task both are counts; for task=file they keep the first N rows (null: all).
+    train_questions: int | None = 200
+    test_questions: int | None = 100
+    # Seed of the generated train/test split; separate from the run's seed so that runs with
+    # different seeds are measured on the same test questions.
+    data_seed: int = 0
+    # Worked examples in every prompt: from srlm.data.arithmetic.FEW_SHOT (at most 3) for a
+    # generated task, the first rows of the training file (then not trained on) for task=file.
+    shots: int = 3
+    # N chain-of-thought samples per training question, and K pairs per question.
+    samples_per_question: int = 8
+    pairs_per_question: int = 4
+    # Sampling temperature of iteration t (1-based) is temperatures[t-1]; the last value
+    # repeats. The paper (GSM8K): 0.8, 0.8, 1.3, 1.3.
+    temperatures: list[float] = field(default_factory=lambda: [0.8, 0.8, 1.3, 1.3])
+    top_p: float = 1.0
+    # Token budget of one chain of thought plus answer (sampling and evaluation).
+    max_tokens: int = 96
+    # GSM8K only in the paper: the gold solution joins the winners, so no question lacks one.
+    add_gold_to_winners: bool = False
+    # Evaluation: greedy accuracy and format rate on the test questions, always; majority
+    # vote over eval_maj_k samples at eval_maj_temperature when eval_maj_k > 0.
+    eval_maj_k: int = 0
+    eval_maj_temperature: float = 0.8
+
+    def check(self) -> None:
+        super().check()
+        kinds = ("add1", "add2", "word2", "mixed", "file")
+        _in("method.task", self.task, kinds)
+        if self.task == "file":
+            for key in ("train_file", "test_file"):
+                _check(bool(getattr(self, key)), f"method.{key}", getattr(self, key),
+                       "method.task=file needs both method.train_file and method.test_file")
+        else:
+            for key in ("train_file", "test_file"):
+                _check(getattr(self, key) is None, f"method.{key}", getattr(self, key),
+                       f"a data file is only read with method.task=file (method.task={self.task} "
+                       "generates its questions)")
+            for key in ("train_questions", "test_questions"):
+                _check(getattr(self, key) is not None, f"method.{key}", None,
+                       f"method.task={self.task} generates questions: give a count")
+            _check(self.shots <= 3, "method.shots", self.shots, "the arithmetic tasks have 3 worked examples")
+        for key in ("train_questions", "test_questions"):
+            v = getattr(self, key)
+            _check(v is None or v >= 1, f"method.{key}", v, "must be >= 1 (or null: all rows of the file)")
+        _check(self.shots >= 0, "method.shots", self.shots, "must be >= 0")
+        _check(self.samples_per_question >= 2, "method.samples_per_question", self.samples_per_question,
+               "must be >= 2: a pair needs a correct and an incorrect sample")
+        _check(self.pairs_per_question >= 1, "method.pairs_per_question", self.pairs_per_question, "must be >= 1")
+        _check(len(self.temperatures) >= 1 and all(x >= 0 for x in self.temperatures),
+               "method.temperatures", self.temperatures, "must be a non-empty list of numbers >= 0")
+        _check(0 < self.top_p <= 1, "method.top_p", self.top_p, "must be in (0, 1]")
+        _check(self.max_tokens >= 1, "method.max_tokens", self.max_tokens, "must be >= 1")
+        _check(self.eval_maj_k >= 0, "method.eval_maj_k", self.eval_maj_k, "must be >= 0 (0: off)")
+        _check(self.eval_maj_temperature > 0, "method.eval_maj_temperature", self.eval_maj_temperature, "must be > 0")
+
+
+METHODS: dict[str, type[MethodConfig]] = {"self_reward": SelfRewardConfig, "irpo": IrpoConfig,
+                                         "thinking_judge": ThinkingJudgeConfig}
 
 
 # ---------------------------------------------------------------- root
@@ -331,6 +463,9 @@ def _check_combinations(c: Config) -> None:
             f"method=self_reward with reward={c.reward.kind}: Self-Rewarding judges with the "
             "policy itself; use reward=self_judge"
         )
+    # method=irpo rewards a sample by a rule (its final answer against the gold answer) and
+    # reads no reward group, so any reward= is accepted and ignored; any loss is accepted too
+    # (dpo and sft are the paper's ablations of dpo_nll).
     if c.method.name == "self_reward" and c.optimizer.loss == "sft" and c.method.samples_per_prompt < 2:
         raise ConfigError("method.samples_per_prompt must be >= 2 with optimizer=sft")
 

@@ -42,16 +42,22 @@ def run(config: Config) -> list[dict]:
             _run_phase(config, "warm_start", 0, base)
         current = str(run_dir.checkpoint(0))
 
+    method = get_method(config.method.name)
     rows = []
+    if method.evaluates:
+        if not run_dir.finished(0, "evaluate"):
+            _run_phase(config, "evaluate", 0, current)
+        rows.append(iteration_row(0, run_dir.stages(0)))
     for t in range(1, config.method.iterations + 1):
         started = time.time()
-        method = get_method(config.method.name)
         if not all(run_dir.finished(t, s) for s in method.rollout_stages):
             _run_phase(config, "rollout", t, current)
         if not run_dir.finished(t, "train"):
             _run_phase(config, "train", t, current)
         if run_dir.checkpoint(t).exists():
             current = str(run_dir.checkpoint(t))
+        if method.evaluates and not run_dir.finished(t, "evaluate"):
+            _run_phase(config, "evaluate", t, current)
         row = iteration_row(t, run_dir.stages(t))
         rows.append(row)
         logger.log_iteration(t, run_dir, row, time.time() - started)
@@ -91,7 +97,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str) -> None:
     """Run one phase of iteration t on the model in `model_dir` (M_t)."""
     run_dir = RunDir(config.run_dir)
     method = get_method(config.method.name)(config, run_dir)
-    if phase == "rollout":
+    if phase in ("rollout", "evaluate"):
         engine = None
 
         def get_engine():
@@ -103,6 +109,10 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str) -> None:
             return engine
 
         try:
+            if phase == "evaluate":
+                print(f"[srlm] iteration {t}: evaluate", flush=True)
+                run_dir.mark_finished(t, "evaluate", method.evaluate(t, get_engine))
+                return
             for stage in method.rollout_stages:
                 if run_dir.finished(t, stage):
                     continue

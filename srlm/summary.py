@@ -22,13 +22,17 @@ COLUMNS = [
 def iteration_row(t: int, stages: dict[str, dict]) -> dict:
     """Flatten the stage statistics of one iteration into one row."""
     row: dict = {"iteration": t}
-    for stage in ("prompts", "samples", "judgements", "pairs", "train"):
-        row |= stages.get(stage, {}).get("stats", {})
+    for name, record in stages.items():
+        stats = record.get("stats", {})
+        # Evaluation metrics keep their own prefix so they never shadow a training number.
+        row |= {f"eval/{k}": v for k, v in stats.items()} if name == "evaluate" else stats
     return row
 
 
 def format_summary(rows: list[dict]) -> str:
+    evals = sorted({k for r in rows for k in r if k.startswith("eval/") and isinstance(r[k], (int, float))})
     cols = [c for c in COLUMNS if any(r.get(c[1]) is not None for r in rows)]
+    cols += [(k.removeprefix("eval/"), k, "{:.3f}") for k in evals]
     cells = [[c[0] for c in cols]]
     for r in rows:
         cells.append([_fmt(r.get(key), fmt) for _, key, fmt in cols])

@@ -10,4 +10,12 @@ def get_method(name: str) -> type[Method]:
         from srlm.methods.self_reward import SelfReward
 
         return SelfReward
+    if name == "irpo":
+        from srlm.methods.irpo import Irpo
+
+        return Irpo
+    if name == "thinking_judge":
+        from srlm.methods.thinking_judge import ThinkingJudge
+
+        return ThinkingJudge
     raise KeyError(name)

@@ -37,3 +37,12 @@ class Method:
 
     def training_examples(self, t: int, tokenizer) -> list[Example]:
         raise NotImplementedError
+
+    # Methods that measure their model (held-out accuracy, judge accuracy) set this and
+    # implement evaluate(); the runner calls it on M_0 (as iteration 0) and after each
+    # iteration's training, on the model that iteration produced.
+    evaluates: bool = False
+
+    def evaluate(self, t: int, engine: EngineFn) -> dict:
+        """Metrics of the model after iteration t (t = 0: the starting model)."""
+        return {}

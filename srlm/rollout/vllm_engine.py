@@ -13,6 +13,8 @@ class VllmEngine(RolloutEngine):
         # On CPU vLLM reserves its KV cache at start; its default share of memory is refused
         # on a small machine, so the size is set explicitly.
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(rollout.cpu_kvcache_gib))
+        # vLLM's start-up INFO lines drown the stage progress; warnings still show.
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         from vllm import LLM
 
         kwargs = {}

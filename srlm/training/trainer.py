@@ -111,17 +111,42 @@ class PreferenceModule(L.LightningModule):
         return {"optimizer": optim, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
+def resolve_precision(cfg: TrainerConfig) -> str:
+    """`auto`: bf16 autocast where the hardware computes in bf16 natively, else float32.
+
+    On a CPU with AVX512-BF16 or AMX, bf16 matmuls run at several times the float32 rate
+    (benchmarks/train_precision.py: 2.3x training throughput on the 2-core dev machine).
+    """
+    if cfg.precision != "auto":
+        return cfg.precision
+    if cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available()):
+        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "16-mixed"
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "32-true"
+    return "bf16-mixed" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "32-true"
+
+
 @torch.inference_mode()
-def _score_rows(module: PreferenceModule, rows: list[dict], batch_size: int) -> list[tuple[float, float]]:
-    """Policy log-probs of every chosen (and rejected) sequence, in eval mode."""
+def _score_rows(module: PreferenceModule, rows: list[dict], batch_size: int,
+                precision: str = "32-true") -> list[tuple[float, float]]:
+    """Policy log-probs of every chosen (and rejected) sequence, in eval mode.
+
+    Computed under the same autocast as training, so that at step 0 the policy's log-probs
+    equal the reference ones and the margin starts at zero.
+    """
     module.model.eval()
     out: list[tuple[float, float]] = []
+    device = next(module.model.parameters()).device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision.startswith("bf16"))
     for start in range(0, len(rows), batch_size):
-        batch = module.collate(rows[start : start + batch_size])
-        logps, _ = sequence_logps(module.model, batch)
+        batch = {k: v.to(device) for k, v in module.collate(rows[start : start + batch_size]).items()}
+        with autocast:
+            logps, _ = sequence_logps(module.model, batch)
         n = len(rows[start : start + batch_size])
         rej = logps[n:] if module.pairwise else torch.zeros(n)
-        out += list(zip(logps[:n].tolist(), rej.tolist()))
+        out += list(zip(logps[:n].float().tolist(), rej.float().tolist()))
     module.model.train()
     return out
 
@@ -150,8 +175,11 @@ def train(
     steps_per_epoch = math.ceil(len(rows) / (opt.batch_size * world * opt.grad_accum))
     module = PreferenceModule(model, opt, steps_per_epoch * opt.epochs, tok.pad_token_id)
 
+    precision = resolve_precision(trainer_cfg)
+    if torch.cuda.is_available() and trainer_cfg.accelerator != "cpu":
+        model.to("cuda")  # reference pass on the accelerator; Lightning keeps it there
     use_ref = module.pairwise and needs_reference(opt.loss)
-    before = _score_rows(module, rows, opt.batch_size)
+    before = _score_rows(module, rows, opt.batch_size, precision)
     if use_ref:
         for r, (c, j) in zip(rows, before):
             r["ref_chosen"], r["ref_rejected"] = c, j
@@ -163,7 +191,7 @@ def train(
         devices=trainer_cfg.devices,
         num_nodes=trainer_cfg.num_nodes,
         strategy=trainer_cfg.strategy,
-        precision=trainer_cfg.precision,
+        precision=precision,
         max_epochs=opt.epochs,
         accumulate_grad_batches=opt.grad_accum,
         gradient_clip_val=opt.max_grad_norm or None,
@@ -177,9 +205,10 @@ def train(
     if not trainer.is_global_zero:
         return {}
 
-    after = _score_rows(module, rows, opt.batch_size)
+    after = _score_rows(module, rows, opt.batch_size, precision)
     stats = _margin_stats(before, after, opt.beta, module.pairwise)
     stats |= {
+        "precision": precision,
         "examples": len(rows),
         "steps": int(trainer.global_step),
         "loss": _mean([h["loss"] for h in module.history]),

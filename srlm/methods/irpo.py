@@ -1,0 +1,275 @@
+"""Iterative Reasoning Preference Optimization, IRPO (Pang et al. 2024, arXiv 2404.19733).
+
+One iteration with model M_t, on the same training questions every iteration:
+
+1. ``samples``   M_t writes N chains of thought for every training question, prompted to reason
+                 step by step and to end with a line ``Final answer: N``, sampled at the
+                 iteration's temperature (``method.temperatures``; the paper raises it in
+                 later iterations, when fewer incorrect samples are left to pair with).
+2. ``rewards``   reward 1 when the text after the last ``Final answer:`` equals the gold answer
+                 (``answers_match``: numbers by value), else 0; a sample without a parseable
+                 answer is a 0 and is counted as a format failure.
+3. ``pairs``     per question, the winners (reward 1) against the losers (reward 0): K pairs
+                 walking both lists in parallel (``srlm.core.selection.irpo_pairs``). A
+                 question with no winner or no loser gives no pair and is counted.
+4. ``train``     DPO + the winner's length-normalised NLL (``optimizer=dpo_nll``) from M_t with
+                 M_t as the reference gives M_{t+1} (run by srlm.runner). Only this
+                 iteration's pairs are used; nothing from earlier iterations is reused.
+5. ``evaluate``  held-out greedy (temperature 0) accuracy on the fixed test questions, and the
+                 format rate (share of outputs with a parseable final answer); optionally
+                 maj@k over sampled outputs. Run on M_0 as iteration 0 and after every train.
+
+Questions come from the project's arithmetic generator (``srlm.data.arithmetic``: ``add2`` is
+two-digit addition, where the embedded model gets about a quarter of its samples right and many
+questions have both right and wrong samples) or, with ``method.task=file``, from GSM8K-style
+rows ``{"question", "answer"}`` whose answer ends in ``#### N``.
+
+The gold solution as a winner (``method.add_gold_to_winners``): the paper adds GSM8K's human
+chain of thought to every question's winners, so no question is skipped for lack of a correct
+sample. It is off by default for the arithmetic tasks: their gold solutions are the very
+template the few-shot examples show, so adding them would turn much of the training into
+supervised imitation of that template (every all-wrong question would contribute pairs
+whose chosen side the model never wrote), and the run would no longer measure what IRPO
+learns from its own correct reasoning. The paper also adds them for GSM8K only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from srlm.config import Config, SamplingConfig
+from srlm.core.parsing import answers_match, extract_final_answer, normalize_answer
+from srlm.core.selection import irpo_pairs
+from srlm.data import DataError, load_rows
+from srlm.data.arithmetic import FEW_SHOT, train_test_split
+from srlm.methods.base import EngineFn, Method
+from srlm.rundir import read_jsonl, write_jsonl
+from srlm.training.data import Example
+
+# The system turn of every prompt; worked examples follow as earlier user/assistant turns.
+INSTRUCTION = (
+    "Solve the problem step by step. Then write the answer on a last line of the form "
+    '"Final answer: N", where N is a number.'
+)
+
+# GSM8K's answers end in "#### 72"; its solutions carry calculator notes like <<48/2=24>>.
+_GSM8K_FINAL = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
+_CALCULATOR = re.compile(r"<<[^>]*>>")
+
+
+class Irpo(Method):
+    name = "irpo"
+    rollout_stages = ("samples", "rewards", "pairs")
+    evaluates = True
+
+    def __init__(self, config: Config, run):
+        super().__init__(config, run)
+        self.m = config.method
+        self.train_rows, self.test_rows, self.shots = load_questions(self.m)
+
+    # ------------------------------------------------------------ prompts
+    def prompt(self, tokenizer, question: str) -> str:
+        return build_prompt(tokenizer, question, self.shots)
+
+    def temperature(self, t: int) -> float:
+        """Sampling temperature of iteration t (1-based); the schedule's last value repeats."""
+        temps = self.m.temperatures
+        return temps[min(t, len(temps)) - 1]
+
+    # ------------------------------------------------------------ stages
+    def run_stage(self, stage: str, t: int, engine: EngineFn) -> dict:
+        return getattr(self, f"_stage_{stage}")(t, engine)
+
+    def _stage_samples(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()
+        temp = self.temperature(t)
+        sampling = SamplingConfig(temperature=temp, top_p=self.m.top_p, max_tokens=self.m.max_tokens)
+        outs = eng.generate([self.prompt(eng.tokenizer, q["question"]) for q in self.train_rows],
+                            sampling, n=self.m.samples_per_question, desc=f"sample (T={temp})")
+        rows = [
+            {"question_id": q["id"], "sample": j, "question": q["question"], "gold": q["answer"],
+             "response": c.text.strip(), "tokens": c.num_tokens, "finish_reason": c.finish_reason}
+            for q, cs in zip(self.train_rows, outs, strict=True) for j, c in enumerate(cs)
+        ]
+        write_jsonl(self._path(t, "samples"), rows)
+        return {"questions": len(self.train_rows), "samples": len(rows), "temperature": temp,
+                "mean_tokens": _mean(r["tokens"] for r in rows),
+                "truncated": sum(r["finish_reason"] == "length" for r in rows)}
+
+    def _stage_rewards(self, t: int, engine: EngineFn) -> dict:
+        rows = [r | score_sample(r["response"], r["gold"]) for r in self._read(t, "samples")]
+        write_jsonl(self._path(t, "rewards"), rows)
+        by_q = _group(rows)
+        return {
+            "sample_accuracy": _mean(r["reward"] for r in rows),
+            "sample_format_rate": _mean(r["pred"] is not None for r in rows),
+            "questions_all_correct": sum(all(r["reward"] for r in g) for g in by_q.values()),
+            "questions_all_wrong": sum(not any(r["reward"] for r in g) for g in by_q.values()),
+        }
+
+    def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
+        gold_solutions = {q["id"]: q.get("solution") for q in self.train_rows}
+        pairs, no_winner, no_loser = [], 0, 0
+        for qid, rows in _group(self._read(t, "rewards")).items():
+            if self.m.add_gold_to_winners and gold_solutions.get(qid):
+                rows = rows + [{"question_id": qid, "question": rows[0]["question"], "sample": "gold",
+                                "response": gold_solutions[qid], "tokens": None, "reward": 1}]
+            made, why = make_pairs(rows, self.m.pairs_per_question)
+            no_winner += why == "no_winner"
+            no_loser += why == "no_loser"
+            pairs += made
+        write_jsonl(self._path(t, "pairs"), pairs)
+        return {
+            "pairs": len(pairs),
+            "questions_with_pairs": len({p["question_id"] for p in pairs}),
+            "skipped_no_winner": no_winner,
+            "skipped_no_loser": no_loser,
+            "gold_chosen": sum(p["chosen_sample"] == "gold" for p in pairs),
+            "chosen_tokens": _mean(p["chosen_tokens"] for p in pairs),
+            "rejected_tokens": _mean(p["rejected_tokens"] for p in pairs),
+        }
+
+    # ------------------------------------------------------------ training data
+    def training_examples(self, t: int, tokenizer) -> list[Example]:
+        return [Example(self.prompt(tokenizer, p["question"]), p["chosen"], p["rejected"])
+                for p in self._read(t, "pairs")]
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()
+        prompts = [self.prompt(eng.tokenizer, q["question"]) for q in self.test_rows]
+        greedy = SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=self.m.max_tokens)
+        outs = eng.generate(prompts, greedy, n=1, desc="evaluate (greedy)")
+        rows = [
+            {"question_id": q["id"], "question": q["question"], "gold": q["answer"],
+             "response": c.text.strip(), "tokens": c.num_tokens, "finish_reason": c.finish_reason}
+            | score_sample(c.text, q["answer"])
+            for q, [c] in zip(self.test_rows, outs, strict=True)
+        ]
+        stats = {"accuracy": _mean(r["reward"] for r in rows),
+                 "format_rate": _mean(r["pred"] is not None for r in rows),
+                 "mean_tokens": _mean(r["tokens"] for r in rows)}
+        if self.m.eval_maj_k > 0:
+            k = self.m.eval_maj_k
+            sampling = SamplingConfig(self.m.eval_maj_temperature, self.m.top_p, self.m.max_tokens)
+            sampled = eng.generate(prompts, sampling, n=k, desc=f"evaluate (maj@{k})")
+            for r, cs in zip(rows, sampled, strict=True):
+                r["maj_pred"] = majority_answer([extract_final_answer(c.text) for c in cs])
+                r["maj_reward"] = int(answers_match(r["maj_pred"], r["gold"]))
+            stats["maj_accuracy"] = _mean(r["maj_reward"] for r in rows)
+        write_jsonl(self._path(t, "eval"), rows)
+        return stats
+
+    # ------------------------------------------------------------ helpers
+    def _path(self, t: int, stage: str):
+        return self.run.iter_dir(t) / f"{stage}.jsonl"
+
+    def _read(self, t: int, stage: str) -> list[dict]:
+        path = self._path(t, stage)
+        return read_jsonl(path) if path.exists() else []
+
+
+# ---------------------------------------------------------------- pure parts (unit-tested)
+def build_messages(question: str, shots: list[dict]) -> list[dict]:
+    """The chat of one prompt: the instruction, the worked examples as earlier turns, the question."""
+    messages = [{"role": "system", "content": INSTRUCTION}]
+    for s in shots:
+        messages += [{"role": "user", "content": s["question"]},
+                     {"role": "assistant", "content": s["reasoning"]}]
+    return messages + [{"role": "user", "content": question}]
+
+
+def build_prompt(tokenizer, question: str, shots: list[dict]) -> str:
+    """The prompt text the model continues, in its chat template (the same for rollout and training)."""
+    return tokenizer.apply_chat_template(build_messages(question, shots), tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def score_sample(response: str, gold: str) -> dict:
+    """IRPO's reward: 1 when the final answer equals the gold answer, else 0 (no answer: 0)."""
+    pred = extract_final_answer(response)
+    return {"pred": pred, "reward": int(answers_match(pred, gold))}
+
+
+def make_pairs(rows: list[dict], k: int) -> tuple[list[dict], str | None]:
+    """Up to K (winner, loser) pairs of one question's scored samples, and why there are none.
+
+    Returns ``(pairs, None)``, or ``([], "no_winner")`` / ``([], "no_loser")`` when one side
+    is empty (the paper skips that question).
+    """
+    winners = [i for i, r in enumerate(rows) if r["reward"] == 1]
+    losers = [i for i, r in enumerate(rows) if r["reward"] == 0]
+    if not winners:
+        return [], "no_winner"
+    if not losers:
+        return [], "no_loser"
+    out = []
+    for w, l_ in irpo_pairs(winners, losers, k):
+        c, r = rows[w], rows[l_]
+        out.append({"question_id": c["question_id"], "question": c["question"],
+                    "chosen": c["response"], "rejected": r["response"],
+                    "chosen_sample": c["sample"], "rejected_sample": r["sample"],
+                    "chosen_tokens": c["tokens"], "rejected_tokens": r["tokens"]})
+    return out, None
+
+
+def majority_answer(preds: list[str | None]) -> str | None:
+    """The most frequent parseable answer (compared after normalisation); ties: the first seen."""
+    counts = Counter(normalize_answer(p) for p in preds if p is not None)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def parse_gold(answer: str) -> tuple[str, str | None]:
+    """``(gold answer, worked solution or None)`` of a data row's ``answer`` field.
+
+    A GSM8K answer is a worked solution ending in ``#### N``: the gold answer is N (thousands
+    separators removed) and the solution is the text before it, calculator notes
+    (``<<48/2=24>>``) removed, ending in ``Final answer: N``. Any other answer is the gold
+    answer itself, with no solution.
+    """
+    text = str(answer).strip()
+    m = _GSM8K_FINAL.search(text)
+    if m is None:
+        return text, None
+    gold = m.group(1).strip().replace(",", "")
+    steps = _CALCULATOR.sub("", text[: m.start()]).strip()
+    return gold, (f"{steps}\nFinal answer: {gold}" if steps else f"Final answer: {gold}")
+
+
+def load_questions(m) -> tuple[list[dict], list[dict], list[dict]]:
+    """``(train rows, test rows, few-shot examples)``; every row has id, question, answer, solution."""
+    if m.task != "file":
+        train, test = train_test_split(m.task, m.train_questions, m.test_questions, m.data_seed)
+        return train, test, FEW_SHOT[m.task][: m.shots]
+    train = _file_rows(m.train_file, "train", m.field_map)
+    test = _file_rows(m.test_file, "test", m.field_map)
+    # 0-shot in the paper (GSM8K); with shots > 0 the first training rows become the examples.
+    shots = [{"question": r["question"], "reasoning": r["solution"] or f"Final answer: {r['answer']}",
+              "answer": r["answer"]} for r in train[: m.shots]]
+    train = train[m.shots:]
+    if not train:
+        raise DataError(f"method.train_file={m.train_file!r}: no training questions left after "
+                        f"method.shots={m.shots} worked examples")
+    return train[: m.train_questions], test[: m.test_questions], shots
+
+
+def _file_rows(source: str, split: str, field_map: dict) -> list[dict]:
+    out = []
+    for i, r in enumerate(load_rows(source, split=split, required=["question", "answer"], field_map=field_map)):
+        gold, solution = parse_gold(r["answer"])
+        out.append({"id": str(r.get("id", f"{split}-{i}")), "question": str(r["question"]),
+                    "answer": gold, "solution": r.get("solution") or solution})
+    return out
+
+
+def _group(rows: list[dict]) -> dict[str, list[dict]]:
+    by_q: dict[str, list[dict]] = {}
+    for r in rows:
+        by_q.setdefault(r["question_id"], []).append(r)
+    return by_q
+
+
+def _mean(xs) -> float | None:
+    xs = [float(x) for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None

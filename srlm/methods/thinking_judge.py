@@ -1,0 +1,643 @@
+"""A thinking judge: EvalPlanner (Saha et al. 2025, arXiv 2501.18099) trained on
+Self-Taught-Evaluator data (Wang et al. 2024, arXiv 2408.02666).
+
+The model is trained as a pairwise judge that first writes an evaluation plan for the
+question, then carries the plan out on both answers, then gives a verdict. Its training data
+is made by the model itself, with a label known by construction. One iteration with M_t:
+
+1. ``triples``     For each instruction x of this iteration's fresh slice of
+                   ``data.seed_instructions``: y_w = M_t's answer to x. Then the "similar but
+                   different" prompt (STE) shows x and y_w and asks for a modified instruction x'
+                   that is close to x but asks for something else, and a high-quality answer to
+                   x'. That answer becomes y_l for x: good, but for the wrong question, so y_w
+                   is the better answer to x. The output must have the sections
+                   ``[User Question Modified]`` and ``[The start of Assistant's answer to the
+                   modified instruction]`` ... ``[The end of ...]``; x' and y_l are read between
+                   the tags. An output without them is counted and the instruction dropped.
+2. ``plans``       |P| evaluation plans per instruction, written from the instruction ALONE:
+                   the plan prompt never sees y_w or y_l (a plan that sees the answers becomes
+                   the evaluation itself). Read between ``[Start of Evaluation Plan]`` and
+                   ``[End of Evaluation Plan]``.
+3. ``executions``  For each plan, E executions, E/2 in each response order: order ``AB`` shows
+                   y_w as Assistant A (correct verdict ``[[A]]``), order ``BA`` shows y_w as B
+                   (correct ``[[B]]``). The execution prompt holds the question, both answers
+                   and the plan, and asks for a verdict ``[[A]]`` or ``[[B]]``. Each execution is
+                   kept raw, with its order, its parsed verdict (``parse_verdict``: both tokens
+                   or none -> unparseable) and whether it is correct.
+4. ``pairs``       For each plan and each order: every correct execution paired with every
+                   incorrect one (wrong, tie or unparseable). Instructions without any correct
+                   execution are dropped.
+5. ``train``       DPO from M_t with M_t as the reference gives M_{t+1} (srlm.runner).
+
+**The training sequence.** Plan and execution are sampled by two prompts, but the judge is
+trained to write them in one pass. Prompt: the single MT-Bench-style pairwise prompt
+(:func:`judge_messages`: question, Assistant A's answer, Assistant B's answer, in the pair's
+order; no plan). Target (:func:`assemble_judgement`)::
+
+    [Start of Evaluation Plan]
+    <the plan, as extracted between its tags>
+    [End of Evaluation Plan]
+    [Start of Plan Execution]
+    <the execution's text, verbatim>
+    [End of Plan Execution]
+    [Final Verdict]
+    [[X]]                      <- the execution's parsed verdict (tie: [[C]])
+
+An execution whose verdict could not be read gets no ``[Final Verdict]`` section: the rejected
+sequence says exactly what that execution said. Chosen and rejected of one pair share the
+prompt and the plan, so DPO compares only executions and verdicts. The verdict of a single-pass
+output is read after its last ``[Final Verdict]`` (the whole text when there is none), so a
+plan that quotes "[[A]]" does not decide it (:func:`parse_judge_output`).
+
+**SFT then DPO (EvalPlanner's schedule).** With ``method.sft_warm_start`` the paper's M1^SFT is
+made before the first DPO: supervised training from M_0 on one random correct judgement per
+instruction of iteration 1. Those judgements come from iteration 1's rollout, so the warm start
+(srlm.runner's hook, which runs before anything else) first runs the seed model's evaluation
+(iteration 0) and iteration 1's rollout stages itself, each in its own child process as the
+runner would; the runner then finds them finished and goes on with iteration 1's DPO from
+M1^SFT on the pairs M_0 sampled (M1^DPO, reference M1^SFT), then iteration 2 samples fresh
+instructions from M1^DPO (M2^DPO), as in the paper.
+
+**Evaluation** (``evaluates``): a fixed held-out set of triples is made once, by M_0 at
+iteration 0, from ``data.eval_prompts``, stored in ``iter_00/eval_triples.jsonl`` and reused at
+every iteration so the numbers compare. Each triple is judged in both orders with the
+single-pass prompt at temperature 0; reported: accuracy in each order, position-consistent
+accuracy (correct in both orders; the EvalPlanner metric), flip rate (the preferred answer
+changes when the order is swapped) and the parse failure rate (:func:`judge_metrics`).
+
+Not reproduced: the paper's MATH triples (correct vs incorrect solutions from another model)
+and its checkpoint selection on validation items; triples here are made by M_t every iteration
+(the paper reuses STE's, made once by its seed).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from itertools import product
+from pathlib import Path
+
+from srlm.config import Config, SamplingConfig
+from srlm.core.parsing import parse_verdict
+from srlm.data import load_rows
+from srlm.errors import ConfigError, SetupError
+from srlm.methods.base import EngineFn, Method
+from srlm.rollout.base import chat_prompt
+from srlm.rundir import read_jsonl, write_jsonl
+from srlm.training.data import Example
+
+# ---------------------------------------------------------------- prompts and formats
+MODIFIED_Q = "[User Question Modified]"
+MODIFIED_START = "[The start of Assistant's answer to the modified instruction]"
+MODIFIED_END = "[The end of Assistant's answer to the modified instruction]"
+PLAN_START, PLAN_END = "[Start of Evaluation Plan]", "[End of Evaluation Plan]"
+EXEC_START, EXEC_END = "[Start of Plan Execution]", "[End of Plan Execution]"
+FINAL_VERDICT = "[Final Verdict]"
+VERDICT_TOKEN = {"A": "[[A]]", "B": "[[B]]", "tie": "[[C]]"}
+ORDERS = ("AB", "BA")  # AB: y_w shown as Assistant A; BA: y_w shown as Assistant B
+
+# STE's "similar but different" instruction prompt, in srlm's words; the output sections are
+# the paper's and are parsed strictly.
+SIMILAR_BUT_DIFFERENT_TEMPLATE = f"""Below are a user's question to an AI assistant and the assistant's answer.
+
+[User Question]
+{{instruction}}
+
+[The start of Assistant's Answer]
+{{response}}
+[The end of Assistant's Answer]
+
+First write a modified question that is closely related to the user's question but not the same: it asks for something different, so that an answer to it would not answer the original question well. Then write a high-quality answer to the modified question. Follow this format exactly:
+{MODIFIED_Q}
+<the modified question>
+
+{MODIFIED_START}
+<a high-quality answer to the modified question>
+{MODIFIED_END}"""
+
+# EvalPlanner's plan prompt (Fig. 3): the instruction only, never the answers.
+PLAN_TEMPLATE = f"""We need to evaluate how well an AI assistant answers the user question below. Do not answer the question yourself and do not judge any answer. Write an evaluation plan instead: what a good answer to this particular question must contain, the criteria to check, and how to check each one. Where it helps, include a short step-by-step reference answer to compare against.
+
+[User Question]
+{{instruction}}
+
+Write the plan between {PLAN_START} and {PLAN_END}."""
+
+# EvalPlanner's execution prompt (Fig. 4): question, both answers and the plan.
+EXECUTION_SYSTEM = (
+    "Please act as an impartial judge and evaluate the quality of the responses provided by two "
+    "AI assistants to the user question displayed below. You are also given an evaluation plan. "
+    "Follow the plan step by step and carry out each step on both responses; do not copy the "
+    "plan, apply it. Avoid any position bias: the order in which the responses are presented "
+    "must not influence your decision. Do not let the length of the responses or the names of "
+    'the assistants influence you. After the evaluation, output your final verdict strictly as '
+    '"[[A]]" if assistant A is better or "[[B]]" if assistant B is better.'
+)
+
+# The single-pass thinking-judge prompt (EvalPlanner Fig. 5; MT-Bench pairwise): the training
+# prompt and the evaluation prompt.
+JUDGE_SYSTEM = (
+    "Please act as an impartial judge and evaluate the quality of the responses provided by two "
+    "AI assistants to the user question displayed below. Choose the assistant that follows the "
+    "user's instructions and answers the user's question better. First write an evaluation plan "
+    f"for this question between {PLAN_START} and {PLAN_END}. Then carry out the plan on both "
+    f"responses between {EXEC_START} and {EXEC_END}. Finally write {FINAL_VERDICT} followed by "
+    'your verdict strictly as "[[A]]" if assistant A is better or "[[B]]" if assistant B is '
+    "better. Avoid any position bias: the order of the responses must not influence your "
+    "decision. Do not let the length of the responses or the names of the assistants influence "
+    "you. Be as objective as possible."
+)
+
+PAIR_TEMPLATE = """[User Question]
+{instruction}
+
+[The Start of Assistant A's Answer]
+{answer_a}
+[The End of Assistant A's Answer]
+
+[The Start of Assistant B's Answer]
+{answer_b}
+[The End of Assistant B's Answer]"""
+
+
+# Worked examples for the three data-generation prompts (method.generation_shots; the papers'
+# prompts are zero-shot). A small seed model writes none of the formats without them: the
+# embedded 135M model gave 0 of 32 parseable triples and 0 of 64 verdicts zero-shot. They are
+# never put into the judge's own (training and evaluation) prompt.
+SHOT_TRIPLES = [
+    {"instruction": "What is a good name for a pet goldfish?",
+     "response": 'How about "Bubbles"? It is playful and suits a fish that lives in water.',
+     "modified": "What is a good name for a pet parrot?",
+     "answer": 'How about "Kiwi"? It is short and bright, and a parrot can learn to say it.'},
+    {"instruction": "How many legs does a spider have?",
+     "response": "A spider has eight legs.",
+     "modified": "How many legs does an insect have?",
+     "answer": "An insect has six legs, in three pairs attached to its thorax."},
+]
+SHOT_JUDGEMENTS = [
+    {"instruction": "What is the capital of Australia?",
+     "answer_a": "The capital of Australia is Canberra.",
+     "answer_b": "Sydney is the largest city in Australia and is famous for its opera house.",
+     "plan": "1. The answer must name one city as the capital.\n2. The capital is Canberra, "
+             "not Sydney or Melbourne.\n3. Prefer a direct answer.",
+     "execution": "Step 1: Assistant A names Canberra; Assistant B describes Sydney but never "
+                  "names a capital.\nStep 2: Canberra is correct, so only A answers correctly.\n"
+                  "Step 3: A is direct.\n[[A]]"},
+    {"instruction": "Give me a word that rhymes with 'cat'.",
+     "answer_a": "Here is a word that rhymes with 'dog': log.",
+     "answer_b": "'Hat' rhymes with 'cat'.",
+     "plan": "1. The answer must give a word.\n2. The word must rhyme with 'cat'.",
+     "execution": "Step 1: Both assistants give a word.\nStep 2: 'log' rhymes with 'dog', not "
+                  "with 'cat'; 'hat' rhymes with 'cat'. Only Assistant B answers the question."
+                  "\n[[B]]"},
+]
+
+
+def pair_text(instruction: str, answer_a: str, answer_b: str) -> str:
+    return PAIR_TEMPLATE.format(instruction=instruction.strip(), answer_a=answer_a.strip(),
+                                answer_b=answer_b.strip())
+
+
+def _with_shots(shots: list[tuple[str, str]], user: str) -> list[dict]:
+    """Worked examples as earlier user/assistant turns, then the real user turn."""
+    messages = []
+    for u, a in shots:
+        messages += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+    return messages + [{"role": "user", "content": user}]
+
+
+def triple_messages(instruction: str, response: str, shots: int = 0) -> list[dict]:
+    """The "similar but different" prompt; the assistant turn is then opened with its first tag."""
+    def user(x: str, y: str) -> str:
+        return SIMILAR_BUT_DIFFERENT_TEMPLATE.format(instruction=x.strip(), response=y.strip())
+
+    demos = [(user(d["instruction"], d["response"]),
+              f"{MODIFIED_Q}\n{d['modified']}\n\n{MODIFIED_START}\n{d['answer']}\n{MODIFIED_END}")
+             for d in SHOT_TRIPLES[:shots]]
+    return _with_shots(demos, user(instruction, response))
+
+
+def plan_messages(instruction: str, shots: int = 0) -> list[dict]:
+    """The plan prompt: the instruction alone, never the answers."""
+    demos = [(PLAN_TEMPLATE.format(instruction=d["instruction"]),
+              f"{PLAN_START}\n{d['plan']}\n{PLAN_END}") for d in SHOT_JUDGEMENTS[:shots]]
+    return _with_shots(demos, PLAN_TEMPLATE.format(instruction=instruction.strip()))
+
+
+def execution_messages(instruction: str, answer_a: str, answer_b: str, plan: str,
+                       shots: int = 0) -> list[dict]:
+    """The execution prompt: question, both answers (in the pair's order) and the plan."""
+    def user(x: str, a: str, b: str, p: str) -> str:
+        return pair_text(x, a, b) + f"\n\n{PLAN_START}\n{p.strip()}\n{PLAN_END}"
+
+    demos = [(user(d["instruction"], d["answer_a"], d["answer_b"], d["plan"]), d["execution"])
+             for d in SHOT_JUDGEMENTS[:shots]]
+    return [{"role": "system", "content": EXECUTION_SYSTEM},
+            *_with_shots(demos, user(instruction, answer_a, answer_b, plan))]
+
+
+def judge_messages(instruction: str, answer_a: str, answer_b: str) -> list[dict]:
+    """The single-pass thinking-judge prompt (training and evaluation); always zero-shot."""
+    return [{"role": "system", "content": JUDGE_SYSTEM},
+            {"role": "user", "content": pair_text(instruction, answer_a, answer_b)}]
+
+
+def _chat(tokenizer, messages: list[dict], assistant_prefix: str = "") -> str:
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return text + assistant_prefix
+
+
+# ---------------------------------------------------------------- pure parts (unit-tested)
+def parse_triple(text: str) -> tuple[str, str] | None:
+    """``(modified instruction, answer to it)`` from a "similar but different" output, or None.
+
+    Strict, as STE parses it: the modified instruction lies between ``[User Question
+    Modified]`` and the answer's start tag, the answer between its start and end tags, in
+    that order; a missing tag or an empty section gives None.
+    """
+    q = text.find(MODIFIED_Q)
+    s = text.find(MODIFIED_START, q + len(MODIFIED_Q)) if q >= 0 else -1
+    e = text.find(MODIFIED_END, s + len(MODIFIED_START)) if s >= 0 else -1
+    if e < 0:
+        return None
+    question = text[q + len(MODIFIED_Q) : s].strip()
+    answer = text[s + len(MODIFIED_START) : e].strip()
+    if not question or not answer:
+        return None
+    return question, answer
+
+
+def extract_plan(text: str) -> tuple[str | None, bool]:
+    """``(plan, closed)``: the text between the plan tags, and whether the end tag was there.
+
+    The plan prompt's output starts with ``[Start of Evaluation Plan]`` (srlm writes it as the
+    start of the assistant turn). Without the end tag (the model stopped or ran out of tokens)
+    the plan runs to the end of the text and ``closed`` is False; no start tag, or an empty
+    plan, gives ``(None, False)``.
+    """
+    start = text.find(PLAN_START)
+    if start < 0:
+        return None, False
+    body = text[start + len(PLAN_START) :]
+    end = body.find(PLAN_END)
+    closed = end >= 0
+    plan = (body[:end] if closed else body).strip()
+    return (plan, closed) if plan else (None, False)
+
+
+def arrange(chosen: str, rejected: str, order: str) -> tuple[str, str]:
+    """``(answer A, answer B)`` of a triple shown in ``order`` ("AB": chosen first)."""
+    if order == "AB":
+        return chosen, rejected
+    if order == "BA":
+        return rejected, chosen
+    raise ValueError(f"order must be AB or BA, not {order!r}")
+
+
+def correct_verdict(order: str) -> str:
+    """The verdict that names the chosen answer when the pair is shown in ``order``."""
+    return {"AB": "A", "BA": "B"}[order]
+
+
+def is_correct(verdict: str | None, order: str) -> bool:
+    """A verdict is correct when it names the chosen answer; tie and unparseable never are."""
+    return verdict is not None and verdict == correct_verdict(order)
+
+
+def parse_judge_output(text: str) -> str | None:
+    """Verdict of a single-pass judgement: read after the last ``[Final Verdict]``, if any.
+
+    ``parse_verdict`` rules (STE): ``[[A]]`` -> A, ``[[B]]`` -> B, ``[[C]]`` -> tie, both A
+    and B -> None. Reading the final section keeps a plan that quotes the tokens from
+    deciding the verdict. Execution-stage outputs have no such section and are parsed whole.
+    """
+    cut = text.rfind(FINAL_VERDICT)
+    return parse_verdict(text[cut + len(FINAL_VERDICT) :] if cut >= 0 else text)
+
+
+def assemble_judgement(plan: str, execution: str, verdict: str | None) -> str:
+    """The single-pass judge output that a (plan, execution) pair is trained as (see top)."""
+    text = f"{PLAN_START}\n{plan.strip()}\n{PLAN_END}\n{EXEC_START}\n{execution.strip()}\n{EXEC_END}"
+    if verdict is not None:
+        text += f"\n{FINAL_VERDICT}\n{VERDICT_TOKEN[verdict]}"
+    return text
+
+
+def pair_executions(executions: list[dict]) -> list[tuple[dict, dict]]:
+    """EvalPlanner's pairs: within each (plan, order), every correct x every incorrect execution.
+
+    Rows need ``plan_id``, ``order`` and ``correct``; rows of several triples must not be
+    mixed (group by triple first). Returns ``(chosen, rejected)`` rows in a stable order.
+    """
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for e in executions:
+        groups[(e["plan_id"], e["order"])].append(e)
+    out = []
+    for key in sorted(groups):
+        rows = groups[key]
+        good = [e for e in rows if e["correct"]]
+        bad = [e for e in rows if not e["correct"]]
+        out += list(product(good, bad))
+    return out
+
+
+def preferred(verdict: str | None, order: str) -> str | None:
+    """Which answer a verdict prefers: "chosen", "rejected", "tie", or None if unparseable."""
+    if verdict is None:
+        return None
+    if verdict == "tie":
+        return "tie"
+    return "chosen" if verdict == correct_verdict(order) else "rejected"
+
+
+def judge_metrics(rows: list[dict]) -> dict:
+    """Judge accuracy over triples judged in both orders.
+
+    ``rows`` has one row per (triple_id, order) with its ``verdict`` (None: unparseable).
+    - ``acc_first`` / ``acc_second``: accuracy with the chosen answer shown first (AB) /
+      second (BA); unparseable counts as wrong.
+    - ``pos_consistent_acc``: share of triples judged correctly in BOTH orders.
+    - ``flip_rate``: among triples with a readable verdict in both orders, the share whose
+      preferred answer changes when the order is swapped (e.g. "[[A]]" both times).
+    - ``parse_fail_rate``: share of all judgements without a readable verdict.
+    """
+    by_triple: dict[str, dict[str, str | None]] = defaultdict(dict)
+    for r in rows:
+        by_triple[r["triple_id"]][r["order"]] = r["verdict"]
+    triples = [v for v in by_triple.values() if set(v) == set(ORDERS)]
+    n = len(triples)
+    if n == 0:
+        return {"triples": 0, "acc_first": None, "acc_second": None, "pos_consistent_acc": None,
+                "flip_rate": None, "parse_fail_rate": None}
+    ok = [{o: is_correct(v[o], o) for o in ORDERS} for v in triples]
+    readable = [v for v in triples if all(v[o] is not None for o in ORDERS)]
+    flips = sum(preferred(v["AB"], "AB") != preferred(v["BA"], "BA") for v in readable)
+    return {
+        "triples": n,
+        "acc_first": sum(c["AB"] for c in ok) / n,
+        "acc_second": sum(c["BA"] for c in ok) / n,
+        "pos_consistent_acc": sum(c["AB"] and c["BA"] for c in ok) / n,
+        "flip_rate": flips / len(readable) if readable else None,
+        "parse_fail_rate": sum(v[o] is None for v in triples for o in ORDERS) / (2 * n),
+    }
+
+
+def iteration_slices(total: int, counts: list[int], iterations: int) -> list[tuple[int, int]]:
+    """``[start, end)`` of each iteration's fresh slice; ``counts[t-1]`` (last value repeats)."""
+    out, start = [], 0
+    for t in range(1, iterations + 1):
+        n = counts[min(t, len(counts)) - 1]
+        out.append((start, min(start + n, total)))
+        start += n
+    return out
+
+
+# ---------------------------------------------------------------- the method
+class ThinkingJudge(Method):
+    name = "thinking_judge"
+    rollout_stages = ("triples", "plans", "executions", "pairs")
+    evaluates = True
+
+    def __init__(self, config: Config, run):
+        super().__init__(config, run)
+        self.m = config.method
+        d = config.data
+        seed_rows = load_rows(d.seed_instructions, required=["instruction"], field_map=d.field_map,
+                              limit=d.limit)
+        # One fixed shuffle of the seed instructions; iteration t takes the next fresh slice.
+        self.instructions = [str(r["instruction"]) for r in seed_rows]
+        random.Random(self.m.data_seed).shuffle(self.instructions)
+        counts = list(self.m.instructions_per_iteration)
+        need = sum(counts[min(t, len(counts)) - 1] for t in range(1, self.m.iterations + 1))
+        if need > len(self.instructions):
+            raise ConfigError(
+                f"method.instructions_per_iteration={counts} over method.iterations="
+                f"{self.m.iterations} needs {need} distinct instructions (a fresh slice each "
+                f"iteration), but data.seed_instructions={d.seed_instructions!r} has "
+                f"{len(self.instructions)}; lower the counts or point data.seed_instructions "
+                "at a larger JSONL file"
+            )
+        self.slices = iteration_slices(len(self.instructions), counts, self.m.iterations)
+        eval_rows = load_rows(d.eval_prompts, required=["instruction"], field_map=d.field_map)
+        self.eval_instructions = [str(r["instruction"]) for r in eval_rows][: self.m.eval_triples]
+
+    # ------------------------------------------------------------ stages
+    def run_stage(self, stage: str, t: int, engine: EngineFn) -> dict:
+        return getattr(self, f"_stage_{stage}")(t, engine)
+
+    def _stage_triples(self, t: int, engine: EngineFn) -> dict:
+        start, end = self.slices[t - 1]
+        rows = self._make_triples(engine(), self.instructions[start:end], prefix=f"{t}")
+        write_jsonl(self._path(t, "triples"), rows)
+        kept = [r for r in rows if r["ok"]]
+        return {"prompts": len(rows), "triples": len(kept),
+                "triples_unparseable": len(rows) - len(kept),
+                "response_tokens": _mean(r["chosen_tokens"] for r in rows)}
+
+    def _make_triples(self, eng, instructions: list[str], prefix: str) -> list[dict]:
+        """y_w = M_t's answer to x; the "similar but different" output gives x' and y_l."""
+        m = self.m
+        answers = eng.generate([chat_prompt(eng.tokenizer, x) for x in instructions],
+                               m.response_sampling, n=1, desc="answer instructions")
+        prompts = [_chat(eng.tokenizer, triple_messages(x, c.text, m.generation_shots),
+                         assistant_prefix=MODIFIED_Q + "\n")
+                   for x, [c] in zip(instructions, answers, strict=True)]
+        outs = eng.generate(prompts, m.triple_sampling, n=1, desc="similar but different")
+        rows = []
+        for i, (x, [a], [g]) in enumerate(zip(instructions, answers, outs, strict=True)):
+            raw = MODIFIED_Q + "\n" + g.text
+            parsed = parse_triple(raw)
+            rows.append({
+                "id": f"{prefix}-{i}", "instruction": x, "ok": parsed is not None,
+                "chosen": a.text.strip(),
+                "modified_instruction": parsed[0] if parsed else None,
+                "rejected": parsed[1] if parsed else None,
+                "raw": raw, "chosen_tokens": a.num_tokens, "raw_tokens": g.num_tokens,
+                "finish_reason": g.finish_reason,
+            })
+        return rows
+
+    def _stage_plans(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()
+        triples = [r for r in self._read(t, "triples") if r["ok"]]
+        prompts = [_chat(eng.tokenizer, plan_messages(r["instruction"], self.m.generation_shots),
+                         assistant_prefix=PLAN_START + "\n") for r in triples]
+        outs = eng.generate(prompts, self.m.plan_sampling, n=self.m.plans_per_instruction, desc="plans")
+        rows = []
+        for r, cs in zip(triples, outs, strict=True):
+            for k, c in enumerate(cs):
+                raw = PLAN_START + "\n" + c.text
+                plan, closed = extract_plan(raw)
+                rows.append({"triple_id": r["id"], "plan_id": k, "plan": plan, "closed": closed,
+                             "raw": raw, "tokens": c.num_tokens, "finish_reason": c.finish_reason})
+        write_jsonl(self._path(t, "plans"), rows)
+        return {"plans": sum(r["plan"] is not None for r in rows),
+                "plans_empty": sum(r["plan"] is None for r in rows),
+                "plans_unclosed": sum(r["plan"] is not None and not r["closed"] for r in rows),
+                "plan_tokens": _mean(r["tokens"] for r in rows)}
+
+    def _stage_executions(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()
+        triples = {r["id"]: r for r in self._read(t, "triples") if r["ok"]}
+        plans = [p for p in self._read(t, "plans") if p["plan"] is not None]
+        per_order = self.m.executions_per_plan // 2
+        jobs = [(p, o) for p in plans for o in ORDERS]
+        prompts = []
+        for p, order in jobs:
+            tr = triples[p["triple_id"]]
+            a, b = arrange(tr["chosen"], tr["rejected"], order)
+            prompts.append(_chat(eng.tokenizer, execution_messages(tr["instruction"], a, b, p["plan"],
+                                                                   self.m.generation_shots)))
+        outs = eng.generate(prompts, self.m.execution_sampling, n=per_order, desc="execute plans")
+        rows = []
+        for (p, order), cs in zip(jobs, outs, strict=True):
+            for j, c in enumerate(cs):
+                verdict = parse_verdict(c.text)
+                rows.append({"triple_id": p["triple_id"], "plan_id": p["plan_id"], "order": order,
+                             "sample": j, "raw": c.text, "verdict": verdict,
+                             "correct": is_correct(verdict, order), "tokens": c.num_tokens,
+                             "finish_reason": c.finish_reason})
+        write_jsonl(self._path(t, "executions"), rows)
+        fails = sum(r["verdict"] is None for r in rows)
+        return {
+            "samples": len(rows),
+            "parse_failures": fails,
+            "parse_failure_rate": fails / max(len(rows), 1),
+            "execution_accuracy": _mean(r["correct"] for r in rows),
+            **{f"execution_accuracy_{o}": _mean(r["correct"] for r in rows if r["order"] == o)
+               for o in ORDERS},
+            "verdicts": dict(Counter(str(r["verdict"]) for r in rows)),
+        }
+
+    def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
+        triples = {r["id"]: r for r in self._read(t, "triples") if r["ok"]}
+        plans = {(p["triple_id"], p["plan_id"]): p for p in self._read(t, "plans")}
+        by_triple = _group(self._read(t, "executions"), "triple_id")
+        rng = random.Random(self.config.seed * 1000 + t)
+        pairs, no_correct, all_correct = [], 0, 0
+        for tid, execs in by_triple.items():
+            if not any(e["correct"] for e in execs):
+                no_correct += 1  # EvalPlanner drops the instruction
+                continue
+            all_correct += all(e["correct"] for e in execs)
+            made = pair_executions(execs)
+            cap = self.m.max_pairs_per_instruction
+            if cap is not None and len(made) > cap:
+                made = rng.sample(made, cap)
+            tr = triples[tid]
+            for c, r in made:
+                plan = plans[(tid, c["plan_id"])]
+                a, b = arrange(tr["chosen"], tr["rejected"], c["order"])
+                pairs.append({
+                    "triple_id": tid, "plan_id": c["plan_id"], "order": c["order"],
+                    "instruction": tr["instruction"], "answer_a": a, "answer_b": b,
+                    "chosen": assemble_judgement(plan["plan"], c["raw"], c["verdict"]),
+                    "rejected": assemble_judgement(plan["plan"], r["raw"], r["verdict"]),
+                    "chosen_sample": c["sample"], "rejected_sample": r["sample"],
+                    "chosen_verdict": c["verdict"], "rejected_verdict": r["verdict"],
+                    "chosen_tokens": plan["tokens"] + c["tokens"],
+                    "rejected_tokens": plan["tokens"] + r["tokens"],
+                })
+        write_jsonl(self._path(t, "pairs"), pairs)
+        return {
+            "pairs": len(pairs),
+            "instructions_with_pairs": len({p["triple_id"] for p in pairs}),
+            "dropped_no_correct": no_correct,
+            "all_correct": all_correct,
+            "pairs_by_order": {o: sum(p["order"] == o for p in pairs) for o in ORDERS},
+            "chosen_tokens": _mean(p["chosen_tokens"] for p in pairs),
+            "rejected_tokens": _mean(p["rejected_tokens"] for p in pairs),
+        }
+
+    # ------------------------------------------------------------ training data
+    def training_examples(self, t: int, tokenizer) -> list[Example]:
+        return [Example(_chat(tokenizer, judge_messages(p["instruction"], p["answer_a"], p["answer_b"])),
+                        p["chosen"], p["rejected"])
+                for p in self._read(t, "pairs")]
+
+    def warm_start_examples(self, tokenizer) -> list[Example]:
+        """M1^SFT's data: one random correct judgement per instruction of iteration 1.
+
+        The runner calls this before anything else runs, so the judgements do not exist yet:
+        the seed model's evaluation (iteration 0) and iteration 1's rollout stages run first,
+        on M_0, each in a child process through the runner (already finished ones are kept).
+        """
+        from srlm.models import resolve_model_dir
+        from srlm.runner import _run_phase
+
+        base = resolve_model_dir(self.config.model.source, self.config.model.path)
+        if not self.run.finished(0, "evaluate"):
+            _run_phase(self.config, "evaluate", 0, base)
+        if not all(self.run.finished(1, s) for s in self.rollout_stages):
+            _run_phase(self.config, "rollout", 1, base)
+        triples = {r["id"]: r for r in self._read(1, "triples") if r["ok"]}
+        plans = {(p["triple_id"], p["plan_id"]): p for p in self._read(1, "plans")}
+        rng = random.Random(self.config.seed)
+        out = []
+        for tid, execs in _group(self._read(1, "executions"), "triple_id").items():
+            good = [e for e in execs if e["correct"]]
+            if not good:
+                continue
+            e = rng.choice(good)
+            tr = triples[tid]
+            a, b = arrange(tr["chosen"], tr["rejected"], e["order"])
+            out.append(Example(_chat(tokenizer, judge_messages(tr["instruction"], a, b)),
+                               assemble_judgement(plans[(tid, e["plan_id"])]["plan"], e["raw"],
+                                                  e["verdict"])))
+        if not out:
+            raise SetupError(
+                "method.sft_warm_start=true: no execution of iteration 1 reached the correct "
+                "verdict, so there is no judgement to fine-tune on; sample more "
+                "(method.plans_per_instruction, method.executions_per_plan) or set "
+                "method.sft_warm_start=false"
+            )
+        return out
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()
+        held_out = self.run.iter_dir(0) / "eval_triples.jsonl"
+        if not held_out.exists():
+            if t != 0:
+                raise SetupError(
+                    f"{held_out} is missing: the held-out triples are made once, at iteration 0, "
+                    "and reused so that every iteration is measured on the same set; rerun in a "
+                    "fresh run_dir"
+                )
+            write_jsonl(held_out, self._make_triples(eng, self.eval_instructions, prefix="eval"))
+        triples = [r for r in read_jsonl(held_out) if r["ok"]]
+        jobs = [(tr, o) for tr in triples for o in ORDERS]
+        prompts = [_chat(eng.tokenizer, judge_messages(tr["instruction"], *arrange(tr["chosen"], tr["rejected"], o)))
+                   for tr, o in jobs]
+        greedy = SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=self.m.eval_max_tokens)
+        outs = eng.generate(prompts, greedy, n=1, desc="evaluate judge (T=0)")
+        rows = []
+        for (tr, order), [c] in zip(jobs, outs, strict=True):
+            verdict = parse_judge_output(c.text)
+            rows.append({"triple_id": tr["id"], "order": order, "raw": c.text, "verdict": verdict,
+                         "correct": is_correct(verdict, order), "tokens": c.num_tokens,
+                         "finish_reason": c.finish_reason})
+        write_jsonl(self._path(t, "eval"), rows)
+        if not triples:
+            print("[srlm] warning: no held-out triple could be parsed; judge accuracy is not measured")
+        return judge_metrics(rows) | {"eval_tokens": _mean(r["tokens"] for r in rows)}
+
+    # ------------------------------------------------------------ helpers
+    def _path(self, t: int, stage: str) -> Path:
+        return self.run.iter_dir(t) / f"{stage}.jsonl"
+
+    def _read(self, t: int, stage: str) -> list[dict]:
+        path = self._path(t, stage)
+        return read_jsonl(path) if path.exists() else []
+
+
+def _group(rows: list[dict], key: str) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r[key], []).append(r)
+    return out
+
+
+def _mean(xs) -> float | None:
+    xs = [float(x) for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
