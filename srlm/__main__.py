@@ -18,6 +18,12 @@ def main(cfg: DictConfig) -> None:
     from srlm.config import validate
     from srlm.runner import run
 
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    if cfg.get("run_dir") is None:
+        with open_dict(cfg):
+            cfg.run_dir = HydraConfig.get().runtime.output_dir
     try:
         config = validate(cfg)  # before anything heavy is imported or loaded
         run(config)

@@ -249,33 +249,92 @@ class SelfRewardConfig(MethodConfig):
 
 
 @dataclass
+class TpoConfig(MethodConfig):
+    """Thought Preference Optimization (Wu et al. 2024): see srlm/methods/tpo.py."""
+
+    name: str = "tpo"
+    # false: the paper's "direct" baseline, the same pipeline without a thought prompt (the
+    # whole output is the response).
+    thoughts: bool = True
+    # generic: thoughts after "Here is my thought process:", the response after "Here is my
+    # response:"; specific (v1): thoughts hold a draft response and its evaluation, the final
+    # response follows "<R>". The separator the outputs are split at follows from this.
+    thought_prompt: str = "generic"
+    # Fresh instructions every iteration: iteration t takes the next prompts_per_iteration of
+    # data.seed_instructions (shuffled once with data_seed); none is used twice. Paper: 5,000.
+    prompts_per_iteration: int = 16
+    data_seed: int = 0
+    # K outputs (thought + response) per instruction. Paper: K = 8, T = 0.8, top_p = 0.95.
+    samples_per_prompt: int = 8
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 512))
+    # Length control of iteration t: rho = length_rho[t-1] (the last value repeats) in
+    # s = std(score) - rho * std(response length) over one prompt's K samples. The paper tunes
+    # rho in [0, 0.5] until chosen responses are on average no longer than rejected ones.
+    length_rho: list[float] = field(default_factory=lambda: [0.0])
+    # Held-out check on M_0 and after every iteration: the first eval_prompts of
+    # data.eval_prompts, answered with the thought prompt; only the response is judged and
+    # reported. An output without the separator is resampled up to eval_resamples times
+    # (paper). 0 prompts: off.
+    eval_prompts: int = 0
+    eval_resamples: int = 2
+    # Self-Rewarding's warm start (EFT + IFT from data.seed_judgements), for a model that cannot
+    # yet judge in the "Score: N" format (the embedded one); the paper starts from
+    # Llama-3-8B-Instruct and has none.
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
+    # Not in the paper: the warm start also shows the thought prompt's layout (seed response as
+    # draft, its justification as evaluation, then the response after the separator), for a
+    # model too small to follow the layout from the prompt alone.
+    warm_start_thought_format: bool = False
+
+    def check(self) -> None:
+        super().check()
+        _in("method.thought_prompt", self.thought_prompt, ("generic", "specific"))
+        _check(self.prompts_per_iteration >= 1, "method.prompts_per_iteration", self.prompts_per_iteration, "must be >= 1")
+        _check(self.samples_per_prompt >= 2, "method.samples_per_prompt", self.samples_per_prompt,
+               "must be >= 2: a pair needs a chosen and a rejected output of the same prompt")
+        self.sampling.check("method.sampling")
+        _check(len(self.length_rho) >= 1 and all(r >= 0 for r in self.length_rho), "method.length_rho",
+               self.length_rho, "must be a non-empty list of numbers >= 0 (the paper uses values in [0, 0.5])")
+        _check(self.eval_prompts >= 0, "method.eval_prompts", self.eval_prompts, "must be >= 0 (0: off)")
+        _check(self.eval_resamples >= 0, "method.eval_resamples", self.eval_resamples, "must be >= 0")
+        if self.warm_start_thought_format:
+            _check(self.thoughts, "method.warm_start_thought_format", True,
+                   "method.thoughts=false has no thought layout to teach; set it to false")
+            _check(self.warm_start.enabled, "method.warm_start_thought_format", True,
+                   "it is part of the warm start: set method.warm_start.enabled=true as well")
+
+
+@dataclass
 class ThinkingJudgeConfig(MethodConfig):
     """EvalPlanner on Self-Taught-Evaluator triples: see srlm/methods/thinking_judge.py."""
 
     name: str = "thinking_judge"
     # Fresh seed instructions per iteration: iteration t takes the next instructions_per_iteration[t-1]
     # of data.seed_instructions (shuffled once with data_seed); the last value repeats. Paper: 5K, 17K.
-    instructions_per_iteration: list[int] = field(default_factory=lambda: [5000, 17000])
+    instructions_per_iteration: list[int] = field(default_factory=lambda: [16, 32])
     data_seed: int = 0
     # |P| plans per instruction (from the instruction alone), E executions per plan, E/2 per order.
     plans_per_instruction: int = 5
     executions_per_plan: int = 8
     # Pairs are every correct x every incorrect execution per plan and order; null keeps all (the
     # paper), a number samples at most that many per instruction.
-    max_pairs_per_instruction: int | None = None
-    response_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 1024))
-    triple_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 1024))
-    plan_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 1024))
-    execution_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 2048))
+    max_pairs_per_instruction: int | None = 4
+    # Worked examples (0-2) in the triple, plan and execution prompts, never in the judge's own
+    # prompt. The papers' prompts are zero-shot (0); a small seed model writes no format without them.
+    generation_shots: int = 2
+    response_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 256))
+    triple_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 384))
+    plan_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 256))
+    execution_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 384))
     # Held-out triples made once (iteration 0) from the first eval_triples of data.eval_prompts
     # (null: all), judged in both orders at temperature 0 with up to eval_max_tokens.
     eval_triples: int | None = None
-    eval_max_tokens: int = 2048
+    eval_max_tokens: int = 512
     # EvalPlanner's M1^SFT: before the first DPO, SFT from the seed on one random correct judgement
-    # per instruction of iteration 1.
+    # per instruction of iteration 1 (paper: lr 1e-6, 2 epochs).
     sft_warm_start: bool = True
     sft_epochs: int = 2
-    sft_lr: float = 1e-6
+    sft_lr: float = 1e-5
     sft_batch_size: int = 2
 
     @property
@@ -294,6 +353,8 @@ class ThinkingJudgeConfig(MethodConfig):
                self.executions_per_plan, "must be an even number >= 2: half of the executions see each response order")
         _check(self.max_pairs_per_instruction is None or self.max_pairs_per_instruction >= 1,
                "method.max_pairs_per_instruction", self.max_pairs_per_instruction, "must be >= 1 (or null: all pairs)")
+        _check(0 <= self.generation_shots <= 2, "method.generation_shots", self.generation_shots,
+               "must be in [0, 2]: srlm ships two worked examples per prompt (0: the papers' zero-shot prompts)")
         _check(self.eval_triples is None or self.eval_triples >= 1, "method.eval_triples", self.eval_triples,
                "must be >= 1 (or null: every row of data.eval_prompts)")
         _check(self.eval_max_tokens >= 1, "method.eval_max_tokens", self.eval_max_tokens, "must be >= 1")
@@ -379,7 +440,7 @@ class IrpoConfig(MethodConfig):
 
 
 METHODS: dict[str, type[MethodConfig]] = {"self_reward": SelfRewardConfig, "irpo": IrpoConfig,
-                                         "thinking_judge": ThinkingJudgeConfig}
+                                         "thinking_judge": ThinkingJudgeConfig, "tpo": TpoConfig}
 
 
 # ---------------------------------------------------------------- root
@@ -393,7 +454,8 @@ class Config:
     trainer: TrainerConfig = MISSING
     data: DataConfig = MISSING
     logger: LoggerConfig = MISSING
-    run_dir: str = MISSING
+    # None: Hydra's output directory for this command (see conf/config.yaml).
+    run_dir: str | None = None
     seed: int = 0
     # Reuse a run directory that was made with a different config, deleting what it holds.
     overwrite: bool = False
@@ -403,6 +465,8 @@ class Config:
 
 
 def register_configs() -> None:
+    if not OmegaConf.has_resolver("srlm_or"):
+        OmegaConf.register_new_resolver("srlm_or", lambda a, b: b if a in (None, "", "None") else a)
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     for group, node in [

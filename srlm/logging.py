@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 from srlm.config import Config, to_plain
 from srlm.rundir import RunDir, read_jsonl
@@ -25,7 +26,7 @@ class WandbLogger(NullLogger):
             mode = "online" if os.environ.get("WANDB_API_KEY") else "offline"
         id_file = run.root / "wandb_id"
         if not id_file.exists():
-            id_file.write_text(wandb.util.generate_id())
+            id_file.write_text(uuid.uuid4().hex[:12])
         self.wandb = wandb
         # A resumed run directory continues the same wandb run.
         self.run = wandb.init(

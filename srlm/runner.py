@@ -26,11 +26,13 @@ from srlm.summary import format_summary, iteration_row
 
 
 def run(config: Config) -> list[dict]:
+    if not config.run_dir:
+        raise SrlmError("run_dir is not set: pass run_dir=PATH")
     run_dir = RunDir(config.run_dir)
-    run_dir.bind(config)
     # Build the method in the parent first: data files are read and checked here, before any
-    # model loads, so a bad row fails in seconds.
+    # model loads or any file is written, so a bad row fails in seconds.
     get_method(config.method.name)(config, run_dir)
+    run_dir.bind(config)
     from srlm.logging import make_logger
 
     logger = make_logger(config, run_dir)

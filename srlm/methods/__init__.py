@@ -18,4 +18,8 @@ def get_method(name: str) -> type[Method]:
         from srlm.methods.thinking_judge import ThinkingJudge
 
         return ThinkingJudge
+    if name == "tpo":
+        from srlm.methods.tpo import Tpo
+
+        return Tpo
     raise KeyError(name)

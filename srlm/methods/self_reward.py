@@ -25,7 +25,7 @@ from srlm.core.selection import best_worst
 from srlm.data import load_rows
 from srlm.errors import SetupError
 from srlm.methods.base import EngineFn, Method
-from srlm.rewards.self_judge import SelfJudge, judge_prompt_text, judge_target
+from srlm.rewards.self_judge import SEED_JUDGEMENT_FIELDS, SelfJudge, judge_warm_start_examples
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
@@ -63,21 +63,12 @@ class SelfReward(Method):
         ]
         self.seed_judgements = None
         if self.m.warm_start.enabled:
-            self.seed_judgements = load_rows(
-                d.seed_judgements, required=["instruction", "response", "justification", "score"],
-                field_map=d.field_map,
-            )
+            self.seed_judgements = load_rows(d.seed_judgements, required=SEED_JUDGEMENT_FIELDS,
+                                             field_map=d.field_map)
 
     # ------------------------------------------------------------ warm start (M0 -> M1)
     def warm_start_examples(self, tokenizer) -> list[Example]:
-        ws = self.m.warm_start
-        out = []
-        for r in self.seed_judgements or []:
-            eft_prompt = chat_prompt(tokenizer, judge_prompt_text(r["instruction"], r["response"]))
-            out.append(Example(eft_prompt, judge_target(r["justification"], r["score"])))
-            if int(r["score"]) >= ws.ift_min_score:
-                out.append(Example(chat_prompt(tokenizer, r["instruction"]), r["response"]))
-        return out
+        return judge_warm_start_examples(tokenizer, self.seed_judgements or [], self.m.warm_start.ift_min_score)
 
     # ------------------------------------------------------------ stages
     def run_stage(self, stage: str, t: int, engine: EngineFn) -> dict:

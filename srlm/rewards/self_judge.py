@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from srlm.config import RewardConfig
 from srlm.core.parsing import parse_score
 from srlm.rollout.base import RolloutEngine, chat_prompt
+from srlm.training.data import Example
 
 # Self-Rewarding's judge prompt (Yuan et al. 2024, Fig. 2), in srlm's own words. The additive
 # rubric is what keeps small judges from answering 5 every time.
@@ -33,6 +34,26 @@ def judge_prompt_text(instruction: str, response: str) -> str:
 def judge_target(justification: str, score: int | float) -> str:
     """What a judgement looks like: the format the warm start teaches (EFT data)."""
     return f"{justification.strip()}\nScore: {score:g}"
+
+
+# The fields of a seed judgement row (data.seed_judgements): a judged example of the rubric.
+SEED_JUDGEMENT_FIELDS = ["instruction", "response", "justification", "score"]
+
+
+def judge_warm_start_examples(tokenizer, seed_judgements: list[dict], ift_min_score: int) -> list[Example]:
+    """Self-Rewarding's M0 -> M1 data from seed judgements, for any method that judges itself.
+
+    Every row is an evaluation-fine-tuning (EFT) example: the judge prompt, answered by the
+    row's justification and ``Score: N``. A row whose response scored at least
+    ``ift_min_score`` is also an instruction-following (IFT) example: instruction -> response.
+    """
+    out = []
+    for r in seed_judgements:
+        eft_prompt = chat_prompt(tokenizer, judge_prompt_text(r["instruction"], r["response"]))
+        out.append(Example(eft_prompt, judge_target(r["justification"], r["score"])))
+        if int(r["score"]) >= ift_min_score:
+            out.append(Example(chat_prompt(tokenizer, r["instruction"]), r["response"]))
+    return out
 
 
 @dataclass
