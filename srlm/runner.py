@@ -32,11 +32,11 @@ def run(config: Config) -> list[dict]:
     # Build the method in the parent first: data files are read and checked here, before any
     # model loads or any file is written, so a bad row fails in seconds.
     get_method(config.method.name)(config, run_dir)
+    base = resolve_model_dir(config.model.source, config.model.path)
     run_dir.bind(config)
     from srlm.logging import make_logger
 
     logger = make_logger(config, run_dir)
-    base = resolve_model_dir(config.model.source, config.model.path)
 
     current = base
     if getattr(config.method, "warm_start", None) is not None and config.method.warm_start.enabled:

@@ -1,7 +1,7 @@
 """Self-Rewarding end to end on the embedded model, at tiny sizes, as a user runs it.
 
-One warm-started model (the paper's M1) is made once for the module: the zero-shot embedded
-model almost never writes a parseable "Score: N", so without it no pair would form.
+The runs start from the shared warm-started model (tests/e2e/conftest.py): the zero-shot
+embedded model almost never writes a parseable "Score: N", so without it no pair would form.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import torch
 from safetensors.torch import load_file
 
 from srlm.config import compose, validate
-from srlm.runner import run_phase
 from tests.conftest import ROOT, run_srlm
 
 pytestmark = pytest.mark.e2e
@@ -36,18 +35,6 @@ TINY = [
     "optimizer.epochs=2",
     "optimizer.lr=2e-5",
 ]
-
-
-@pytest.fixture(scope="module")
-def warm_model(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("warm")
-    cfg = validate(compose([f"run_dir={run_dir}", "rollout=hf", "logger=none", "method.warm_start.epochs=2"]))
-    from srlm.models import resolve_model_dir
-
-    run_phase(cfg, "warm_start", 0, resolve_model_dir(cfg.model.source))
-    ckpt = run_dir / "iter_00" / "checkpoint"
-    assert (ckpt / "model.safetensors").exists()
-    return ckpt
 
 
 def _check_run(run_dir: Path, init: Path, out: str) -> None:
