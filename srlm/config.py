@@ -283,7 +283,8 @@ class TpoConfig(MethodConfig):
     warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
     # Not in the paper: the warm start also shows the thought prompt's layout (seed response as
     # draft, its justification as evaluation, then the response after the separator), for a
-    # model too small to follow the layout from the prompt alone.
+    # model too small to follow the layout from the prompt alone. Only when the warm start runs
+    # and method.thoughts=true.
     warm_start_thought_format: bool = False
 
     def check(self) -> None:
@@ -297,11 +298,6 @@ class TpoConfig(MethodConfig):
                self.length_rho, "must be a non-empty list of numbers >= 0 (the paper uses values in [0, 0.5])")
         _check(self.eval_prompts >= 0, "method.eval_prompts", self.eval_prompts, "must be >= 0 (0: off)")
         _check(self.eval_resamples >= 0, "method.eval_resamples", self.eval_resamples, "must be >= 0")
-        if self.warm_start_thought_format:
-            _check(self.thoughts, "method.warm_start_thought_format", True,
-                   "method.thoughts=false has no thought layout to teach; set it to false")
-            _check(self.warm_start.enabled, "method.warm_start_thought_format", True,
-                   "it is part of the warm start: set method.warm_start.enabled=true as well")
 
 
 @dataclass
@@ -388,9 +384,13 @@ class IrpoConfig(MethodConfig):
     # Seed of the generated train/test split; separate from the run's seed so that runs with
     # different seeds are measured on the same test questions.
     data_seed: int = 0
-    # Worked examples in every prompt: from srlm.data.arithmetic.FEW_SHOT (at most 3) for a
-    # generated task, the first rows of the training file (then not trained on) for task=file.
+    # Worked examples in every prompt: the first `shots` of method.examples when it is given,
+    # else of srlm.data.arithmetic.FEW_SHOT (3 per kind) for a generated task, or the first rows
+    # of the training file (then not trained on) for task=file.
     shots: int = 3
+    # Worked examples written out here, each {question, reasoning}; the reasoning ends with the
+    # line "Final answer: N". A generated question equal to one of them is never asked.
+    examples: list[dict[str, str]] = field(default_factory=list)
     # N chain-of-thought samples per training question, and K pairs per question.
     samples_per_question: int = 8
     pairs_per_question: int = 4
@@ -423,11 +423,20 @@ class IrpoConfig(MethodConfig):
             for key in ("train_questions", "test_questions"):
                 _check(getattr(self, key) is not None, f"method.{key}", None,
                        f"method.task={self.task} generates questions: give a count")
-            _check(self.shots <= 3, "method.shots", self.shots, "the arithmetic tasks have 3 worked examples")
+            _check(self.shots <= 3 or self.shots <= len(self.examples), "method.shots", self.shots,
+                   "the arithmetic tasks have 3 worked examples (give more in method.examples)")
         for key in ("train_questions", "test_questions"):
             v = getattr(self, key)
             _check(v is None or v >= 1, f"method.{key}", v, "must be >= 1 (or null: all rows of the file)")
         _check(self.shots >= 0, "method.shots", self.shots, "must be >= 0")
+        if self.examples:
+            _check(self.shots <= len(self.examples), "method.shots", self.shots,
+                   f"only {len(self.examples)} worked examples are given in method.examples")
+        for i, ex in enumerate(self.examples):
+            _check(set(ex) == {"question", "reasoning"}, f"method.examples[{i}]", ex,
+                   "each worked example has exactly the keys question and reasoning")
+            _check("Final answer:" in ex["reasoning"], f"method.examples[{i}].reasoning", ex["reasoning"],
+                   'must end with a line "Final answer: N" (the format the model is to learn)')
         _check(self.samples_per_question >= 2, "method.samples_per_question", self.samples_per_question,
                "must be >= 2: a pair needs a correct and an incorrect sample")
         _check(self.pairs_per_question >= 1, "method.pairs_per_question", self.pairs_per_question, "must be >= 1")
@@ -439,8 +448,81 @@ class IrpoConfig(MethodConfig):
         _check(self.eval_maj_temperature > 0, "method.eval_maj_temperature", self.eval_maj_temperature, "must be > 0")
 
 
+@dataclass
+class MetaRewardConfig(MethodConfig):
+    """Meta-Rewarding LMs (Wu et al. 2024): see srlm/methods/meta_reward.py.
+
+    Lists with one value per iteration (length_rho, max_chosen_chars, judge_max_chosen_chars,
+    train_judge) are read at index t-1; the last value repeats. The N judgements per response
+    are ``reward.samples`` (paper: 11, with reward.sampling T 0.8, top_p 0.95).
+    """
+
+    name: str = "meta_reward"
+    # Fresh instructions every iteration: iteration t takes the next prompts_per_iteration of
+    # data.seed_instructions (shuffled once with data_seed); none is used twice. The paper
+    # samples 5,000 per iteration from 20,000 written once by Llama-2-70B-Chat.
+    prompts_per_iteration: int = 16
+    data_seed: int = 0
+    # Actor: K responses per instruction. Paper: K = 7, T = 0.8, top_p = 0.95.
+    samples_per_prompt: int = 7
+    response_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 512))
+    # Actor-pair length control: chosen = the shortest response scoring >= (1-rho)*S_max +
+    # rho*S_min, rejected = the longest scoring <= (1-rho)*S_min + rho*S_max. Paper: 0, 0.32,
+    # 0.32, 0.4. Values above 0.5 make the two bands overlap.
+    length_rho: list[float] = field(default_factory=lambda: [0.0, 0.32, 0.32, 0.4])
+    # Drop an actor pair whose chosen response is longer than this many characters (null: no
+    # limit). Paper: 2,500 in iteration 1 only.
+    max_chosen_chars: list[int | None] = field(default_factory=lambda: [None])
+    # Meta-judge: each pair of the most varied response's valid judgements, in both orders.
+    meta_judge_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 512))
+    # Where the position-debiasing weights' win counts come from: "prompt" (the battles of
+    # one response's judgements) or "iteration" (every meta-judge battle of the iteration).
+    position_weights: str = "prompt"
+    # Drop a judge pair whose chosen judgement is longer than this many characters (null: no
+    # limit). Paper: 1,100 in iteration 1, 1,000 in iteration 2.
+    judge_max_chosen_chars: list[int | None] = field(default_factory=lambda: [None])
+    # Train the judge (meta-judge and judge pairs) in iteration t? Paper: iterations 1-2 only.
+    train_judge: list[bool] = field(default_factory=lambda: [True, True, False])
+    # At most this share of an iteration's training pairs are judge pairs (1: no cap). The paper
+    # gives no ratio; NeMo-Aligner keeps meta-judge samples at <= 15% of a batch, beyond which
+    # the judge collapsed to always answering 5.
+    judge_pair_share: float = 0.15
+    # Self-Rewarding's M0 -> M1 warm start (EFT + IFT seed data), for a model that cannot yet
+    # judge in the "Score: N" format. The paper starts from Llama-3-8B-Instruct after SFT on
+    # the EFT set.
+    warm_start: WarmStartConfig = field(default_factory=WarmStartConfig)
+    # Not in the paper: the warm start also shows the meta-judge's format (two judgements of a
+    # seed response, one of them made wrong on purpose, ending "Winner: Judgement X"), for a
+    # model too small to write a verdict from the prompt alone.
+    warm_start_meta_format: bool = False
+
+    def check(self) -> None:
+        super().check()
+        _check(self.prompts_per_iteration >= 1, "method.prompts_per_iteration", self.prompts_per_iteration, "must be >= 1")
+        _check(self.samples_per_prompt >= 2, "method.samples_per_prompt", self.samples_per_prompt,
+               "must be >= 2: an actor pair needs a chosen and a rejected response")
+        if self.warm_start_meta_format:
+            _check(self.warm_start.enabled, "method.warm_start_meta_format", True,
+                   "it is part of the warm start: set method.warm_start.enabled=true as well")
+        self.response_sampling.check("method.response_sampling")
+        self.meta_judge_sampling.check("method.meta_judge_sampling")
+        _check(len(self.length_rho) >= 1 and all(0 <= r <= 0.5 for r in self.length_rho), "method.length_rho",
+               self.length_rho, "must be a non-empty list of numbers in [0, 0.5] (above 0.5 the "
+               "chosen and rejected score bands overlap; the paper uses 0, 0.32, 0.32, 0.4)")
+        for key in ("max_chosen_chars", "judge_max_chosen_chars"):
+            v = getattr(self, key)
+            _check(len(v) >= 1 and all(x is None or x >= 1 for x in v), f"method.{key}", v,
+                   "must be a non-empty list of character counts >= 1 or null (no limit)")
+        _in("method.position_weights", self.position_weights, ("prompt", "iteration"))
+        _check(len(self.train_judge) >= 1, "method.train_judge", self.train_judge,
+               "must be a non-empty list of booleans, one per iteration (the last repeats)")
+        _check(0 <= self.judge_pair_share <= 1, "method.judge_pair_share", self.judge_pair_share,
+               "must be in [0, 1]: the largest share of training pairs that are judge pairs")
+
+
 METHODS: dict[str, type[MethodConfig]] = {"self_reward": SelfRewardConfig, "irpo": IrpoConfig,
-                                         "thinking_judge": ThinkingJudgeConfig, "tpo": TpoConfig}
+                                         "thinking_judge": ThinkingJudgeConfig, "tpo": TpoConfig,
+                                         "meta_reward": MetaRewardConfig}
 
 
 # ---------------------------------------------------------------- root
@@ -527,6 +609,17 @@ def _check_combinations(c: Config) -> None:
             f"method=self_reward with reward={c.reward.kind}: Self-Rewarding judges with the "
             "policy itself; use reward=self_judge"
         )
+    if c.method.name == "meta_reward":
+        if c.reward.kind != "self_judge":
+            raise ConfigError(
+                f"method=meta_reward with reward={c.reward.kind}: Meta-Rewarding's judge (and "
+                "meta-judge) is the policy itself, which is what it trains; use reward=self_judge"
+            )
+        if c.reward.samples < 2:
+            raise ConfigError(
+                f"method=meta_reward with reward.samples={c.reward.samples}: the meta-judge compares "
+                "judgements of one response, so each response needs at least 2 (paper: 11)"
+            )
     # method=irpo rewards a sample by a rule (its final answer against the gold answer) and
     # reads no reward group, so any reward= is accepted and ignored; any loss is accepted too
     # (dpo and sft are the paper's ablations of dpo_nll).

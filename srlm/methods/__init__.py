@@ -22,4 +22,8 @@ def get_method(name: str) -> type[Method]:
         from srlm.methods.tpo import Tpo
 
         return Tpo
+    if name == "meta_reward":
+        from srlm.methods.meta_reward import MetaReward
+
+        return MetaReward
     raise KeyError(name)

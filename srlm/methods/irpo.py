@@ -48,10 +48,7 @@ from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
 
 # The system turn of every prompt; worked examples follow as earlier user/assistant turns.
-INSTRUCTION = (
-    "Solve the problem step by step. Then write the answer on a last line of the form "
-    '"Final answer: N", where N is a number.'
-)
+INSTRUCTION = 'Solve the problem step by step and end with a line "Final answer: N".'
 
 # GSM8K's answers end in "#### 72"; its solutions carry calculator notes like <<48/2=24>>.
 _GSM8K_FINAL = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
@@ -238,20 +235,34 @@ def parse_gold(answer: str) -> tuple[str, str | None]:
 
 
 def load_questions(m) -> tuple[list[dict], list[dict], list[dict]]:
-    """``(train rows, test rows, few-shot examples)``; every row has id, question, answer, solution."""
+    """``(train rows, test rows, worked examples)``; each row has id, question, answer, solution.
+
+    The worked examples are the first ``m.shots`` of ``m.examples`` when given, else the
+    task's own. No question that is a worked example is ever asked (train or test).
+    """
+    given = [{"question": e["question"], "reasoning": e["reasoning"]} for e in m.examples][: m.shots]
     if m.task != "file":
         train, test = train_test_split(m.task, m.train_questions, m.test_questions, m.data_seed)
-        return train, test, FEW_SHOT[m.task][: m.shots]
-    train = _file_rows(m.train_file, "train", m.field_map)
-    test = _file_rows(m.test_file, "test", m.field_map)
-    # 0-shot in the paper (GSM8K); with shots > 0 the first training rows become the examples.
-    shots = [{"question": r["question"], "reasoning": r["solution"] or f"Final answer: {r['answer']}",
-              "answer": r["answer"]} for r in train[: m.shots]]
-    train = train[m.shots:]
+        shots = given or [{"question": s["question"], "reasoning": s["reasoning"]}
+                          for s in FEW_SHOT[m.task][: m.shots]]
+    else:
+        train = _file_rows(m.train_file, "train", m.field_map)
+        test = _file_rows(m.test_file, "test", m.field_map)
+        shots = given
+        if not given:
+            # 0-shot in the paper (GSM8K); with shots > 0 the first training rows become the
+            # examples and are not trained on.
+            shots = [{"question": r["question"], "reasoning": r["solution"] or f"Final answer: {r['answer']}"}
+                     for r in train[: m.shots]]
+            train = train[m.shots:]
+        train, test = train[: m.train_questions], test[: m.test_questions]
+    asked_in_shots = {s["question"].strip() for s in shots}
+    train = [r for r in train if r["question"].strip() not in asked_in_shots]
+    test = [r for r in test if r["question"].strip() not in asked_in_shots]
     if not train:
-        raise DataError(f"method.train_file={m.train_file!r}: no training questions left after "
-                        f"method.shots={m.shots} worked examples")
-    return train[: m.train_questions], test[: m.test_questions], shots
+        raise DataError(f"method.task={m.task}: no training questions left after removing the "
+                        f"{len(shots)} worked examples")
+    return train, test, shots
 
 
 def _file_rows(source: str, split: str, field_map: dict) -> list[dict]:

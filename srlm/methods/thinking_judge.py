@@ -134,6 +134,11 @@ EXECUTION_SYSTEM = (
     '"[[A]]" if assistant A is better or "[[B]]" if assistant B is better.'
 )
 
+# Closes the execution prompt's user turn: small models follow the last line far more than the
+# system turn (the embedded model's verdict rate went from 0 of 8 to 4 of 32 with it).
+EXECUTION_REMINDER = ("\n\nNow follow the plan step by step on both answers, then end with your "
+                      "verdict: [[A]] or [[B]].")
+
 # The single-pass thinking-judge prompt (EvalPlanner Fig. 5; MT-Bench pairwise): the training
 # prompt and the evaluation prompt.
 JUDGE_SYSTEM = (
@@ -180,16 +185,14 @@ SHOT_JUDGEMENTS = [
      "answer_b": "Sydney is the largest city in Australia and is famous for its opera house.",
      "plan": "1. The answer must name one city as the capital.\n2. The capital is Canberra, "
              "not Sydney or Melbourne.\n3. Prefer a direct answer.",
-     "execution": "Step 1: Assistant A names Canberra; Assistant B describes Sydney but never "
-                  "names a capital.\nStep 2: Canberra is correct, so only A answers correctly.\n"
-                  "Step 3: A is direct.\n[[A]]"},
+     "execution": "Assistant A names Canberra, which is correct. Assistant B describes Sydney "
+                  "but names no capital.\nVerdict: [[A]]"},
     {"instruction": "Give me a word that rhymes with 'cat'.",
      "answer_a": "Here is a word that rhymes with 'dog': log.",
      "answer_b": "'Hat' rhymes with 'cat'.",
      "plan": "1. The answer must give a word.\n2. The word must rhyme with 'cat'.",
-     "execution": "Step 1: Both assistants give a word.\nStep 2: 'log' rhymes with 'dog', not "
-                  "with 'cat'; 'hat' rhymes with 'cat'. Only Assistant B answers the question."
-                  "\n[[B]]"},
+     "execution": "Both assistants give a word. 'log' rhymes with 'dog', not with 'cat'; 'hat' "
+                  "rhymes with 'cat'.\nVerdict: [[B]]"},
 ]
 
 
@@ -228,7 +231,7 @@ def execution_messages(instruction: str, answer_a: str, answer_b: str, plan: str
                        shots: int = 0) -> list[dict]:
     """The execution prompt: question, both answers (in the pair's order) and the plan."""
     def user(x: str, a: str, b: str, p: str) -> str:
-        return pair_text(x, a, b) + f"\n\n{PLAN_START}\n{p.strip()}\n{PLAN_END}"
+        return pair_text(x, a, b) + f"\n\n{PLAN_START}\n{p.strip()}\n{PLAN_END}" + EXECUTION_REMINDER
 
     demos = [(user(d["instruction"], d["answer_a"], d["answer_b"], d["plan"]), d["execution"])
              for d in SHOT_JUDGEMENTS[:shots]]

@@ -147,20 +147,20 @@ def test_gsm8k_gold_parsing():
 
 
 def test_gsm8k_file_rows(tmp_path):
-    def write(name, n):
+    def write(name, n, prefix):
         path = tmp_path / name
-        path.write_text("".join(json.dumps({"question": f"Q{i}?", "answer": f"Step {i}.\n#### {i}"}) + "\n"
+        path.write_text("".join(json.dumps({"question": f"{prefix}{i}?", "answer": f"Step {i}.\n#### {i}"}) + "\n"
                                 for i in range(n)))
         return path
 
-    train, test = write("train.jsonl", 5), write("test.jsonl", 4)
+    train, test = write("train.jsonl", 5, "Q"), write("test.jsonl", 4, "T")
     cfg = _config(f"run_dir={tmp_path}/run", "method.task=file", f"method.train_file={train}",
                   f"method.test_file={test}", "method.shots=1", "method.train_questions=null",
                   "method.test_questions=2")
     train_rows, test_rows, shots = load_questions(cfg.method)
     assert [r["question"] for r in train_rows] == ["Q1?", "Q2?", "Q3?", "Q4?"]  # Q0 became the example
     assert [r["answer"] for r in test_rows] == ["0", "1"]
-    assert shots == [{"question": "Q0?", "reasoning": "Step 0.\nFinal answer: 0", "answer": "0"}]
+    assert shots == [{"question": "Q0?", "reasoning": "Step 0.\nFinal answer: 0"}]
 
 
 def test_malformed_data_row_names_file_and_line(tmp_path):
@@ -214,3 +214,26 @@ def test_irpo_composes_with_its_loss():
     cfg = _config()
     assert cfg.method.name == "irpo" and cfg.optimizer.loss == "dpo_nll"
     assert cfg.optimizer.beta == 0.1 and cfg.optimizer.alpha == 1.0
+
+
+def test_worked_examples_from_the_config_replace_the_tasks_and_are_never_asked(tmp_path):
+    default = Irpo(_config(f"run_dir={tmp_path}"), None)
+    asked = default.train_rows[0]["question"]  # e.g. "What is 31 + 12?"
+    a, b = (int(x) for x in asked.removeprefix("What is ").rstrip("?").split(" + "))
+    example = f"{{question:'{asked}',reasoning:'We add: {a} + {b} = {a + b}. Final answer: {a + b}'}}"
+    cfg = _config(f"run_dir={tmp_path}", f"method.examples=[{example}]", "method.shots=1")
+    method = Irpo(cfg, None)
+    assert method.shots == [{"question": asked, "reasoning": f"We add: {a} + {b} = {a + b}. Final answer: {a + b}"}]
+    prompt = method.prompt(_Template(), "What is 40 + 2?")
+    assert f"<assistant>: We add: {a} + {b}" in prompt and "Split each number" not in prompt
+    assert asked not in {r["question"] for r in method.train_rows + method.test_rows}
+    assert len(method.train_rows) == len(default.train_rows) - 1
+
+
+@pytest.mark.parametrize("examples,key", [
+    ("[{question:'What is 1 + 2?',reasoning:'It is 3.'}]", r"method\.examples\[0\]\.reasoning"),
+    ("[{question:'What is 1 + 2?'}]", r"method\.examples\[0\]"),
+])
+def test_bad_worked_example_names_the_key(examples, key):
+    with pytest.raises(ConfigError, match=key):
+        _config(f"method.examples={examples}", "method.shots=1")

@@ -1,0 +1,392 @@
+"""Thought Preference Optimization, TPO (Wu et al. 2024, arXiv 2410.10630, "Thinking LLMs").
+
+The model learns to think before it answers, with no thought data: it writes hidden thoughts and
+then a response, a judge scores the response alone, and DPO prefers whole outputs (thoughts
+included) whose responses scored well. One iteration with model M_t:
+
+1. ``samples``     K outputs per instruction, sampled with a thought prompt in front of the
+                   instruction (``method.thought_prompt``: generic or specific). Instructions
+                   come from data.seed_instructions, shuffled once; every iteration takes the
+                   next ``method.prompts_per_iteration`` of them, never one used before.
+2. ``split``       each output is cut at the prompt's separator ("Here is my response:" or
+                   "<R>") into thought and response; an output without it is a parse error.
+3. ``judgements``  the judge (``reward=self_judge``: the policy with the additive 5-point
+                   rubric) sees only the instruction and the response, never the thought.
+4. ``pairs``       per instruction, with the K samples' mean judge scores r and response
+                   lengths l standardised over the group, s = r̄ - rho * l̄ (rho from
+                   ``method.length_rho`` per iteration); chosen = argmax s, rejected = argmin s.
+                   An output with a parse error, when the instruction has one, is the rejected
+                   sample instead (paper: parse errors are added as rejected samples). Both
+                   sides keep their thoughts, and the prompt keeps the thought prompt.
+5. ``train``       DPO from M_t with M_t as reference gives M_{t+1} (srlm.runner); only this
+                   iteration's pairs are used.
+6. ``evaluate``    optional (``method.eval_prompts``): held-out instructions answered with the
+                   thought prompt, resampled on a parse error; only the response, which is all a
+                   user would see, is measured and judged.
+
+``method.thoughts=false`` is the paper's direct baseline: the same pipeline without a thought
+prompt, where the whole output is the response.
+
+Choices the paper leaves open:
+- A group whose judged responses all have the same score is dropped (unless it has a parse
+  error to reject): standardising equal scores gives zeros, so s would be length alone and the
+  pair would teach brevity, not quality. The paper's ArmoRM scores practically never tie; the
+  5-point judge often does.
+- Among several parse errors the first sample is the rejected one; among equal s the lower
+  sample index wins.
+- Lengths are response tokens under the model's tokenizer.
+- The paper's judges are ArmoRM (scalar) and the Self-Taught Evaluator (pairwise + Elo); srlm's
+  judge so far is the policy itself with Self-Rewarding's rubric, so an untrained small model
+  needs the optional warm start to judge at all.
+"""
+
+from __future__ import annotations
+
+import random
+
+from srlm.config import Config
+from srlm.core.parsing import split_thought
+from srlm.core.selection import length_controlled_scores
+from srlm.data import DataError, load_rows
+from srlm.methods.base import EngineFn, Method
+from srlm.rewards.self_judge import SEED_JUDGEMENT_FIELDS, SelfJudge, judge_warm_start_examples
+from srlm.rollout.base import chat_prompt
+from srlm.rundir import read_jsonl, write_jsonl
+from srlm.training.data import Example
+
+# The paper's two thought prompts, in srlm's own words. Each is put in front of the instruction
+# in the user turn; the separator is where an output is split into thought and response.
+GENERIC_PROMPT = (
+    "Answer the user's query below as helpfully and completely as you can. Before answering, "
+    "you may think it over: write your thought process after \"Here is my thought process:\", "
+    "then write your answer after \"Here is my response:\". The user sees only what comes "
+    "after \"Here is my response:\".\n\nUser query: "
+)
+SPECIFIC_PROMPT = (
+    "Answer the user's query below in a thorough and detailed way. First write your internal "
+    "thoughts: they must contain a draft response and an evaluation of that draft (what works, "
+    "what is missing or wrong, how to improve it). Then write your final response after "
+    "\"<R>\". The user sees only what comes after \"<R>\".\n\nUser query: "
+)
+THOUGHT_PROMPTS = {
+    "generic": (GENERIC_PROMPT, "Here is my response:"),
+    "specific": (SPECIFIC_PROMPT, "<R>"),
+}
+THOUGHT_HEADER = "Here is my thought process:"
+
+
+class Tpo(Method):
+    name = "tpo"
+    rollout_stages = ("samples", "split", "judgements", "pairs")
+    evaluates = True
+
+    def __init__(self, config: Config, run):
+        super().__init__(config, run)
+        self.m = config.method
+        self.judge = SelfJudge(config.reward)
+        self.kind = self.m.thought_prompt if self.m.thoughts else None
+        self.separator = separator(self.kind)
+        d = config.data
+        rows = load_rows(d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit)
+        self.instructions = instruction_order([r["instruction"] for r in rows], self.m.data_seed)
+        need = self.m.iterations * self.m.prompts_per_iteration
+        if len(self.instructions) < need:
+            raise DataError(
+                f"data.seed_instructions={d.seed_instructions!r} has {len(self.instructions)} distinct "
+                f"instructions, but method.iterations={self.m.iterations} x "
+                f"method.prompts_per_iteration={self.m.prompts_per_iteration} needs {need}: TPO "
+                "uses instructions not used before in every iteration. Use more instructions, "
+                "fewer per iteration, or fewer iterations."
+            )
+        self.held_out: list[str] = []
+        if self.m.eval_prompts:
+            self.held_out = [r["instruction"] for r in load_rows(
+                d.eval_prompts, required=["instruction"], field_map=d.field_map)][: self.m.eval_prompts]
+        self.seed_judgements: list[dict] = []
+        if self.m.warm_start.enabled:
+            self.seed_judgements = load_rows(d.seed_judgements, required=SEED_JUDGEMENT_FIELDS,
+                                             field_map=d.field_map)
+
+    # ------------------------------------------------------------ prompts
+    def prompt(self, tokenizer, instruction: str) -> str:
+        """The chat prompt of one instruction, the same for sampling and training."""
+        return chat_prompt(tokenizer, user_turn(instruction, self.kind))
+
+    def iteration_instructions(self, t: int) -> list[str]:
+        n = self.m.prompts_per_iteration
+        return self.instructions[(t - 1) * n : t * n]
+
+    def rho(self, t: int) -> float:
+        """Length-control weight of iteration t (1-based); the schedule's last value repeats."""
+        return self.m.length_rho[min(t, len(self.m.length_rho)) - 1]
+
+    # ------------------------------------------------------------ warm start (optional)
+    def warm_start_examples(self, tokenizer) -> list[Example]:
+        ws = self.m.warm_start
+        out = judge_warm_start_examples(tokenizer, self.seed_judgements, ws.ift_min_score)
+        if self.m.warm_start_thought_format and self.kind is not None:
+            out += [Example(self.prompt(tokenizer, r["instruction"]),
+                            thought_format_demo(self.kind, r["response"], r["justification"]))
+                    for r in self.seed_judgements if int(r["score"]) >= ws.ift_min_score]
+        return out
+
+    # ------------------------------------------------------------ stages
+    def run_stage(self, stage: str, t: int, engine: EngineFn) -> dict:
+        return getattr(self, f"_stage_{stage}")(t, engine)
+
+    def _stage_samples(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()
+        instructions = self.iteration_instructions(t)
+        s = self.m.sampling
+        outs = eng.generate([self.prompt(eng.tokenizer, x) for x in instructions], s,
+                            n=self.m.samples_per_prompt, desc=f"sample (T={s.temperature})")
+        rows = [
+            {"prompt_id": f"{t}-{i}", "sample": j, "instruction": x, "output": c.text.strip(),
+             "tokens": c.num_tokens, "finish_reason": c.finish_reason}
+            for i, (x, cs) in enumerate(zip(instructions, outs, strict=True)) for j, c in enumerate(cs)
+        ]
+        write_jsonl(self._path(t, "samples"), rows)
+        return {"prompts": len(instructions), "samples": len(rows),
+                "mean_output_tokens": _mean(r["tokens"] for r in rows),
+                "truncated": sum(r["finish_reason"] == "length" for r in rows)}
+
+    def _stage_split(self, t: int, engine: EngineFn) -> dict:
+        eng = engine()  # for its tokenizer: lengths are counted in tokens
+
+        def n_tokens(text: str | None) -> int | None:
+            return None if text is None else len(eng.encode(text))
+
+        rows = []
+        for s in self._read(t, "samples"):
+            parts = split_output(s["output"], self.separator)
+            thought, response = parts if parts is not None else (None, None)
+            rows.append(s | {
+                "parse_error": parts is None, "thought": thought, "response": response,
+                "thought_tokens": n_tokens(thought) if self.kind is not None else None,
+                "response_tokens": n_tokens(response),
+            })
+        write_jsonl(self._path(t, "split"), rows)
+        errors = [r for r in rows if r["parse_error"]]
+        return {
+            "thought_parse_errors": len(errors),
+            "thought_parse_error_rate": len(errors) / max(len(rows), 1),
+            # A parse error that ran out of tokens may only need a larger method.sampling.max_tokens.
+            "parse_errors_truncated": sum(r["finish_reason"] == "length" for r in errors),
+            "mean_thought_tokens": _mean(r["thought_tokens"] for r in rows),
+            "mean_response_tokens": _mean(r["response_tokens"] for r in rows),
+        }
+
+    def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
+        rows = self._read(t, "split")
+        todo = [r for r in rows if not r["parse_error"]]
+        # The judge gets (instruction, response) only; the thought never reaches it.
+        judged = self.judge.judge(engine(), [(r["instruction"], r["response"]) for r in todo]) if todo else []
+        verdicts = {(r["prompt_id"], r["sample"]): j for r, j in zip(todo, judged, strict=True)}
+        out = []
+        for r in rows:
+            j = verdicts.get((r["prompt_id"], r["sample"]))
+            out.append(r | {"judged_response": r["response"] if j else None,
+                            "judgements": j.texts if j else [], "scores": j.scores if j else [],
+                            "score": j.score if j else None})
+        write_jsonl(self._path(t, "judgements"), out)
+        all_scores = [x for j in judged for x in j.scores]
+        failures = sum(x is None for x in all_scores)
+        return {
+            "judged_responses": len(judged),
+            "judgements": len(all_scores),
+            "parse_failures": failures,
+            "parse_failure_rate": failures / max(len(all_scores), 1),
+            "unscored_responses": sum(j.score is None for j in judged),
+            "mean_score": _mean(j.score for j in judged),
+        }
+
+    def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
+        rho = self.rho(t)
+        groups: dict[str, list[dict]] = {}
+        for row in self._read(t, "judgements"):
+            groups.setdefault(row["prompt_id"], []).append(row)
+        pairs, dropped = [], {"no_scored_output": 0, "too_few_scored": 0, "tied_scores": 0}
+        for pid, rows in groups.items():
+            pick, why = select_pair([r["score"] for r in rows], [r["response_tokens"] for r in rows],
+                                    [r["parse_error"] for r in rows], rho)
+            if pick is None:
+                dropped[why] += 1
+                continue
+            c, r = rows[pick[0]], rows[pick[1]]
+            pairs.append({
+                "prompt_id": pid, "instruction": c["instruction"], "rho": rho,
+                "chosen": c["output"], "rejected": r["output"],
+                "chosen_response": c["response"], "rejected_response": r["response"],
+                "chosen_sample": c["sample"], "rejected_sample": r["sample"],
+                "rejected_parse_error": r["parse_error"],
+                "chosen_score": c["score"], "rejected_score": r["score"],
+                "chosen_tokens": c["response_tokens"], "rejected_tokens": r["response_tokens"],
+                "chosen_thought_tokens": c["thought_tokens"], "rejected_thought_tokens": r["thought_tokens"],
+            })
+        write_jsonl(self._path(t, "pairs"), pairs)
+        # Lengths and scores of the judged pairs (both sides parsed): tune rho until chosen
+        # responses are on average no longer than rejected ones.
+        judged = [p for p in pairs if not p["rejected_parse_error"]]
+        return {
+            "pairs": len(pairs), "rho": rho,
+            "pairs_rejecting_parse_error": len(pairs) - len(judged),
+            **{f"dropped_{k}": v for k, v in dropped.items()},
+            "chosen_tokens": _mean(p["chosen_tokens"] for p in judged),
+            "rejected_tokens": _mean(p["rejected_tokens"] for p in judged),
+            "chosen_thought_tokens": _mean(p["chosen_thought_tokens"] for p in judged),
+            "rejected_thought_tokens": _mean(p["rejected_thought_tokens"] for p in judged),
+            "chosen_score": _mean(p["chosen_score"] for p in judged),
+            "rejected_score": _mean(p["rejected_score"] for p in judged),
+        }
+
+    # ------------------------------------------------------------ training data
+    def training_examples(self, t: int, tokenizer) -> list[Example]:
+        # Whole outputs, thoughts included, under the prompt that asked for them.
+        return [Example(self.prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
+                for p in self._read(t, "pairs")]
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self, t: int, engine: EngineFn) -> dict:
+        """Held-out answers of the model after iteration t, as a user would get them.
+
+        Only the response is kept, measured and judged; an output without the separator is
+        resampled up to ``method.eval_resamples`` times (as the paper does at evaluation).
+        The score comes from the model being evaluated (the self-judge), so it moves with the
+        judge as well as with the answers.
+        """
+        if not self.held_out:
+            return {"skipped": "method.eval_prompts=0"}
+        eng = engine()
+        outputs: list[str] = [""] * len(self.held_out)
+        attempts = [0] * len(self.held_out)
+        first_try_errors = 0
+        pending = list(range(len(self.held_out)))
+        for attempt in range(1 + self.m.eval_resamples):
+            outs = eng.generate([self.prompt(eng.tokenizer, self.held_out[i]) for i in pending],
+                                self.m.sampling, n=1, desc=f"evaluate (try {attempt + 1})")
+            failed = []
+            for i, [c] in zip(pending, outs, strict=True):
+                outputs[i], attempts[i] = c.text.strip(), attempt + 1
+                if split_output(outputs[i], self.separator) is None:
+                    failed.append(i)
+            first_try_errors += len(failed) if attempt == 0 else 0
+            pending = failed
+            if not pending:
+                break
+        rows = []
+        for instruction, output, n in zip(self.held_out, outputs, attempts, strict=True):
+            parts = split_output(output, self.separator)
+            thought, response = parts if parts is not None else (None, None)
+            rows.append({"instruction": instruction, "output": output, "attempts": n,
+                         "parse_error": parts is None, "thought": thought, "response": response,
+                         "thought_tokens": len(eng.encode(thought)) if thought is not None and self.kind else None,
+                         "response_tokens": len(eng.encode(response)) if response is not None else None})
+        answered = [r for r in rows if not r["parse_error"]]
+        judged = self.judge.judge(eng, [(r["instruction"], r["response"]) for r in answered]) if answered else []
+        for r, j in zip(answered, judged, strict=True):
+            r |= {"judgements": j.texts, "scores": j.scores, "score": j.score}
+        write_jsonl(self._path(t, "eval"), rows)
+        return {
+            "prompts": len(rows),
+            "parse_error_rate_first_try": first_try_errors / len(rows),
+            "parse_error_rate": 1 - len(answered) / len(rows),
+            "thought_tokens": _mean(r["thought_tokens"] for r in rows),
+            "response_tokens": _mean(r["response_tokens"] for r in rows),
+            "score": _mean(j.score for j in judged),
+        }
+
+    # ------------------------------------------------------------ helpers
+    def _path(self, t: int, stage: str):
+        return self.run.iter_dir(t) / f"{stage}.jsonl"
+
+    def _read(self, t: int, stage: str) -> list[dict]:
+        path = self._path(t, stage)
+        return read_jsonl(path) if path.exists() else []
+
+
+# ---------------------------------------------------------------- pure parts (unit-tested)
+def separator(kind: str | None) -> str | None:
+    """Where an output of the thought prompt `kind` is split; None for the direct baseline."""
+    return None if kind is None else THOUGHT_PROMPTS[kind][1]
+
+
+def user_turn(instruction: str, kind: str | None) -> str:
+    """The user turn: the thought prompt of `kind` followed by the instruction (None: as is)."""
+    return instruction if kind is None else THOUGHT_PROMPTS[kind][0] + instruction
+
+
+def split_output(text: str, sep: str | None) -> tuple[str, str] | None:
+    """``(thought, response)`` of one output, or None for a parse error.
+
+    With a separator, the text before its first occurrence is the thought (a leading
+    "Here is my thought process:" removed) and the rest the response. Without one (the direct
+    baseline) the whole output is the response. An empty response is a parse error either way.
+    """
+    if sep is None:
+        response = text.strip()
+        return ("", response) if response else None
+    parts = split_thought(text, sep)
+    if parts is None:
+        return None
+    thought, response = parts
+    return thought.removeprefix(THOUGHT_HEADER).strip(), response
+
+
+def thought_format_demo(kind: str, response: str, justification: str) -> str:
+    """A warm-start target in the layout of thought prompt `kind` (not in the paper).
+
+    The thought is the seed response as a draft and its seed justification as the draft's
+    evaluation; the response follows the separator.
+    """
+    thought = f"Draft: {response.strip()}\nEvaluation: {justification.strip()}"
+    if kind == "generic":
+        return f"{THOUGHT_HEADER}\n{thought}\n\n{separator(kind)}\n{response.strip()}"
+    return f"{thought}\n{separator(kind)}\n{response.strip()}"
+
+
+def select_pair(
+    scores: list[float | None],
+    lengths: list[int | None],
+    parse_errors: list[bool],
+    rho: float,
+) -> tuple[tuple[int, int] | None, str]:
+    """TPO's ``(chosen, rejected)`` among one instruction's K outputs, and how it was made.
+
+    Candidates are the outputs that parsed and got a judge score. chosen = argmax of the
+    length-controlled score s = std(score) - rho * std(length) over the candidates; rejected =
+    the first output with a parse error if there is one, else argmin s. Returns
+    ``(pair, "parse_error" | "judged")``, or ``(None, reason)`` with reason
+    ``no_scored_output`` (nothing to choose), ``too_few_scored`` (one candidate and no parse
+    error) or ``tied_scores`` (all candidates scored the same: no preference but length).
+    """
+    candidates = [i for i, (s, e) in enumerate(zip(scores, parse_errors, strict=True))
+                  if not e and s is not None]
+    errors = [i for i, e in enumerate(parse_errors) if e]
+    if not candidates:
+        return None, "no_scored_output"
+    adjusted = length_controlled_scores([scores[i] for i in candidates],
+                                        [lengths[i] for i in candidates], rho)
+    order = sorted(range(len(candidates)), key=lambda k: (-adjusted[k], candidates[k]))
+    chosen = candidates[order[0]]
+    if errors:
+        return (chosen, errors[0]), "parse_error"
+    if len(candidates) < 2:
+        return None, "too_few_scored"
+    if len({scores[i] for i in candidates}) == 1:
+        return None, "tied_scores"
+    worst = min(range(len(candidates)), key=lambda k: (adjusted[k], candidates[k]))
+    if adjusted[worst] == adjusted[order[0]]:
+        return None, "tied_scores"
+    return (chosen, candidates[worst]), "judged"
+
+
+def instruction_order(instructions: list[str], seed: int) -> list[str]:
+    """Distinct instructions in a fixed shuffled order; iteration t takes the t-th slice."""
+    unique = list(dict.fromkeys(x.strip() for x in instructions if x.strip()))
+    random.Random(seed).shuffle(unique)
+    return unique
+
+
+def _mean(xs) -> float | None:
+    xs = [float(x) for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
