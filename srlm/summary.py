@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 COLUMNS = [
     # (header, key, format)
     ("iter", "iteration", "{:d}"),
@@ -49,3 +51,10 @@ def _fmt(value, fmt: str) -> str:
         return fmt.format(value)
     except (ValueError, TypeError):
         return str(value)
+
+
+def report_line(report: Path | None, run_dir: str | Path) -> str:
+    """The summary's last line: where the run can be read at a glance."""
+    if report is None:
+        return f"report: not written (see the warning above); build it with python -m srlm.report {run_dir}"
+    return f"report: {report}  (open in a browser)"

@@ -1,0 +1,307 @@
+"""The run report (srlm.report), built from hand-written run directories in the shapes the
+methods write (stages.json, pairs.jsonl, judgements.jsonl, eval.jsonl, checkpoint/metrics.jsonl)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from srlm import report
+from srlm.report import main, write_report
+from srlm.summary import report_line
+
+pytest.importorskip("matplotlib")
+
+NASTY = '<script>alert("x")</script> & <b>bold</b>'
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _write(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in obj))
+    else:
+        path.write_text(json.dumps(obj))
+
+
+def _stages(**stats) -> dict:
+    return {name: {"finished": "2026-01-01T00:00:00", "stats": s} for name, s in stats.items()}
+
+
+def _train_stats(margin: float) -> dict:
+    return {"chosen_logp_change": 1.0, "rejected_logp_change": -2.0, "margin_before": 0.0,
+            "margin_after": margin, "pair_accuracy_after": 0.75, "precision": "bf16-mixed",
+            "examples": 4, "steps": 2, "loss": 0.6, "loss_first": 0.69, "loss_last": 0.5}
+
+
+def _metrics(n: int) -> list[dict]:
+    return [{"loss": 0.7 - 0.1 * i, "rewards/chosen": 0.1 * i, "rewards/rejected": -0.1 * i,
+             "rewards/margin": 0.2 * i, "rewards/accuracy": 0.5, "step": i, "epoch": 0, "lr": 1e-5}
+            for i in range(n)]
+
+
+def judged_run(root: Path) -> Path:
+    """A Self-Rewarding run of two iterations, its texts full of HTML."""
+    (root).mkdir(parents=True)
+    (root / "config.yaml").write_text("method:\n  name: self_reward\nmodel:\n  path: embedded:tiny\n")
+    for t in (1, 2):
+        d = root / f"iter_{t:02d}"
+        responses = ["answer 0 " + "long text " * 100, f"answer 1 {NASTY}"]
+        judgements = [
+            {"prompt_id": f"{t}-0", "sample": j, "instruction": f"Explain {NASTY}",
+             "response": responses[j], "tokens": 10 + 5 * j,
+             "judgements": [f"The answer is fine {NASTY}.\nScore: {3 + j}", "no score here"],
+             "scores": [3.0 + j, None], "score": 3.0 + j}
+            for j in range(2)
+        ]
+        _write(d / "judgements.jsonl", judgements)
+        _write(d / "pairs.jsonl", [{
+            "prompt_id": f"{t}-0", "instruction": f"Explain {NASTY}", "chosen": responses[1],
+            "rejected": responses[0], "chosen_score": 4.0, "rejected_score": 3.0,
+            "chosen_tokens": 15, "rejected_tokens": 10}])
+        _write(d / "checkpoint" / "metrics.jsonl", _metrics(3))
+        _write(d / "stages.json", _stages(
+            prompts={"prompts": 1, "rounds": 1, "generated": 3, "unsuitable": 0, "similar": 2, "bad_length": 0},
+            samples={"samples": 2, "mean_tokens": 12.5, "truncated": 0},
+            judgements={"judgements": 4, "parse_failures": 2, "parse_failure_rate": 0.5,
+                        "unscored_responses": 0, "mean_score": 3.5},
+            pairs={"pairs": 1, "ties_dropped": 0, "too_few_scored": 0, "chosen_tokens": 15.0,
+                   "rejected_tokens": 10.0, "chosen_score": 4.0, "rejected_score": 3.0},
+            train=_train_stats(0.5 * t)))
+    return root
+
+
+def irpo_run(root: Path) -> Path:
+    """An IRPO run: evaluate at iterations 0-1, a rule instead of a judge."""
+    root.mkdir(parents=True)
+    (root / "config.yaml").write_text("method:\n  name: irpo\n")
+    _write(root / "iter_00" / "stages.json", _stages(evaluate={"accuracy": 0.5, "format_rate": 1.0, "mean_tokens": 26.0}))
+    d = root / "iter_01"
+    _write(d / "rewards.jsonl", [
+        {"question_id": "q1", "sample": 0, "question": "What is 2 + 3?", "gold": "5", "response": "Final answer: 5",
+         "tokens": 5, "pred": "5", "reward": 1},
+        {"question_id": "q1", "sample": 1, "question": "What is 2 + 3?", "gold": "5", "response": "Final answer: 6",
+         "tokens": 6, "pred": "6", "reward": 0}])
+    _write(d / "pairs.jsonl", [{"question_id": "q1", "question": "What is 2 + 3?", "chosen": "Final answer: 5",
+                                "rejected": "Final answer: 6", "chosen_sample": 0, "rejected_sample": 1,
+                                "chosen_tokens": 5, "rejected_tokens": 6}])
+    _write(d / "stages.json", _stages(
+        samples={"questions": 1, "samples": 2, "temperature": 0.8, "mean_tokens": 5.5, "truncated": 0},
+        rewards={"sample_accuracy": 0.5, "sample_format_rate": 1.0, "questions_all_correct": 0, "questions_all_wrong": 0},
+        pairs={"pairs": 1, "questions_with_pairs": 1, "skipped_no_winner": 0, "skipped_no_loser": 0,
+               "gold_chosen": 0, "chosen_tokens": 5.0, "rejected_tokens": 6.0},
+        train=_train_stats(1.2) | {"nll": 0.1},
+        evaluate={"accuracy": 0.8, "format_rate": 1.0, "mean_tokens": 25.0}))
+    return root
+
+
+def thinking_judge_run(root: Path) -> Path:
+    root.mkdir(parents=True)
+    (root / "config.yaml").write_text("method:\n  name: thinking_judge\n")
+    judge_eval = {"triples": 2, "acc_first": 0.5, "acc_second": 0.0, "pos_consistent_acc": 0.0,
+                  "flip_rate": None, "parse_fail_rate": 0.5, "eval_tokens": 64.0}
+    _write(root / "iter_00" / "stages.json", _stages(evaluate=judge_eval))
+    _write(root / "iter_00" / "eval.jsonl", [{"triple_id": "eval-0", "order": o, "raw": "x", "verdict": v,
+                                              "correct": v == "A"} for o, v in (("AB", "A"), ("BA", None))])
+    d = root / "iter_01"
+    _write(d / "executions.jsonl", [{"triple_id": "1-0", "plan_id": 0, "order": "AB", "sample": k, "raw": "r",
+                                     "verdict": v, "correct": v == "A"} for k, v in enumerate(["A", "B", None, "tie"])])
+    _write(d / "pairs.jsonl", [{"triple_id": "1-0", "plan_id": 0, "order": "AB", "instruction": "Which is right?",
+                                "answer_a": "yes", "answer_b": "no", "chosen": "[Start of Evaluation Plan]...[[A]]",
+                                "rejected": "[Start of Evaluation Plan]...[[B]]", "chosen_verdict": "A",
+                                "rejected_verdict": "B", "chosen_tokens": 40, "rejected_tokens": 50}])
+    _write(d / "stages.json", _stages(
+        executions={"samples": 4, "parse_failures": 1, "parse_failure_rate": 0.25, "execution_accuracy": 0.25,
+                    "verdicts": {"A": 1, "B": 1, "None": 1, "tie": 1}},
+        pairs={"pairs": 1, "pairs_by_order": {"AB": 1, "BA": 0}, "chosen_tokens": 40.0, "rejected_tokens": 50.0},
+        train={"skipped": "no training examples"},
+        evaluate=judge_eval | {"acc_first": 1.0}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory) -> tuple[Path, str]:
+    """The judged run and its page, built once for the tests that only read it."""
+    run = judged_run(tmp_path_factory.mktemp("judged") / "run")
+    return run, write_report(run).read_text()
+
+
+def _img_ids(page: str) -> set[str]:
+    return set(re.findall(r'<img id="img-([\w-]+)"', page))
+
+
+# ---------------------------------------------------------------- the page and its figures
+def test_judged_run_has_every_judge_figure_and_its_pngs(judged):
+    run, page = judged
+    assert (run / "report" / "index.html").read_text() == page
+    ids = _img_ids(page)
+    assert {"judge_health", "judge_scores", "score_margins", "pair_lengths", "training",
+            "stage_judgements", "stage_train"} <= ids
+    assert "eval" not in ids and "verdicts" not in ids  # no evaluate stage, no pairwise judge
+    for name in ids:
+        png = (run / "report" / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG")
+        # The page embeds exactly the bytes of the PNG file next to it.
+        assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in page
+    assert "evaluation curves: no evaluate stage" in page  # a figure left out is listed
+    # The summary table, then the example pairs with the judge's own words.
+    assert '<table class="summary">' in page and "mean score" in page
+    assert page.count('<tr class="pair">') == 2
+    assert "on chosen, judgement 1 of 2 (score 4)" in page
+    assert "on rejected, judgement 1 of 2 (score 3)" in page
+    assert "2 more judgement(s)" in page  # each side's second judge sample is folded
+    assert "all 1009 characters" in page  # the long rejected text is cut, with the whole one kept
+
+
+def test_texts_are_html_escaped(judged):
+    page = judged[1]
+    assert "<script>" not in page and "<b>bold</b>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in page
+
+
+def test_page_is_self_contained(judged):
+    page = judged[1]
+    links = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert links and all(u.startswith("data:image/png;base64,") for u in links)
+    assert "<script" not in page and "http" not in re.sub(r"<pre class=\"config\">.*?</pre>", "", page, flags=re.S)
+
+
+def test_irpo_run_shows_accuracy_and_the_rule_verdicts(tmp_path):
+    run = irpo_run(tmp_path / "run")
+    page = write_report(run).read_text()
+    ids = _img_ids(page)
+    assert {"eval", "judge_health", "pair_lengths", "stage_rewards", "stage_train"} <= ids
+    assert "judge_scores" not in ids and "training" not in ids
+    assert "judge-score histograms: no judgements.jsonl" in page
+    assert "training curves: no checkpoint/metrics.jsonl" in page
+    assert "<th>eval/accuracy</th>" in page and "<td>0.800</td>" in page
+    assert "final answer 5, gold 5: reward 1" in page and "final answer 6, gold 5: reward 0" in page
+
+
+def test_thinking_judge_run_shows_verdicts_and_judge_accuracy(tmp_path):
+    page = write_report(thinking_judge_run(tmp_path / "run")).read_text()
+    ids = _img_ids(page)
+    assert {"eval", "verdicts", "judge_health", "stage_executions"} <= ids
+    assert "[Assistant A]\nyes" in page  # the prompt shows both answers the judge compared
+    assert "chosen A, rejected B (correct: A)" in page
+
+
+def test_series_take_nested_counts_and_skip_flags_and_texts():
+    stats = {"pairs": 3, "train_judge": True, "precision": "bf16", "x": None, "nan": float("nan"),
+             "verdicts": {"A": 2, "None": 1}}
+    assert report.numeric_stats(stats) == {"pairs": 3.0, "verdicts/A": 2.0, "verdicts/None": 1.0}
+
+
+def test_run_without_artifacts_still_gets_a_page(tmp_path):
+    root = tmp_path / "run"
+    root.mkdir()
+    (root / "config.yaml").write_text("method:\n  name: tpo\n")
+    page = write_report(root).read_text()
+    assert "srlm report: tpo" in page and "No iteration has finished a stage yet." in page
+    assert "This run has no pairs.jsonl" in page and not _img_ids(page)
+
+
+def test_rebuild_removes_figures_the_run_no_longer_has(tmp_path):
+    run = irpo_run(tmp_path / "run")
+    stale = run / "report" / "judge_scores.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    write_report(run)
+    assert not stale.exists() and (run / "report" / "eval.png").exists()
+
+
+def test_unreadable_line_is_skipped(tmp_path):
+    run = irpo_run(tmp_path / "run")
+    with open(run / "iter_01" / "pairs.jsonl", "a") as f:
+        f.write('{"question_id": "q1", "chosen": "cut off\n')
+    assert write_report(run).read_text().count('<tr class="pair">') == 1
+
+
+# ---------------------------------------------------------------- command and runner hooks
+def test_command_builds_the_report(tmp_path, capsys):
+    run = irpo_run(tmp_path / "run")
+    assert main([str(run)]) == 0
+    assert f"report: {run / 'report' / 'index.html'}" in capsys.readouterr().out
+
+
+def test_command_names_a_path_that_is_not_a_run_directory(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for bad in (tmp_path / "missing", tmp_path / "empty"):
+        assert main([str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert f"srlm.report: error: {bad} is not a run directory" in err
+    assert not (tmp_path / "empty" / "report").exists()
+
+
+def test_runner_warns_and_goes_on_when_the_report_fails(tmp_path, monkeypatch, capsys):
+    from srlm import runner
+
+    def broken(run_dir):
+        raise ValueError("disk full")
+
+    monkeypatch.setattr(report, "write_report", broken)
+    assert runner._write_report(str(tmp_path)) is None
+    assert "warning: the report could not be written (ValueError: disk full)" in capsys.readouterr().err
+    assert report_line(None, tmp_path).startswith("report: not written")
+    assert report_line(tmp_path / "report" / "index.html", tmp_path).startswith(
+        f"report: {tmp_path / 'report' / 'index.html'}")
+
+
+# ---------------------------------------------------------------- in a real browser
+# Run on the page after loading: how many images there are and how many the browser decoded.
+PROBE = """<script>
+window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  document.body.setAttribute("data-images", imgs.length);
+  document.body.setAttribute("data-decoded",
+    imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length);
+});
+</script>"""
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium with "
+                    "apt-get when run as root; or run apt-get install -y chromium")
+    from PIL import Image
+
+    index = write_report(irpo_run(tmp_path / "run"))
+    n_figures = len(_img_ids(index.read_text()))
+    # The probe goes into a copy: the report itself carries no script.
+    probe = index.with_name("probe.html")
+    probe.write_text(index.read_text().replace("</body>", PROBE + "</body>"))
+    out = _chromium(tmp_path, "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
+    assert out.returncode == 0, out.stderr[-2000:]
+    body = re.search(r'<body data-images="(\d+)" data-decoded="(\d+)"', out.stdout)
+    assert body, out.stdout[:2000]
+    assert int(body.group(1)) == n_figures > 0
+    assert int(body.group(2)) == n_figures  # every figure decoded as an image
+
+    shot = tmp_path / "shot.png"
+    out = _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,3000", index.as_uri())
+    assert out.returncode == 0 and shot.exists(), out.stderr[-2000:]
+    pixels = Image.open(shot).convert("RGB")
+    assert pixels.size == (1200, 3000)
+    colors = pixels.getcolors(maxcolors=1 << 20)
+    non_white = sum(n for n, c in colors if c != (255, 255, 255)) / (1200 * 3000)
+    assert len(colors) > 100 and non_white > 0.02  # text, lines and plots, not a blank page
+    # Matplotlib's first line colour shows that the plotted figures themselves are on screen.
+    assert any(abs(r - 0x1F) + abs(g - 0x77) + abs(b - 0xB4) < 12 for _, (r, g, b) in colors)
+
+
+def test_chromium_path_is_what_setup_installs():
+    setup = (Path(__file__).resolve().parents[2] / "scripts" / "setup.sh").read_text()
+    assert CHROMIUM in setup
