@@ -353,8 +353,11 @@ def fig_pair_lengths(run: Run) -> Figure | None:
 def fig_score_margins(run: Run) -> Figure | None:
     per_iter = {}
     for it in run.iterations:
+        # A Meta-Rewarding judge pair's scores are what its two judgements said about one
+        # response, not a margin between two answers: left out.
         margins = [float(p["chosen_score"]) - float(p["rejected_score"]) for p in it.rows("pairs.jsonl")
-                   if _is_number(p.get("chosen_score")) and _is_number(p.get("rejected_score"))]
+                   if p.get("kind") != "judge"
+                   and _is_number(p.get("chosen_score")) and _is_number(p.get("rejected_score"))]
         if margins:
             per_iter[it.t] = margins
     if not per_iter:
