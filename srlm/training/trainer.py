@@ -68,11 +68,14 @@ class PreferenceModule(L.LightningModule):
     def compute(self, batch: dict) -> tuple[torch.Tensor, dict]:
         logps, counts = sequence_logps(self.model, batch)
         n = batch["ref"].shape[0]
-        chosen, rejected = logps[:n], logps[n:] if self.pairwise else torch.zeros_like(logps[:n])
-        n_chosen = counts[:n]
-        n_rejected = counts[n:] if self.pairwise else torch.ones_like(n_chosen)
-        ref = batch["ref"].to(logps.dtype)
-        return self.loss_fn(chosen, rejected, ref[:, 0], ref[:, 1], n_chosen, n_rejected, **self.kwargs)
+        # sft: the batch holds the chosen sequences only (collate), and the loss gets no
+        # rejected side at all rather than made-up zeros that would show up in its metrics.
+        chosen, rejected = logps[:n], logps[n:] if self.pairwise else None
+        n_chosen, n_rejected = counts[:n], counts[n:] if self.pairwise else None
+        # Reference-free losses (simpo, sft) get None: they must not read the zeros in "ref".
+        ref = batch["ref"].to(logps.dtype) if needs_reference(self.opt.loss) else None
+        return self.loss_fn(chosen, rejected, None if ref is None else ref[:, 0],
+                            None if ref is None else ref[:, 1], n_chosen, n_rejected, **self.kwargs)
 
     def training_step(self, batch, batch_idx):
         loss, metrics = self.compute(batch)
