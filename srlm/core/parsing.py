@@ -17,6 +17,7 @@ __all__ = [
     "normalize_answer",
     "parse_meta_winner",
     "parse_score",
+    "before_final_score",
     "parse_verdict",
     "split_thought",
 ]
@@ -83,6 +84,17 @@ def parse_score(text: str, min_score: float = 0.0, max_score: float = 5.0) -> fl
     if not min_score <= score <= max_score:
         return None
     return score
+
+
+def before_final_score(text: str) -> str:
+    """The judgement up to its last ``Score:``/``Points:`` label (the whole text without one).
+
+    What a judge wrote before committing to a number: its justification, to be continued with
+    a forced ``Score:`` when the score is read from token probabilities.
+    """
+    matches = list(_SCORE_RE.finditer(text))
+    # Markdown bold around the label ("**Score:**") belongs to the label, not the justification.
+    return text[: matches[-1].start()].rstrip("*") if matches else text
 
 
 # ------------------------------------------------------------ pairwise verdicts

@@ -8,6 +8,7 @@ wrote and write their own (atomically), so any stage can be rerun on its own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from srlm.config import Config
 from srlm.rollout.base import RolloutEngine
@@ -18,10 +19,32 @@ from srlm.training.data import Example
 # no model (pair selection) never pays for one.
 EngineFn = Callable[[], RolloutEngine]
 
+ALL_LOSSES = ("dpo", "ipo", "dpo_nll", "simpo", "sft")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a method needs from the reward and optimizer axes; checked by srlm.config.validate
+    (srlm.rewards.base.check_combination) before any model loads.
+
+    - ``rewards``: the reward kinds the method can turn into pairs: pointwise, pairwise
+      (scores from comparisons within a prompt's group), verifiable (needs gold answers).
+    - ``self_judge``: the judge must be the policy itself (a method that trains its judge).
+    - ``losses``: the optimizer losses that fit the pairs the method makes.
+    - ``why`` / ``loss_why``: what the method does with them, for the refusal message.
+    """
+
+    rewards: tuple[str, ...]
+    why: str
+    self_judge: bool = False
+    losses: tuple[str, ...] = ALL_LOSSES
+    loss_why: str = ""
+
 
 class Method:
     name: str = ""
     rollout_stages: tuple[str, ...] = ()
+    needs: Needs = Needs(rewards=("pointwise", "pairwise"), why="it ranks each prompt's responses by score")
 
     def __init__(self, config: Config, run: RunDir):
         self.config = config

@@ -6,8 +6,9 @@ One iteration with model M_t, on the same training questions every iteration:
                  step by step and to end with a line ``Final answer: N``, sampled at the
                  iteration's temperature (``method.temperatures``; the paper raises it in
                  later iterations, when fewer incorrect samples are left to pair with).
-2. ``rewards``   reward 1 when the text after the last ``Final answer:`` equals the gold answer
-                 (``answers_match``: numbers by value), else 0; a sample without a parseable
+2. ``rewards``   reward=verifiable (srlm.rewards.verifiable): reward 1 when the text after the
+                 last ``Final answer:`` equals the gold answer (``answers_match``: numbers by
+                 value; math-verify too when installed), else 0; a sample without a parseable
                  answer is a 0 and is counted as a format failure.
 3. ``pairs``     per question, the winners (reward 1) against the losers (reward 0): K pairs
                  walking both lists in parallel (``srlm.core.selection.irpo_pairs``). A
@@ -43,7 +44,9 @@ from srlm.core.parsing import answers_match, extract_final_answer, normalize_ans
 from srlm.core.selection import irpo_pairs
 from srlm.data import DataError, load_rows
 from srlm.data.arithmetic import FEW_SHOT, train_test_split
-from srlm.methods.base import EngineFn, Method
+from srlm.methods.base import EngineFn, Method, Needs
+from srlm.rewards.base import Item, get_reward
+from srlm.rewards.verifiable import check_answer
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
 
@@ -58,11 +61,15 @@ _CALCULATOR = re.compile(r"<<[^>]*>>")
 class Irpo(Method):
     name = "irpo"
     rollout_stages = ("samples", "rewards", "pairs")
+    needs = Needs(rewards=("verifiable",),
+                  why="IRPO pairs correct against incorrect chains of thought, by the final answer "
+                      "against the question's gold answer")
     evaluates = True
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
         self.m = config.method
+        self.reward = get_reward(config)  # reward=verifiable (srlm.methods.base.Needs)
         self.train_rows, self.test_rows, self.shots = load_questions(self.m)
 
     # ------------------------------------------------------------ prompts
@@ -95,7 +102,12 @@ class Irpo(Method):
                 "truncated": sum(r["finish_reason"] == "length" for r in rows)}
 
     def _stage_rewards(self, t: int, engine: EngineFn) -> dict:
-        rows = [r | score_sample(r["response"], r["gold"]) for r in self._read(t, "samples")]
+        samples = _group(self._read(t, "samples"))
+        result = self.reward.score([[Item(r["question"], r["response"], r["gold"]) for r in g]
+                                    for g in samples.values()], engine)
+        # The verifiable source's record is {"pred", "reward"}: the answer read and 1/0.
+        rows = [r | x.record for g, xs in zip(samples.values(), result.scored, strict=True)
+                for r, x in zip(g, xs, strict=True)]
         write_jsonl(self._path(t, "rewards"), rows)
         by_q = _group(rows)
         return {
@@ -103,6 +115,8 @@ class Irpo(Method):
             "sample_format_rate": _mean(r["pred"] is not None for r in rows),
             "questions_all_correct": sum(all(r["reward"] for r in g) for g in by_q.values()),
             "questions_all_wrong": sum(not any(r["reward"] for r in g) for g in by_q.values()),
+            # The reward source's health (format failures, questions all right or all wrong).
+            **{f"reward_{k}": v for k, v in result.health.items()},
         }
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
@@ -141,7 +155,7 @@ class Irpo(Method):
         rows = [
             {"question_id": q["id"], "question": q["question"], "gold": q["answer"],
              "response": c.text.strip(), "tokens": c.num_tokens, "finish_reason": c.finish_reason}
-            | score_sample(c.text, q["answer"])
+            | score_sample(c.text, q["answer"], self.reward.use_math_verify)
             for q, [c] in zip(self.test_rows, outs, strict=True)
         ]
         stats = {"accuracy": _mean(r["reward"] for r in rows),
@@ -183,10 +197,13 @@ def build_prompt(tokenizer, question: str, shots: list[dict]) -> str:
                                          add_generation_prompt=True)
 
 
-def score_sample(response: str, gold: str) -> dict:
-    """IRPO's reward: 1 when the final answer equals the gold answer, else 0 (no answer: 0)."""
-    pred = extract_final_answer(response)
-    return {"pred": pred, "reward": int(answers_match(pred, gold))}
+def score_sample(response: str, gold: str, use_math_verify: bool = False) -> dict:
+    """IRPO's reward: 1 when the final answer equals the gold answer, else 0 (no answer: 0).
+
+    The rule of reward=verifiable (srlm.rewards.verifiable.check_answer).
+    """
+    pred, ok = check_answer(response, gold, use_math_verify)
+    return {"pred": pred, "reward": ok}
 
 
 def make_pairs(rows: list[dict], k: int) -> tuple[list[dict], str | None]:

@@ -62,7 +62,7 @@ from srlm.core.elo import battle_matrix, fit_elo
 from srlm.core.parsing import parse_meta_winner
 from srlm.core.selection import meta_judge_weights, meta_reward_band_pair
 from srlm.data import DataError, load_rows
-from srlm.methods.base import EngineFn, Method
+from srlm.methods.base import EngineFn, Method, Needs
 from srlm.methods.tpo import instruction_order
 from srlm.rewards.self_judge import (
     JUDGE_TEMPLATE,
@@ -103,6 +103,9 @@ def meta_judge_prompt_text(instruction: str, response: str, judgement_a: str, ju
 class MetaReward(Method):
     name = "meta_reward"
     rollout_stages = ("prompts", "samples", "judgements", "actor_pairs", "meta_judgements", "judge_pairs", "pairs")
+    needs = Needs(rewards=("pointwise",), self_judge=True,
+                  why="Meta-Rewarding's meta-judge compares the pointwise judgements (texts and "
+                      "scores) of the policy's own judge, which it trains")
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)

@@ -5,8 +5,9 @@ One iteration with model M_t:
 1. ``prompts``     M_t writes new instructions, few-shot from seed (and earlier generated)
                    instructions (self-instruct), filtered for near-duplicates by ROUGE-L.
 2. ``samples``     M_t answers each instruction N times.
-3. ``judgements``  M_t judges each answer k times with the additive 5-point rubric; the valid
-                   scores are averaged, unparseable judgements are counted and left out.
+3. ``judgements``  each answer is scored by the reward source (``reward=``; default
+                   self_judge: M_t judges it k times with the additive 5-point rubric, the valid
+                   scores are averaged, unparseable judgements are counted and left out).
 4. ``pairs``       per instruction, highest vs lowest mean score; ties give no pair.
 5. ``train``       DPO from M_t with M_t as reference gives M_{t+1} (run by srlm.runner).
 
@@ -24,8 +25,9 @@ from srlm.core.rouge import rouge_l
 from srlm.core.selection import best_worst
 from srlm.data import load_rows
 from srlm.errors import SetupError
-from srlm.methods.base import EngineFn, Method
-from srlm.rewards.self_judge import SEED_JUDGEMENT_FIELDS, SelfJudge, judge_warm_start_examples
+from srlm.methods.base import EngineFn, Method, Needs
+from srlm.rewards.base import Item, get_reward
+from srlm.rewards.self_judge import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
@@ -48,11 +50,14 @@ ITEM = re.compile(r"^\s*(\d+)\s*[.)]\s*(.+?)\s*$")
 class SelfReward(Method):
     name = "self_reward"
     rollout_stages = ("prompts", "samples", "judgements", "pairs")
+    needs = Needs(rewards=("pointwise", "pairwise"),
+                  why="Self-Rewarding pairs the highest- against the lowest-scored response of each "
+                      "model-written prompt (which has no gold answer)")
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
         self.m = config.method
-        self.judge = SelfJudge(config.reward)
+        self.reward = get_reward(config)
         d = config.data
         self.seed_instructions = [
             r["instruction"]
@@ -140,20 +145,19 @@ class SelfReward(Method):
                 "truncated": sum(r["finish_reason"] == "length" for r in rows)}
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
-        eng = engine()
         samples = self._read(t, "samples")
-        judged = self.judge.judge(eng, [(s["instruction"], s["response"]) for s in samples])
-        rows = [s | {"judgements": j.texts, "scores": j.scores, "score": j.score} for s, j in zip(samples, judged)]
+        groups: dict[str, list[dict]] = {}
+        for s in samples:
+            groups.setdefault(s["prompt_id"], []).append(s)
+        # Scored by reward=...: each prompt's responses form one group (a pairwise judge
+        # compares within it); the rows keep the order of samples.jsonl.
+        result = self.reward.score([[Item(s["instruction"], s["response"]) for s in g] for g in groups.values()],
+                                   engine)
+        scored = {id(s): x for g, xs in zip(groups.values(), result.scored, strict=True)
+                  for s, x in zip(g, xs, strict=True)}
+        rows = [s | scored[id(s)].record | {"score": scored[id(s)].score} for s in samples]
         write_jsonl(self._path(t, "judgements"), rows)
-        all_scores = [x for j in judged for x in j.scores]
-        failures = sum(x is None for x in all_scores)
-        return {
-            "judgements": len(all_scores),
-            "parse_failures": failures,
-            "parse_failure_rate": failures / max(len(all_scores), 1),
-            "unscored_responses": sum(j.score is None for j in judged),
-            "mean_score": _mean(j.score for j in judged if j.score is not None),
-        }
+        return result.health
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
         by_prompt: dict[str, list[dict]] = {}

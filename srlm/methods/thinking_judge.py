@@ -81,7 +81,7 @@ from srlm.config import Config, SamplingConfig
 from srlm.core.parsing import parse_verdict
 from srlm.data import load_rows
 from srlm.errors import ConfigError, SetupError
-from srlm.methods.base import EngineFn, Method
+from srlm.methods.base import EngineFn, Method, Needs
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
@@ -399,6 +399,11 @@ def iteration_slices(total: int, counts: list[int], iterations: int) -> list[tup
 class ThinkingJudge(Method):
     name = "thinking_judge"
     rollout_stages = ("triples", "plans", "executions", "pairs")
+    # The verdicts it trains on are checked by rule against a label known by construction (y_w
+    # answers the instruction, y_l a modified one): a verifiable reward, in this module.
+    needs = Needs(rewards=("verifiable",),
+                  why="the thinking judge trains on verdicts checked by rule against a label known "
+                      "by construction (which answer fits the instruction), not on judge scores")
     evaluates = True
 
     def __init__(self, config: Config, run):

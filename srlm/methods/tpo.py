@@ -10,8 +10,10 @@ included) whose responses scored well. One iteration with model M_t:
                    next ``method.prompts_per_iteration`` of them, never one used before.
 2. ``split``       each output is cut at the prompt's separator ("Here is my response:" or
                    "<R>") into thought and response; an output without it is a parse error.
-3. ``judgements``  the judge (``reward=self_judge``: the policy with the additive 5-point
-                   rubric) sees only the instruction and the response, never the thought.
+3. ``judgements``  the reward source (``reward=``; default self_judge: the policy with the
+                   additive 5-point rubric; pairwise judges compare the K responses of an
+                   instruction, both orders, Elo) sees only the instruction and the response,
+                   never the thought.
 4. ``pairs``       per instruction, with the K samples' mean judge scores r and response
                    lengths l standardised over the group, s = r̄ - rho * l̄ (rho from
                    ``method.length_rho`` per iteration); chosen = argmax s, rejected = argmin s.
@@ -35,9 +37,9 @@ Choices the paper leaves open:
 - Among several parse errors the first sample is the rejected one; among equal s the lower
   sample index wins.
 - Lengths are response tokens under the model's tokenizer.
-- The paper's judges are ArmoRM (scalar) and the Self-Taught Evaluator (pairwise + Elo); srlm's
-  judge so far is the policy itself with Self-Rewarding's rubric, so an untrained small model
-  needs the optional warm start to judge at all.
+- The paper's judges are ArmoRM (reward=reward_model) and the Self-Taught Evaluator (pairwise +
+  Elo: reward=pairwise_judge / thinking_judge). srlm's default judge is the policy itself with
+  Self-Rewarding's rubric, so an untrained small model needs the optional warm start to judge.
 """
 
 from __future__ import annotations
@@ -48,8 +50,9 @@ from srlm.config import Config
 from srlm.core.parsing import split_thought
 from srlm.core.selection import length_controlled_scores
 from srlm.data import DataError, load_rows
-from srlm.methods.base import EngineFn, Method
-from srlm.rewards.self_judge import SEED_JUDGEMENT_FIELDS, SelfJudge, judge_warm_start_examples
+from srlm.methods.base import EngineFn, Method, Needs
+from srlm.rewards.base import Item, get_reward
+from srlm.rewards.self_judge import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
@@ -78,12 +81,15 @@ THOUGHT_HEADER = "Here is my thought process:"
 class Tpo(Method):
     name = "tpo"
     rollout_stages = ("samples", "split", "judgements", "pairs")
+    needs = Needs(rewards=("pointwise", "pairwise"),
+                  why="TPO pairs a prompt's outputs by the length-controlled scores of their "
+                      "responses (its instructions have no gold answer)")
     evaluates = True
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
         self.m = config.method
-        self.judge = SelfJudge(config.reward)
+        self.reward = get_reward(config)
         self.kind = self.m.thought_prompt if self.m.thoughts else None
         self.separator = separator(self.kind)
         d = config.data
@@ -179,26 +185,20 @@ class Tpo(Method):
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
         rows = self._read(t, "split")
         todo = [r for r in rows if not r["parse_error"]]
-        # The judge gets (instruction, response) only; the thought never reaches it.
-        judged = self.judge.judge(engine(), [(r["instruction"], r["response"]) for r in todo]) if todo else []
-        verdicts = {(r["prompt_id"], r["sample"]): j for r, j in zip(todo, judged, strict=True)}
+        # The reward source gets (instruction, response) only; the thought never reaches it.
+        # One group per instruction, so that a pairwise judge compares the K responses of one
+        # instruction with each other.
+        result = self.reward.score(_items_by_prompt(todo), engine)
+        judged = [x for g in result.scored for x in g]
+        verdicts = {(r["prompt_id"], r["sample"]): j for r, j in zip(_rows_by_prompt(todo), judged, strict=True)}
         out = []
         for r in rows:
             j = verdicts.get((r["prompt_id"], r["sample"]))
-            out.append(r | {"judged_response": r["response"] if j else None,
-                            "judgements": j.texts if j else [], "scores": j.scores if j else [],
-                            "score": j.score if j else None})
+            out.append(r | {"judged_response": r["response"] if j else None}
+                       | (j.record if j else {"judgements": [], "scores": []})
+                       | {"score": j.score if j else None})
         write_jsonl(self._path(t, "judgements"), out)
-        all_scores = [x for j in judged for x in j.scores]
-        failures = sum(x is None for x in all_scores)
-        return {
-            "judged_responses": len(judged),
-            "judgements": len(all_scores),
-            "parse_failures": failures,
-            "parse_failure_rate": failures / max(len(all_scores), 1),
-            "unscored_responses": sum(j.score is None for j in judged),
-            "mean_score": _mean(j.score for j in judged),
-        }
+        return {"judged_responses": len(judged), **result.health}
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
         rho = self.rho(t)
@@ -282,9 +282,13 @@ class Tpo(Method):
                          "thought_tokens": len(eng.encode(thought)) if thought is not None and self.kind else None,
                          "response_tokens": len(eng.encode(response)) if response is not None else None})
         answered = [r for r in rows if not r["parse_error"]]
-        judged = self.judge.judge(eng, [(r["instruction"], r["response"]) for r in answered]) if answered else []
+        # Each held-out answer is its own group: one answer per instruction, nothing to compare
+        # it with (a pairwise judge gives every one 0; a pointwise reward fits evaluation).
+        result = self.reward.score([[Item(r["instruction"], r["response"])] for r in answered],
+                                   lambda: eng)
+        judged = [g[0] for g in result.scored]
         for r, j in zip(answered, judged, strict=True):
-            r |= {"judgements": j.texts, "scores": j.scores, "score": j.score}
+            r |= j.record | {"score": j.score}
         write_jsonl(self._path(t, "eval"), rows)
         return {
             "prompts": len(rows),
@@ -378,6 +382,22 @@ def select_pair(
     if adjusted[worst] == adjusted[order[0]]:
         return None, "tied_scores"
     return (chosen, candidates[worst]), "judged"
+
+
+def _rows_by_prompt(rows: list[dict]) -> list[dict]:
+    """The rows regrouped by prompt_id (first-seen order of prompts, row order within)."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["prompt_id"], []).append(r)
+    return [r for g in groups.values() for r in g]
+
+
+def _items_by_prompt(rows: list[dict]) -> list[list[Item]]:
+    """What the reward source scores: one group of (instruction, response) per prompt."""
+    groups: dict[str, list[Item]] = {}
+    for r in rows:
+        groups.setdefault(r["prompt_id"], []).append(Item(r["instruction"], r["response"]))
+    return list(groups.values())
 
 
 def instruction_order(instructions: list[str], seed: int) -> list[str]:

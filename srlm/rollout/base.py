@@ -50,6 +50,13 @@ class RolloutEngine(ABC):
     def token_logprobs(self, text: str) -> list[float]:
         """Log-probability of each token of `text` (after the first) under the served weights."""
 
+    def next_token_logprobs(self, prompts: list[str], token_ids: list[int]) -> list[list[float]]:
+        """``log p(token | prompt)`` of each candidate token right after each prompt.
+
+        For reading a judge's score from its probabilities (reward.score_mode=expected).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot read next-token probabilities")
+
     def close(self) -> None:
         """Release the engine's memory and worker processes."""
 

@@ -71,5 +71,20 @@ class HfEngine(RolloutEngine):
         logp = torch.log_softmax(logits[0, :-1], dim=-1)
         return logp.gather(-1, ids[0, 1:, None]).squeeze(-1).tolist()
 
+    @torch.inference_mode()
+    def next_token_logprobs(self, prompts, token_ids):
+        out: list[list[float]] = []
+        tok = self.tokenizer
+        for start in range(0, len(prompts), self.batch_size):
+            batch = [self.encode(p)[-self.max_length:] for p in prompts[start : start + self.batch_size]]
+            width = max(map(len, batch))
+            # Left padding: the last position of every row is the prompt's own last token.
+            ids = torch.tensor([[tok.pad_token_id] * (width - len(b)) + b for b in batch])
+            mask = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch])
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            logp = torch.log_softmax(logits[:, -1].float(), dim=-1)
+            out += logp[:, token_ids].cpu().tolist()
+        return out
+
     def close(self) -> None:
         del self.model

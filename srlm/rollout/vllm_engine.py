@@ -69,6 +69,22 @@ class VllmEngine(RolloutEngine):
         )[0]
         return [d[t].logprob for d, t in zip(out.prompt_logprobs[1:], ids[1:])]
 
+    def next_token_logprobs(self, prompts, token_ids):
+        # Each candidate is appended to the prompt and its prompt log-prob read back: sampled
+        # logprobs only hold the top tokens, which need not include the candidates. Prefix
+        # caching makes the repeated prompt cheap.
+        from vllm import SamplingParams
+
+        if not prompts:
+            return []
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        encoded = [self._fit(self.encode(p), 2) for p in prompts]  # + candidate + 1 sampled
+        inputs = [{"prompt_token_ids": ids + [t]} for ids in encoded for t in token_ids]
+        outs = self.llm.generate(inputs, params, use_tqdm=False)
+        flat = [o.prompt_logprobs[-1][t].logprob for o, t in zip(outs, token_ids * len(prompts))]
+        k = len(token_ids)
+        return [flat[i * k : (i + 1) * k] for i in range(len(prompts))]
+
     def close(self) -> None:
         engine = getattr(self.llm, "llm_engine", None)
         shutdown = getattr(engine, "shutdown", None) or getattr(

@@ -1,0 +1,191 @@
+"""Pairwise judges: every pair of a prompt's responses judged in both orders, scores by Elo.
+
+reward=pairwise_judge: a judge (the policy, or a separate model with ``reward.model``) sees the
+instruction and two responses, A and B, and ends with ``[[A]]``, ``[[B]]`` or ``[[C]]`` (tie).
+reward=thinking_judge: a trained thinking judge (srlm/methods/thinking_judge.py: plan, then its
+execution, then ``[Final Verdict]``) does the same with its own single-pass prompt.
+
+Each unordered pair {m, n} of a group's K responses is judged with m first and with n first
+(``reward.samples`` times each), so that a judge that prefers a position cannot decide alone.
+The battles go into a Bradley-Terry fit (srlm.core.elo, as TPO's App. B and Meta-Rewarding do);
+a response's score is its rating, centred to 0 within its group. A response none of whose
+comparisons could be read gets no score (None), never a rating of 0 by default; a response
+alone in its group (nothing to compare with) gets 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from srlm.config import judge_rollout, judged_by_policy
+from srlm.core.elo import battle_matrix, fit_elo
+from srlm.core.parsing import parse_verdict
+from srlm.rewards.base import (
+    Item,
+    OwnEngine,
+    RewardSource,
+    Scored,
+    Scores,
+    judgement_health,
+    register_reward,
+)
+
+PAIRWISE_SYSTEM = (
+    "Please act as an impartial judge and compare the quality of the responses of two AI "
+    "assistants to the user question below. Choose the one that follows the user's instructions "
+    "and answers the question better: consider helpfulness, relevance, accuracy and level of "
+    "detail. The order in which the responses are shown, their length and the assistants' names "
+    "must not influence you. Explain your comparison briefly, then give your final verdict "
+    'strictly as "[[A]]" if assistant A is better, "[[B]]" if assistant B is better, or '
+    '"[[C]]" for a tie.'
+)
+
+
+# ---------------------------------------------------------------- pure parts (unit-tested)
+def ordered_pairs(k: int) -> list[tuple[int, int]]:
+    """(first, second) for every pair of k samples in both orders: (0,1), (1,0), (0,2), (2,0) ..."""
+    return [p for i in range(k) for j in range(i + 1, k) for p in ((i, j), (j, i))]
+
+
+def outcome(verdict: str | None) -> str | None:
+    """A verdict as a battle result: A -> "first", B -> "second", tie -> "tie", None -> None."""
+    return {"A": "first", "B": "second", "tie": "tie", None: None}[verdict]
+
+
+def elo_scores(outcomes: Sequence[tuple[int, int, str | None]], k: int,
+               tie_weight: float = 0.5) -> list[float | None]:
+    """Each sample's Elo rating from its battles; None for a sample with no readable battle.
+
+    A group of one has nothing to compare with: its sample gets 0.
+    """
+    if k == 1:
+        return [0.0]
+    ratings = fit_elo(battle_matrix(outcomes, k, tie_weight=tie_weight))
+    judged = {x for i, j, w in outcomes if w is not None for x in (i, j)}
+    return [float(r) if m in judged else None for m, r in enumerate(ratings)]
+
+
+def order_flip_rate(results: Sequence[tuple[int, int, int, str | None]]) -> float | None:
+    """Share of compared pairs whose verdict changes when the order is swapped.
+
+    ``results`` holds ``(first, second, sample, outcome)``; the judgement ``sample`` of (m, n)
+    is matched with the judgement ``sample`` of (n, m). A flip: the preferred response (or
+    tie) differs between the two orders. Pairs with an unreadable verdict in either order are
+    left out; None when none is left.
+    """
+    def preferred(first: int, second: int, w: str) -> int | str:
+        return {"first": first, "second": second, "tie": "tie"}[w]
+
+    seen: dict[tuple, int | str] = {}
+    flips = total = 0
+    for first, second, s, w in results:
+        if w is None:
+            continue
+        key, mirror = (first, second, s), (second, first, s)
+        if mirror in seen:
+            total += 1
+            flips += seen.pop(mirror) != preferred(first, second, w)
+        else:
+            seen[key] = preferred(first, second, w)
+    return flips / total if total else None
+
+
+# ---------------------------------------------------------------- the sources
+@register_reward("pairwise_judge")
+class PairwiseJudgeReward(RewardSource):
+    """reward=pairwise_judge: see the module docstring."""
+
+    kind = "pairwise"
+    can_judge_with_policy = True
+
+    def __init__(self, config, run_config=None):
+        super().__init__(config, run_config)
+        rollout = judge_rollout(config, run_config.rollout if run_config else None)
+        self.own = None if judged_by_policy(config.model) else OwnEngine(config.model, rollout)
+
+    @classmethod
+    def judged_by_policy(cls, config) -> bool:
+        return judged_by_policy(config.model)
+
+    # The prompt and the parser are what a subclass (the thinking judge) changes.
+    def prompt(self, tokenizer, instruction: str, answer_a: str, answer_b: str) -> str:
+        from srlm.methods.thinking_judge import pair_text
+
+        messages = [{"role": "system", "content": PAIRWISE_SYSTEM},
+                    {"role": "user", "content": pair_text(instruction, answer_a, answer_b)}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def parse(self, text: str) -> str | None:
+        return parse_verdict(text)
+
+    def score(self, groups: list[list[Item]], engine: Callable) -> Scores:
+        cfg = self.config
+        jobs = [(g, i, j) for g, items in enumerate(groups) for i, j in ordered_pairs(len(items))]
+        texts: list[list[str]] = []
+        if jobs:
+            eng = self.own() if self.own is not None else engine()
+            prompts = [self.prompt(eng.tokenizer, groups[g][i].instruction, groups[g][i].response,
+                                   groups[g][j].response) for g, i, j in jobs]
+            texts = [[c.text for c in cs] for cs in
+                     eng.generate(prompts, cfg.sampling, n=cfg.samples, desc="pairwise judge")]
+            if self.own is not None:
+                self.own.close()
+        per_group: list[list[tuple[int, int, int, str | None, str]]] = [[] for _ in groups]
+        for (g, i, j), outs in zip(jobs, texts, strict=True):
+            for s, text in enumerate(outs):
+                per_group[g].append((i, j, s, self.parse(text), text))
+        scored, verdicts = [], []
+        for items, results in zip(groups, per_group, strict=True):
+            battles = [(i, j, outcome(v)) for i, j, _, v, _ in results]
+            ratings = elo_scores(battles, len(items), cfg.tie_weight) if items else []
+            verdicts += [v for *_, v, _ in results]
+            scored.append([
+                Scored(r, {
+                    # The comparisons in which this response was shown first (each comparison is
+                    # stored once, with the response shown as A).
+                    "judgements": [t for i, _, _, _, t in results if i == m],
+                    "opponents": [j for i, j, *_ in results if i == m],
+                    "verdicts": [v for i, _, _, v, _ in results if i == m],
+                    "wins": sum((i == m and v == "A") or (j == m and v == "B") for i, j, _, v, _ in results),
+                    "elo": r,
+                })
+                for m, r in enumerate(ratings)
+            ])
+        health = judgement_health(verdicts, scored)
+        health.pop("mean_score")  # ratings are centred within each group: their mean is 0
+        decided = [v for v in verdicts if v is not None]
+        named = [v for v in decided if v != "tie"]
+        health |= {
+            "verdict_tie_rate": sum(v == "tie" for v in decided) / len(decided) if decided else None,
+            # Share of A-or-B verdicts that named the response shown first (0.5: no position bias).
+            "first_position_rate": sum(v == "A" for v in named) / len(named) if named else None,
+            "order_flip_rate": order_flip_rate([(i, j, s, outcome(v)) for results in per_group
+                                                for i, j, s, v, _ in results]),
+        }
+        return Scores(scored, health)
+
+    def close(self) -> None:
+        if self.own is not None:
+            self.own.close()
+
+
+@register_reward("thinking_judge")
+class ThinkingJudgeReward(PairwiseJudgeReward):
+    """reward=thinking_judge: a trained thinking judge as the pairwise judge.
+
+    Its prompt is the single-pass judge prompt that method=thinking_judge trains (plan, plan
+    execution, ``[Final Verdict]``); the verdict is read after the last ``[Final Verdict]``.
+    Point ``reward.model`` at the trained checkpoint (``model.path``: a run's
+    iter_NN/checkpoint); with ``reward.model.source=policy`` the policy is the thinking judge.
+    """
+
+    def prompt(self, tokenizer, instruction: str, answer_a: str, answer_b: str) -> str:
+        from srlm.methods.thinking_judge import judge_messages
+
+        return tokenizer.apply_chat_template(judge_messages(instruction, answer_a, answer_b),
+                                             tokenize=False, add_generation_prompt=True)
+
+    def parse(self, text: str) -> str | None:
+        from srlm.methods.thinking_judge import parse_judge_output
+
+        return parse_judge_output(text)

@@ -1,0 +1,77 @@
+"""The full cross product method x reward x optimizer: every combination either validates or is
+refused, before any model loads, with a ConfigError that names both keys it is about and lists
+the options that would work.
+
+Run with -s to see the table:  pytest -s tests/test_cross_product.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from srlm.config import CONF_DIR, compose, validate
+from srlm.errors import ConfigError
+
+
+def _options(group: str) -> list[str]:
+    # Top-level files only: conf/reward/default/<method>.yaml are the per-method defaults.
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+METHODS, REWARDS, OPTIMIZERS = _options("method"), _options("reward"), _options("optimizer")
+
+
+def _outcome(method: str, reward: str, optimizer: str) -> str | None:
+    """None when the combination validates, else the refusal message."""
+    # rollout=hf: the table is about the three axes, not about whether vLLM is installed here.
+    overrides = [f"method={method}", f"reward={reward}", f"optimizer={optimizer}", "rollout=hf"]
+    try:
+        validate(compose(overrides))
+        return None
+    except ConfigError as e:
+        return str(e)
+
+
+@pytest.fixture(scope="module")
+def table() -> dict[tuple[str, str, str], str | None]:
+    return {(m, r, o): _outcome(m, r, o) for m in METHODS for r in REWARDS for o in OPTIMIZERS}
+
+
+def test_axes_are_complete():
+    assert set(REWARDS) == {"self_judge", "judge_model", "pairwise_judge", "reward_model", "verifiable",
+                            "thinking_judge"}
+    assert set(OPTIMIZERS) == {"dpo", "ipo", "dpo_nll", "simpo", "sft"}
+
+
+def test_every_combination_validates_or_is_refused_naming_both_keys(table):
+    for (m, r, o), refusal in table.items():
+        if refusal is None:
+            continue
+        named = {f"method={m}", f"reward={r}", f"optimizer={o}"}
+        assert sum(key in refusal for key in named) >= 2, (m, r, o, refusal)
+        assert " that fit " in refusal, (m, r, o, refusal)  # and what would work instead
+
+
+def test_counts(table):
+    valid = sorted(k for k, v in table.items() if v is None)
+    refused = len(table) - len(valid)
+    by_method = {m: sorted({r for (mm, r, _) in valid if mm == m}) for m in METHODS}
+    print(f"\ncross product: {len(table)} combinations, {len(valid)} valid, {refused} refused")
+    for m, rewards in by_method.items():
+        print(f"  method={m}: rewards {', '.join(rewards)} x all {len(OPTIMIZERS)} optimizers")
+    if os.environ.get("SRLM_CROSS_PRODUCT_OUT"):
+        with open(os.environ["SRLM_CROSS_PRODUCT_OUT"], "w") as f:
+            json.dump({"valid": len(valid), "refused": refused,
+                       "table": {"/".join(k): v or "valid" for k, v in table.items()}}, f, indent=1)
+    # The composition rules as a contract (srlm.methods.*.needs): changing them changes this.
+    assert by_method == {
+        "irpo": ["verifiable"],
+        "meta_reward": ["self_judge"],
+        "self_reward": ["judge_model", "pairwise_judge", "reward_model", "self_judge", "thinking_judge"],
+        "thinking_judge": ["verifiable"],
+        "tpo": ["judge_model", "pairwise_judge", "reward_model", "self_judge", "thinking_judge"],
+    }
+    assert (len(table), len(valid), refused) == (150, 65, 85)
