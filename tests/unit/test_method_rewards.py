@@ -47,7 +47,7 @@ def test_self_reward_self_judge_rows_and_stats(tmp_path):
     stats = method.run_stage("judgements", 1, lambda: engine)
     # The judge prompts are Self-Rewarding's, in sample order.
     assert [judge_prompt_text(f"question {i}", r) in p for p, (i, r) in
-            zip(engine.prompts, [(0, "fine"), (0, "great"), (0, "poor"), (1, "fine"), (1, "fine")])] == [True] * 5
+            zip(engine.prompts, [(0, "fine"), (0, "great"), (0, "poor"), (1, "fine"), (1, "fine")], strict=True)] == [True] * 5
     rows = read_jsonl(run.iter_dir(1) / "judgements.jsonl")
     assert list(rows[0]) == ["prompt_id", "sample", "instruction", "response", "tokens", "finish_reason",
                              "judgements", "scores", "score"]

@@ -21,7 +21,15 @@ from srlm.config import (
 )
 from srlm.core.parsing import before_final_score
 from srlm.errors import ConfigError
-from srlm.rewards.base import Item, RewardSource, Scores, fitting_rewards, get_reward, reward_class, tie_rate
+from srlm.rewards.base import (
+    Item,
+    RewardSource,
+    Scores,
+    fitting_rewards,
+    get_reward,
+    reward_class,
+    tie_rate,
+)
 from srlm.rewards.pairwise import (
     PairwiseJudgeReward,
     ThinkingJudgeReward,

@@ -1,0 +1,82 @@
+"""Non-default method x reward x optimizer combinations end to end on the embedded model, at tiny
+sizes, through the CLI: a pairwise judge for TPO, IPO for Self-Rewarding, SFT (STaR) for IRPO.
+
+    pytest -m e2e tests/test_axes_e2e.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_srlm
+from tests.e2e.conftest import warm_start_checkpoint
+
+pytestmark = pytest.mark.e2e
+
+COMMON = ["rollout=hf", "logger=none", "method.iterations=1"]
+
+
+def _stages(run_dir: Path, t: int = 1) -> dict:
+    return json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text())
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory) -> Path:
+    return warm_start_checkpoint(tmp_path_factory.mktemp("axes_warm"),
+                                 ["method=tpo", "method.warm_start.epochs=1", "method.warm_start.lr=1e-4"])
+
+
+def test_tpo_with_a_pairwise_judge(warm, tmp_path):
+    run_dir = tmp_path / "run"
+    p = run_srlm([*COMMON, "method=tpo", "reward=pairwise_judge", f"model.path={warm}", f"run_dir={run_dir}",
+                  "method.prompts_per_iteration=2", "method.samples_per_prompt=3",
+                  "method.sampling.max_tokens=120", "method.warm_start.enabled=false",
+                  "reward.sampling.max_tokens=64", "optimizer.epochs=1"])
+    assert p.returncode == 0, p.stderr[-3000:]
+    stats = _stages(run_dir)["judgements"]["stats"]
+    # Pairwise health: every comparison in both orders, order flips and ties counted.
+    assert {"parse_failure_rate", "tie_rate", "order_flip_rate", "verdict_tie_rate"} <= set(stats)
+    rows = _read(run_dir / "iter_01" / "judgements.jsonl")
+    judged = [r for r in rows if r["judged_response"] is not None]
+    by_prompt = {}
+    for r in judged:
+        by_prompt.setdefault(r["prompt_id"], []).append(r)
+    # K(K-1) comparisons per prompt, each stored once (with the response shown first).
+    assert stats["judgements"] == sum(len(g) * (len(g) - 1) for g in by_prompt.values())
+    assert all("elo" in r and "verdicts" in r for r in judged)
+
+
+def test_self_reward_with_ipo(warm, tmp_path):
+    run_dir = tmp_path / "run"
+    p = run_srlm([*COMMON, "method=self_reward", "optimizer=ipo", f"model.path={warm}", f"run_dir={run_dir}",
+                  "method.prompts_per_iteration=4", "method.samples_per_prompt=4", "reward.samples=2",
+                  "method.prompt_sampling.max_tokens=80", "method.response_sampling.max_tokens=48",
+                  "reward.sampling.max_tokens=80", "method.warm_start.enabled=false", "optimizer.lr=2e-5"])
+    assert p.returncode == 0, p.stderr[-3000:]
+    stages = _stages(run_dir)
+    if stages["pairs"]["stats"]["pairs"]:
+        history = _read(run_dir / "iter_01" / "checkpoint" / "metrics.jsonl")
+        assert history and all("loss/ipo" in h for h in history)
+
+
+def test_irpo_with_sft(tmp_path):
+    run_dir = tmp_path / "run"
+    p = run_srlm([*COMMON, "method=irpo", "optimizer=sft", f"run_dir={run_dir}", "method.task=add1",
+                  "method.train_questions=6", "method.test_questions=8", "method.samples_per_question=4",
+                  "method.pairs_per_question=2", "method.temperatures=[1.0]", "method.max_tokens=40",
+                  "optimizer.batch_size=4"])
+    assert p.returncode == 0, p.stderr[-3000:]
+    stages = _stages(run_dir)
+    train = stages["train"]["stats"]
+    assert train["examples"] == stages["pairs"]["stats"]["pairs"] >= 1, stages["pairs"]
+    # SFT on the correct samples only: no rejected side was scored or trained.
+    assert "rejected_logp_change" not in train and train["chosen_logp_change"] > 0, train
+    history = _read(run_dir / "iter_01" / "checkpoint" / "metrics.jsonl")
+    assert history and all("loss/nll" in h and "loss/dpo" not in h for h in history)
