@@ -81,7 +81,10 @@ class HfEngine(RolloutEngine):
             # Left padding: the last position of every row is the prompt's own last token.
             ids = torch.tensor([[tok.pad_token_id] * (width - len(b)) + b for b in batch])
             mask = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch])
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits
+            # Positions count real tokens only, as generate() does, so padding does not shift them.
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                position_ids=positions.to(self.device)).logits
             logp = torch.log_softmax(logits[:, -1].float(), dim=-1)
             out += logp[:, token_ids].cpu().tolist()
         return out

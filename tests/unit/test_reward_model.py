@@ -73,3 +73,24 @@ def test_multi_head_model_reduced_to_one_score(tmp_path):
     assert mean == pytest.approx(heads.mean().item(), abs=1e-5)
     second = _source(tmp_path, head_reduce="index", head_index=1).score([[item]], lambda: None).scored[0][0].score
     assert second == pytest.approx(heads[1].item(), abs=1e-5)
+
+
+def test_hf_engine_next_token_logprobs_ignore_padding(tmp_path):
+    """reward.score_mode=expected reads next-token log-probs in padded batches: a prompt must get
+    what it gets alone (positions count real tokens only)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from srlm.config import RolloutConfig
+    from srlm.rollout.hf_engine import HfEngine
+
+    _tiny_rm(tmp_path, num_labels=1)  # for its tokenizer; the causal LM replaces the weights
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(set(WORDS)), hidden_size=16, intermediate_size=32,
+                                 num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+                                 max_position_embeddings=64, pad_token_id=0)).save_pretrained(tmp_path)
+    engine = HfEngine(str(tmp_path), ModelConfig(name="t", source=str(tmp_path), max_length=64),
+                      RolloutConfig(engine="hf", batch_size=4))
+    prompts, ids = ["what is two plus two ? the answer is", "four ."], [7, 8]
+    both = engine.next_token_logprobs(prompts, ids)
+    alone = [engine.next_token_logprobs([p], ids)[0] for p in prompts]
+    assert both == [pytest.approx(a, abs=1e-5) for a in alone]
