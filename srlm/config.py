@@ -54,9 +54,9 @@ class ModelConfig:
     max_length: int = 2048
     trust_remote_code: bool = False
 
-    def check(self) -> None:
-        _in("model.dtype", self.dtype, ("float32", "bfloat16", "float16"))
-        _check(self.max_length >= 64, "model.max_length", self.max_length, "must be >= 64")
+    def check(self, key: str = "model") -> None:
+        _in(f"{key}.dtype", self.dtype, ("float32", "bfloat16", "float16"))
+        _check(self.max_length >= 64, f"{key}.max_length", self.max_length, "must be >= 64")
 
 
 # ---------------------------------------------------------------- rollout
@@ -78,12 +78,12 @@ class RolloutConfig:
     check_weights: bool = True
     check_weights_tolerance: float = 0.05
 
-    def check(self) -> None:
-        _in("rollout.engine", self.engine, ("vllm", "hf"))
-        _check(self.tensor_parallel_size >= 1, "rollout.tensor_parallel_size", self.tensor_parallel_size, "must be >= 1")
-        _check(self.data_parallel_size >= 1, "rollout.data_parallel_size", self.data_parallel_size, "must be >= 1")
-        _check(0 < self.gpu_memory_utilization <= 1, "rollout.gpu_memory_utilization", self.gpu_memory_utilization, "must be in (0, 1]")
-        _check(self.batch_size >= 1, "rollout.batch_size", self.batch_size, "must be >= 1")
+    def check(self, key: str = "rollout") -> None:
+        _in(f"{key}.engine", self.engine, ("vllm", "hf"))
+        _check(self.tensor_parallel_size >= 1, f"{key}.tensor_parallel_size", self.tensor_parallel_size, "must be >= 1")
+        _check(self.data_parallel_size >= 1, f"{key}.data_parallel_size", self.data_parallel_size, "must be >= 1")
+        _check(0 < self.gpu_memory_utilization <= 1, f"{key}.gpu_memory_utilization", self.gpu_memory_utilization, "must be in (0, 1]")
+        _check(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, "must be >= 1")
 
 
 # ---------------------------------------------------------------- reward
@@ -156,9 +156,9 @@ class JudgeModelRewardConfig(SelfJudgeRewardConfig):
 
     def check(self) -> None:
         super().check()
-        self.model.check()
+        self.model.check("reward.model")
         if self.rollout.engine != SAME_ROLLOUT:
-            self.rollout.check()
+            self.rollout.check("reward.rollout")
 
 
 @dataclass
@@ -182,12 +182,12 @@ class PairwiseJudgeRewardConfig(RewardConfig):
         _check(self.samples >= 1, "reward.samples", self.samples, "must be >= 1")
         _check(0 <= self.tie_weight <= 1, "reward.tie_weight", self.tie_weight, "must be in [0, 1]")
         self.sampling.check("reward.sampling")
-        self.model.check()
+        self.model.check("reward.model")
         if self.rollout.engine != SAME_ROLLOUT:
             _check(not judged_by_policy(self.model), "reward.rollout.engine", self.rollout.engine,
                    "the judge's own engine settings need a judge model (reward.model.source or "
                    "reward.model.path); with reward.model.source=policy the policy's engine judges")
-            self.rollout.check()
+            self.rollout.check("reward.rollout")
 
 
 @dataclass
@@ -214,7 +214,7 @@ class RewardModelRewardConfig(RewardConfig):
     head_weights: list[float] = field(default_factory=list)
 
     def check(self) -> None:
-        self.model.check()
+        self.model.check("reward.model")
         _check(self.batch_size >= 1, "reward.batch_size", self.batch_size, "must be >= 1")
         _in("reward.head_reduce", self.head_reduce, ("auto", "mean", "index", "weights"))
         _check(self.head_index >= 0, "reward.head_index", self.head_index, "must be >= 0")

@@ -74,6 +74,10 @@ def test_yaml_files_parse_into_their_schema():
         (["reward.sampling.top_p=1.5"], "reward.sampling.top_p=1.5"),
         (["trainer.precision=16-mixed"], "trainer.precision=16-mixed with trainer.accelerator=cpu"),
         (["optimizer.lr_end=1.0"], "optimizer.lr_end=1.0"),
+        (["reward.score_mode=guess"], "reward.score_mode='guess': allowed values are parse, expected"),
+        (["reward=judge_model", "reward.model.dtype=int8"], "reward.model.dtype='int8'"),
+        (["reward=pairwise_judge", "reward.rollout.engine=hf"], "reward.rollout.engine='hf': the judge's own"),
+        (["reward=reward_model", "reward.head_reduce=max"], "reward.head_reduce='max'"),
     ],
 )
 def test_bad_values_name_the_key(override, needle):
