@@ -401,18 +401,21 @@ def meta_format_demos(seed_judgements: Sequence[dict]) -> list[tuple[str, str]]:
         if i % 2 == 0 and other is not None:
             bad_score = float(other["score"])
             bad = judge_target(other["justification"], bad_score)
-            why = ("Judgement {g} applies the rubric to the response that was actually given. Judgement {b} "
-                   f"describes a different answer, so its score of {bad_score:g} does not fit this response.")
+            says_good = "applies the rubric to the response that was actually given"
+            says_bad = f"describes a different answer, so its score of {bad_score:g} does not fit this response"
         else:
             bad_score = 5.0 if good_score <= 2 else 0.0
             bad = judge_target(r["justification"], bad_score)
-            why = (f"Both judgements give the same reasons, which support a score of {good_score:g}. Judgement {{g}} "
-                   f"gives that score; Judgement {{b}} gives {bad_score:g}, which contradicts its own reasoning.")
+            says_good = f"gives a score of {good_score:g}, which its reasoning supports"
+            says_bad = f"gives a score of {bad_score:g}, which contradicts its own reasoning"
         good_first = (i // 2) % 2 == 0
-        g, b = ("A", "B") if good_first else ("B", "A")
+        g = "A" if good_first else "B"
         a_text, b_text = (good, bad) if good_first else (bad, good)
-        prompt = meta_judge_prompt_text(r["instruction"], r["response"], a_text, b_text)
-        out.append((prompt, why.format(g=g, b=b) + f"\nWinner: Judgement {g}"))
+        says_a, says_b = (says_good, says_bad) if good_first else (says_bad, says_good)
+        # A is always discussed before B, so the verdict cannot be copied from whichever
+        # judgement the reasoning mentions first (a small model's easiest shortcut).
+        target = f"Judgement A {says_a}. Judgement B {says_b}.\nWinner: Judgement {g}"
+        out.append((meta_judge_prompt_text(r["instruction"], r["response"], a_text, b_text), target))
     return out
 
 
