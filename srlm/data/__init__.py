@@ -242,3 +242,28 @@ def load_rows(
             raise DataError(f"{p}: data file not found (a data source is {_SOURCE_FORMS})")
         rows = read_jsonl(p, required, field_map)
     return rows if limit is None else rows[:limit]
+
+
+def instruction_order(instructions: Iterable[str], seed: int) -> list[str]:
+    """Distinct instructions in a fixed shuffled order; iteration t takes the t-th slice."""
+    import random
+
+    unique = list(dict.fromkeys(x.strip() for x in instructions if x.strip()))
+    random.Random(seed).shuffle(unique)
+    return unique
+
+
+def fresh_instructions(data, iterations: int, per_iteration: int, seed: int, method: str) -> list[str]:
+    """``data.seed_instructions`` in ``instruction_order``, checked to hold enough for every
+    iteration to take ``per_iteration`` instructions never used before (TPO, Meta-Rewarding)."""
+    rows = load_rows(data.seed_instructions, required=["instruction"], field_map=data.field_map, limit=data.limit)
+    order = instruction_order((r["instruction"] for r in rows), seed)
+    need = iterations * per_iteration
+    if len(order) < need:
+        raise DataError(
+            f"data.seed_instructions={data.seed_instructions!r} has {len(order)} distinct "
+            f"instructions, but method.iterations={iterations} x method.prompts_per_iteration="
+            f"{per_iteration} needs {need}: {method} uses instructions not used before in every "
+            "iteration. Use more instructions, fewer per iteration, or fewer iterations."
+        )
+    return order

@@ -61,9 +61,8 @@ from srlm.config import Config
 from srlm.core.elo import battle_matrix, fit_elo
 from srlm.core.parsing import parse_meta_winner
 from srlm.core.selection import meta_judge_weights, meta_reward_band_pair
-from srlm.data import DataError, load_rows
+from srlm.data import fresh_instructions, load_rows
 from srlm.methods.base import EngineFn, Method, Needs
-from srlm.methods.tpo import instruction_order
 from srlm.rewards.self_judge import (
     JUDGE_TEMPLATE,
     SEED_JUDGEMENT_FIELDS,
@@ -112,17 +111,8 @@ class MetaReward(Method):
         self.m = config.method
         self.judge = SelfJudge(config.reward)
         d = config.data
-        rows = load_rows(d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit)
-        self.instructions = instruction_order([r["instruction"] for r in rows], self.m.data_seed)
-        need = self.m.iterations * self.m.prompts_per_iteration
-        if len(self.instructions) < need:
-            raise DataError(
-                f"data.seed_instructions={d.seed_instructions!r} has {len(self.instructions)} distinct "
-                f"instructions, but method.iterations={self.m.iterations} x "
-                f"method.prompts_per_iteration={self.m.prompts_per_iteration} needs {need}: "
-                "Meta-Rewarding uses instructions not used before in every iteration. Use more "
-                "instructions, fewer per iteration, or fewer iterations."
-            )
+        self.instructions = fresh_instructions(d, self.m.iterations, self.m.prompts_per_iteration,
+                                               self.m.data_seed, "Meta-Rewarding")
         self.seed_judgements: list[dict] = []
         if self.m.warm_start.enabled:
             self.seed_judgements = load_rows(d.seed_judgements, required=SEED_JUDGEMENT_FIELDS,

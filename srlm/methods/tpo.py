@@ -44,12 +44,10 @@ Choices the paper leaves open:
 
 from __future__ import annotations
 
-import random
-
 from srlm.config import Config
 from srlm.core.parsing import split_thought
 from srlm.core.selection import length_controlled_scores
-from srlm.data import DataError, load_rows
+from srlm.data import fresh_instructions, load_rows
 from srlm.methods.base import EngineFn, Method, Needs
 from srlm.rewards.base import Item, get_reward
 from srlm.rewards.self_judge import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
@@ -93,17 +91,8 @@ class Tpo(Method):
         self.kind = self.m.thought_prompt if self.m.thoughts else None
         self.separator = separator(self.kind)
         d = config.data
-        rows = load_rows(d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit)
-        self.instructions = instruction_order([r["instruction"] for r in rows], self.m.data_seed)
-        need = self.m.iterations * self.m.prompts_per_iteration
-        if len(self.instructions) < need:
-            raise DataError(
-                f"data.seed_instructions={d.seed_instructions!r} has {len(self.instructions)} distinct "
-                f"instructions, but method.iterations={self.m.iterations} x "
-                f"method.prompts_per_iteration={self.m.prompts_per_iteration} needs {need}: TPO "
-                "uses instructions not used before in every iteration. Use more instructions, "
-                "fewer per iteration, or fewer iterations."
-            )
+        self.instructions = fresh_instructions(d, self.m.iterations, self.m.prompts_per_iteration,
+                                               self.m.data_seed, "TPO")
         self.held_out: list[str] = []
         if self.m.eval_prompts:
             self.held_out = [r["instruction"] for r in load_rows(
@@ -398,13 +387,6 @@ def _items_by_prompt(rows: list[dict]) -> list[list[Item]]:
     for r in rows:
         groups.setdefault(r["prompt_id"], []).append(Item(r["instruction"], r["response"]))
     return list(groups.values())
-
-
-def instruction_order(instructions: list[str], seed: int) -> list[str]:
-    """Distinct instructions in a fixed shuffled order; iteration t takes the t-th slice."""
-    unique = list(dict.fromkeys(x.strip() for x in instructions if x.strip()))
-    random.Random(seed).shuffle(unique)
-    return unique
 
 
 def _mean(xs) -> float | None:

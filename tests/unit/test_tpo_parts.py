@@ -7,14 +7,13 @@ import pytest
 
 from srlm.config import compose, validate
 from srlm.core.selection import length_controlled_scores
-from srlm.data import DataError
+from srlm.data import DataError, instruction_order
 from srlm.errors import ConfigError
 from srlm.methods.tpo import (
     GENERIC_PROMPT,
     SPECIFIC_PROMPT,
     THOUGHT_HEADER,
     Tpo,
-    instruction_order,
     select_pair,
     separator,
     split_output,
