@@ -304,7 +304,8 @@ class TrainerConfig:
     accelerator: str = "cpu"  # cpu | gpu | auto
     devices: int = 1
     num_nodes: int = 1
-    strategy: str = "auto"  # auto | ddp | fsdp | deepspeed_stage_2 ...
+    # auto | ddp | fsdp. With devices > 1 srlm starts one process per device itself.
+    strategy: str = "auto"
     # auto: bf16 autocast where the hardware has native bf16 (GPU, AVX512-BF16/AMX CPU), else fp32.
     precision: str = "auto"  # auto | 32-true | bf16-mixed | bf16-true | 16-mixed
     gradient_checkpointing: bool = False
@@ -316,7 +317,15 @@ class TrainerConfig:
         _in("trainer.accelerator", self.accelerator, ("cpu", "gpu", "cuda", "auto"))
         _in("trainer.precision", self.precision, ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"))
         _check(self.devices >= 1, "trainer.devices", self.devices, "must be >= 1")
-        _check(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "must be >= 1")
+        _check(self.num_nodes == 1, "trainer.num_nodes", self.num_nodes,
+               "must be 1: each training stage runs on one node, with up to trainer.devices processes")
+        _in("trainer.strategy", self.strategy, ("auto", "ddp", "fsdp"))
+        _check(self.strategy != "fsdp" or self.accelerator in ("gpu", "cuda"), "trainer.accelerator",
+               self.accelerator, "trainer.strategy=fsdp needs GPUs (Lightning has no CPU FSDP); use trainer=cpu_ddp")
+        # FSDP flattens each layer's weights into one sharded tensor; with most of them frozen
+        # (LoRA) that saves little over DDP, which shards nothing but trains LoRA cheaply.
+        _check(not (self.strategy == "fsdp" and self.lora.enabled), "trainer.lora.enabled", self.lora.enabled,
+               "LoRA is not supported with trainer.strategy=fsdp; use trainer=ddp")
 
 
 # ---------------------------------------------------------------- data

@@ -53,6 +53,12 @@ def collate(seqs: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, t
 
 def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probability of the response tokens of each sequence, and their count."""
+    token_logp, valid = token_logps(model, batch)
+    return token_logp.sum(-1), valid.sum(-1)
+
+
+def token_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probability of each next token (0 where the label is IGNORE), and the label mask."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     labels = batch["labels"][:, 1:]
     logits = logits[:, :-1].float()
@@ -63,4 +69,4 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
         reduction="none",
     ).view(labels.shape)
     valid = labels != IGNORE
-    return (token_logp * valid).sum(-1), valid.sum(-1)
+    return token_logp * valid, valid

@@ -30,7 +30,9 @@ def load_causal_lm(model_dir: str, model: ModelConfig, trainer: TrainerConfig | 
     )
     if trainer is not None:
         if trainer.gradient_checkpointing:
-            lm.gradient_checkpointing_enable()
+            # Non-reentrant checkpointing: the reentrant variant breaks DDP (parameters marked
+            # ready twice) and needs inputs that require grad under LoRA.
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             lm.config.use_cache = False
         if trainer.lora.enabled:
             from peft import LoraConfig, get_peft_model

@@ -7,20 +7,27 @@ training, and no second model is kept in memory while training.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import multiprocessing as mp
 import os
+import queue
 import shutil
+import socket
+import sys
+import traceback
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.environments import LightningEnvironment
 from torch.utils.data import DataLoader, Dataset
 
 from srlm.config import ModelConfig, OptimizerConfig, TrainerConfig
 from srlm.core.losses import get_loss, needs_reference
 from srlm.rollout.base import PROBE_FILE, PROBE_TEXT
-from srlm.training.data import Example, collate, encode_example, sequence_logps
+from srlm.training.data import Example, collate, encode_example, sequence_logps, token_logps
 from srlm.training.model import load_causal_lm, load_tokenizer
 
 
@@ -46,7 +53,8 @@ class _Rows(Dataset):
 
 
 class PreferenceModule(L.LightningModule):
-    def __init__(self, model, opt: OptimizerConfig, total_steps: int, pad_id: int):
+    def __init__(self, model, opt: OptimizerConfig, total_steps: int, pad_id: int,
+                 rows: list[dict] | None = None):
         super().__init__()
         self.model = model
         self.opt = opt
@@ -56,6 +64,14 @@ class PreferenceModule(L.LightningModule):
         self.total_steps = max(total_steps, 1)
         self.pad_id = pad_id
         self.history: list[dict] = []
+        # The training rows: scored before training (the reference log-probs and the "before"
+        # statistics) and after it, by every rank together.
+        self.rows = rows or []
+        self.before: list[tuple[float, float]] = []
+        self.after: list[tuple[float, float]] = []
+        self.fingerprints: list[str] = []
+        self.probe: list[float] = []
+        self.full_state: dict | None = None
 
     def collate(self, rows: list[dict]) -> dict:
         seqs = [r["chosen"] for r in rows]
@@ -87,11 +103,11 @@ class PreferenceModule(L.LightningModule):
         logged = {"loss": loss.detach()} | {k: v.detach() for k, v in metrics.items()}
         self.log_dict(logged, prog_bar=False, batch_size=batch["ref"].shape[0])
         self.log("train_loss", loss.detach(), prog_bar=True, batch_size=batch["ref"].shape[0])
-        if self.trainer.is_global_zero:
-            row = {k: float(v) for k, v in logged.items()}
-            row |= {"step": self.global_step, "epoch": self.current_epoch,
-                    "lr": self.trainer.optimizers[0].param_groups[0]["lr"]}
-            self.history.append(row)
+        # Every rank records its own losses; on_train_end averages them over the ranks.
+        row = {k: float(v) for k, v in logged.items()}
+        row |= {"step": self.global_step, "epoch": self.current_epoch,
+                "lr": self.trainer.optimizers[0].param_groups[0]["lr"]}
+        self.history.append(row)
         return loss
 
     def configure_optimizers(self):
@@ -113,6 +129,105 @@ class PreferenceModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(optim, factor)
         return {"optimizer": optim, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    # ---- scoring, run by every rank at once through the strategy's wrapped model
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """Per-token log-probs. Called through `trainer.strategy.model` (the DDP or FSDP wrapper),
+        so that FSDP gathers its sharded parameters just as in a training step."""
+        return token_logps(self.model, batch)[0]
+
+    def on_fit_start(self) -> None:
+        # The policy is M_t until its first update, so its log-probs now are the reference ones.
+        # They are computed here rather than before trainer.fit so that the pass runs on the
+        # strategy's devices and, under FSDP, on the sharded model (a 70B model fits on no
+        # single GPU). Each rank scores every world-th row and all ranks gather the whole table:
+        # a rank needs the reference values of whichever rows the sampler gives it in each
+        # epoch, and the pass costs 1/world of a full pass per rank instead of a full one.
+        self.before = self._score_rows()
+        if self.pairwise and needs_reference(self.opt.loss):
+            for r, (c, j) in zip(self.rows, self.before, strict=True):
+                r["ref_chosen"], r["ref_rejected"] = c, j
+
+    def on_train_end(self) -> None:
+        # Still inside fit: the model is on its devices and, under FSDP, still sharded.
+        self.after = self._score_rows()
+        self.history = self._mean_over_ranks(self.history)
+        self.probe = self._probe_logprobs()
+        self.fingerprints = self._gather_fingerprints()
+        if _is_fsdp(self.trainer.strategy):
+            # Full (unsharded) weights, gathered to rank 0's CPU memory, for the HF checkpoint.
+            state = self.trainer.strategy.lightning_module_state_dict()
+            if self.trainer.is_global_zero:
+                self.full_state = {k.removeprefix("model."): v for k, v in state.items()}
+
+    @torch.no_grad()
+    def _score_rows(self) -> list[tuple[float, float]]:
+        """Log-probs of every chosen (and rejected) sequence, in eval mode, gathered from all ranks.
+
+        Under the training precision, so that at step 0 the policy's log-probs equal the
+        reference ones and the margin starts at zero.
+        """
+        world, rank, n = self.trainer.world_size, self.global_rank, len(self.rows)
+        per_rank = max(1, math.ceil(n / world))
+        mine = list(range(rank, n, world)) or [0]
+        # Every rank runs the same number of forward passes: under FSDP each is a collective.
+        mine += mine[-1:] * (per_rank - len(mine))
+        wrapped = self.trainer.strategy.model
+        self.model.eval()
+        local = torch.zeros(per_rank, 2, dtype=torch.float64, device=self.device)
+        for start in range(0, per_rank, self.opt.batch_size):
+            idx = mine[start : start + self.opt.batch_size]
+            batch = {k: v.to(self.device) for k, v in self.collate([self.rows[i] for i in idx]).items()}
+            with self.trainer.precision_plugin.forward_context():
+                logps = wrapped(batch).sum(-1).double()
+            local[start : start + len(idx), 0] = logps[: len(idx)]
+            if self.pairwise:
+                local[start : start + len(idx), 1] = logps[len(idx) :]
+        # Back to train mode (dropout on): HF loads models in eval mode and Lightning keeps the
+        # mode it finds at the start of fit.
+        self.model.train()
+        table = self.trainer.strategy.all_gather(local).reshape(world, per_rank, 2).cpu()
+        return [tuple(table[i % world, i // world].tolist()) for i in range(n)]
+
+    def _mean_over_ranks(self, history: list[dict]) -> list[dict]:
+        """Each step's metrics averaged over the ranks, so that every rank reports the same ones.
+
+        The distributed sampler gives every rank the same number of batches, so the histories
+        line up step by step.
+        """
+        world = self.trainer.world_size
+        if world == 1 or not history:
+            return history
+        keys = [k for k in history[0] if k not in ("step", "epoch", "lr")]
+        local = torch.tensor([[h[k] for k in keys] for h in history], dtype=torch.float64, device=self.device)
+        mean = self.trainer.strategy.all_gather(local).reshape(world, *local.shape).mean(0).tolist()
+        return [h | dict(zip(keys, row, strict=True)) for h, row in zip(history, mean, strict=True)]
+
+    @torch.no_grad()
+    def _probe_logprobs(self) -> list[float]:
+        """Next-token log-probs of the fixed probe text, which rollout engines check after loading
+        the checkpoint (stale weights). In the weights' own dtype: no autocast."""
+        ids = torch.tensor([self.probe_ids], device=self.device)
+        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+        self.model.eval()
+        out = self.trainer.strategy.model(batch)[0].float().tolist()
+        self.model.train()
+        return out
+
+    def _gather_fingerprints(self) -> list[str]:
+        """Every DDP rank's weights hash: they must be equal, or a rank trained something else.
+
+        Hashing copies the weights to CPU once (seconds for an 8B model); FSDP ranks hold
+        different shards by design, and a single process has nothing to compare with.
+        """
+        world = self.trainer.world_size
+        if world == 1 or _is_fsdp(self.trainer.strategy):
+            return []
+        out: list[str | None] = [None] * world
+        torch.distributed.all_gather_object(out, weights_fingerprint(self.model))
+        return out
+
+
 
 def resolve_precision(cfg: TrainerConfig) -> str:
     """`auto`: bf16 autocast where the hardware computes in bf16 natively, else float32.
@@ -131,29 +246,6 @@ def resolve_precision(cfg: TrainerConfig) -> str:
     return "bf16-mixed" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "32-true"
 
 
-@torch.inference_mode()
-def _score_rows(module: PreferenceModule, rows: list[dict], batch_size: int,
-                precision: str = "32-true") -> list[tuple[float, float]]:
-    """Policy log-probs of every chosen (and rejected) sequence, in eval mode.
-
-    Computed under the same autocast as training, so that at step 0 the policy's log-probs
-    equal the reference ones and the margin starts at zero.
-    """
-    module.model.eval()
-    out: list[tuple[float, float]] = []
-    device = next(module.model.parameters()).device
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision.startswith("bf16"))
-    for start in range(0, len(rows), batch_size):
-        batch = {k: v.to(device) for k, v in module.collate(rows[start : start + batch_size]).items()}
-        with autocast:
-            logps, _ = sequence_logps(module.model, batch)
-        n = len(rows[start : start + batch_size])
-        rej = logps[n:] if module.pairwise else torch.zeros(n)
-        out += list(zip(logps[:n].float().tolist(), rej.float().tolist()))
-    module.model.train()
-    return out
-
-
 def train(
     examples: list[Example],
     init_dir: str,
@@ -167,33 +259,113 @@ def train(
 
     Returns the stage's statistics: loss, reward margin and accuracy on the training pairs
     before and after training, and the per-step history (also written to metrics.jsonl).
+    With trainer.devices > 1 it starts one process per device and returns once all have
+    finished and the checkpoint is written.
     """
+    args = (examples, init_dir, out_dir, model_cfg, opt, trainer_cfg, seed)
+    world = trainer_cfg.devices * trainer_cfg.num_nodes
+    if world > 1 and "LOCAL_RANK" not in os.environ:
+        return _launch_ranks(trainer_cfg.devices, args)
+    # One process, or a rank that something else started (torchrun, or _launch_ranks).
+    return _train_rank(*args)
+
+
+def _launch_ranks(world: int, args: tuple) -> dict:
+    """Run `_train_rank` in `world` new processes on this node, like torchrun does.
+
+    Lightning's own launcher for strategy=ddp/fsdp (in Lightning 2.6 `_SubprocessScriptLauncher`)
+    starts the extra ranks by running the program's command line (sys.argv) again: from srlm's
+    spawned phase child, or from pytest, that starts the whole srlm run (or test session) once
+    more. `ddp_spawn` would work but trains in children and hands the weights back through a
+    temporary checkpoint, and has no FSDP counterpart. So srlm starts the ranks itself (spawn:
+    forking a process that already runs torch threads can deadlock) and sets LOCAL_RANK and the
+    rendezvous variables; Lightning then treats the processes as launched from outside and only
+    joins them into one process group (gloo on CPU, NCCL on GPU).
+    """
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_rank_main, args=(rank, world, port, results, args), name=f"srlm-train-rank{rank}")
+             for rank in range(world)]
+    for p in procs:
+        p.start()
+    stats: dict[int, dict] = {}
+    try:
+        while len(stats) < world:
+            try:
+                rank, ok, payload = results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"training rank {dead[0][0]} died (exit code {dead[0][1]}); see above") from None
+                continue
+            if not ok:
+                raise RuntimeError(f"training rank {rank} failed:\n{payload}")
+            stats[rank] = payload
+    finally:
+        if len(stats) < world:
+            # The other ranks may wait forever in a collective for the one that failed.
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+        for p in procs:
+            p.join()
+        results.close()
+    if any(stats[r] != stats[0] for r in stats):
+        raise RuntimeError(f"training ranks report different statistics: {stats}")
+    return stats[0]
+
+
+def _rank_main(rank: int, world: int, port: int, results, args: tuple) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(rank), NODE_RANK="0")
+    try:
+        results.put((rank, True, _train_rank(*args)))
+    except BaseException:
+        results.put((rank, False, traceback.format_exc()))
+        sys.exit(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train_rank(
+    examples: list[Example],
+    init_dir: str,
+    out_dir: Path,
+    model_cfg: ModelConfig,
+    opt: OptimizerConfig,
+    trainer_cfg: TrainerConfig,
+    seed: int,
+) -> dict:
     L.seed_everything(seed, workers=True, verbose=False)
+    world = trainer_cfg.devices * trainer_cfg.num_nodes
     if trainer_cfg.num_threads:
         torch.set_num_threads(trainer_cfg.num_threads)
+    elif world > 1 and trainer_cfg.accelerator == "cpu":
+        # CPU ranks share the machine's cores; each taking all of them oversubscribes it.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     tok = load_tokenizer(init_dir)
     model = load_causal_lm(init_dir, model_cfg, trainer_cfg)
     rows = [encode_example(tok, ex, model_cfg.max_length) for ex in examples]
-    world = trainer_cfg.devices * trainer_cfg.num_nodes
     steps_per_epoch = math.ceil(len(rows) / (opt.batch_size * world * opt.grad_accum))
-    module = PreferenceModule(model, opt, steps_per_epoch * opt.epochs, tok.pad_token_id)
+    module = PreferenceModule(model, opt, steps_per_epoch * opt.epochs, tok.pad_token_id, rows)
+    module.probe_ids = tok(PROBE_TEXT, add_special_tokens=False).input_ids
 
     precision = resolve_precision(trainer_cfg)
-    if torch.cuda.is_available() and trainer_cfg.accelerator != "cpu":
-        model.to("cuda")  # reference pass on the accelerator; Lightning keeps it there
-    use_ref = module.pairwise and needs_reference(opt.loss)
-    before = _score_rows(module, rows, opt.batch_size, precision)
-    if use_ref:
-        for r, (c, j) in zip(rows, before):
-            r["ref_chosen"], r["ref_rejected"] = c, j
-
     loader = DataLoader(_Rows(rows), batch_size=opt.batch_size, shuffle=True,
                         collate_fn=module.collate, generator=torch.Generator().manual_seed(seed))
     trainer = L.Trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
         num_nodes=trainer_cfg.num_nodes,
-        strategy=trainer_cfg.strategy,
+        strategy=_strategy(trainer_cfg, model, world),
+        # Explicit, so that a SLURM job's variables (one task, many devices) are not mistaken
+        # for the rank layout: the ranks are the ones _launch_ranks (or torchrun) started.
+        plugins=[LightningEnvironment()] if world > 1 else None,
         precision=precision,
         max_epochs=opt.epochs,
         accumulate_grad_batches=opt.grad_accum,
@@ -201,27 +373,80 @@ def train(
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
+        enable_progress_bar=None if world == 1 else False,
         log_every_n_steps=1,
         default_root_dir=str(out_dir.parent / "lightning"),
     )
     trainer.fit(module, loader)
-    if not trainer.is_global_zero:
-        return {}
+    if len(set(module.fingerprints)) > 1:
+        raise RuntimeError(f"DDP ranks ended with different weights: {module.fingerprints}")
 
-    after = _score_rows(module, rows, opt.batch_size, precision)
-    stats = _margin_stats(before, after, opt.beta, module.pairwise)
+    # Every rank computes the same statistics from the gathered scores and averaged losses.
+    stats = _margin_stats(module.before, module.after, opt.beta, module.pairwise)
+    history = module.history
     stats |= {
         "precision": precision,
+        "world_size": trainer.world_size,
+        "strategy": trainer_cfg.strategy,
         "examples": len(rows),
         "steps": int(trainer.global_step),
-        "loss": _mean([h["loss"] for h in module.history]),
-        "loss_first": module.history[0]["loss"] if module.history else None,
-        "loss_last": module.history[-1]["loss"] if module.history else None,
+        "loss": _mean([h["loss"] for h in history]),
+        "loss_first": history[0]["loss"] if history else None,
+        "loss_last": history[-1]["loss"] if history else None,
     }
-    if any("loss/nll" in h for h in module.history):
-        stats["nll"] = _mean([h["loss/nll"] for h in module.history if "loss/nll" in h])
-    _save(module.model, tok, out_dir, module.history, stats)
+    if module.fingerprints:
+        stats["rank_weights_sha256"] = module.fingerprints
+    if any("loss/nll" in h for h in history):
+        stats["nll"] = _mean([h["loss/nll"] for h in history if "loss/nll" in h])
+    if trainer.is_global_zero:
+        _save(module.model, tok, out_dir, history, stats, module.probe, module.full_state)
+    if world > 1:
+        torch.distributed.barrier()  # no rank returns before the checkpoint exists
     return stats
+
+
+def _strategy(cfg: TrainerConfig, model, world: int):
+    if cfg.strategy == "fsdp":
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        return FSDPStrategy(
+            # One FSDP unit per decoder layer: a layer's weights are gathered just before it
+            # runs and freed after, so that at most about one full layer is unsharded at a time.
+            auto_wrap_policy=decoder_layer_classes(model),
+            sharding_strategy="FULL_SHARD",
+            state_dict_type="full",
+        )
+    if cfg.strategy == "ddp" or (cfg.strategy == "auto" and world > 1):
+        from lightning.pytorch.strategies import DDPStrategy
+
+        return DDPStrategy()
+    return cfg.strategy
+
+
+def decoder_layer_classes(model) -> set[type]:
+    """The model's repeated block classes (HF lists them in `_no_split_modules`)."""
+    names = set(getattr(model, "_no_split_modules", None) or [])
+    found = {type(m) for m in model.modules() if type(m).__name__ in names}
+    if not found:
+        raise ValueError(f"trainer.strategy=fsdp: no decoder layer class found in {type(model).__name__} "
+                         "(it lists no _no_split_modules); use trainer=ddp")
+    return found
+
+
+def _is_fsdp(strategy) -> bool:
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    return isinstance(strategy, FSDPStrategy)
+
+
+def weights_fingerprint(model) -> str:
+    """SHA-256 over the names, dtypes and bytes of all parameters: equal iff the weights are."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        t = p.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def _margin_stats(before, after, beta: float, pairwise: bool) -> dict:
@@ -250,17 +475,15 @@ def _mean(xs) -> float | None:
 
 
 @torch.inference_mode()
-def _save(model, tok, out_dir: Path, history: list[dict], stats: dict) -> None:
+def _save(model, tok, out_dir: Path, history: list[dict], stats: dict, probe: list[float],
+          state_dict: dict | None = None) -> None:
+    """Write the HF checkpoint atomically; `state_dict` holds the full weights under FSDP."""
     if hasattr(model, "merge_and_unload"):  # LoRA: ship plain weights to the rollout engine
         model = model.merge_and_unload()
-    model.eval()
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tok.save_pretrained(tmp)
-    ids = torch.tensor([tok(PROBE_TEXT, add_special_tokens=False).input_ids], device=model.device)
-    logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)
-    probe = logp.gather(-1, ids[0, 1:, None]).squeeze(-1).tolist()
     (tmp / PROBE_FILE).write_text(json.dumps({"text": PROBE_TEXT, "logprobs": probe}))
     (tmp / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
     (tmp / "train_stats.json").write_text(json.dumps(stats, indent=2))
