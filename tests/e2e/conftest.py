@@ -30,3 +30,10 @@ def warm_start_checkpoint(run_dir: Path, overrides: list[str]) -> Path:
 def warm_model(tmp_path_factory) -> Path:
     """Self-Rewarding's warm start (IFT + EFT seed data, the paper's M1), made once per session."""
     return warm_start_checkpoint(tmp_path_factory.mktemp("warm"), ["method.warm_start.epochs=2"])
+
+
+@pytest.fixture(scope="session")
+def tpo_warm_model(tmp_path_factory) -> Path:
+    """TPO's warm start (the judge's "Score: N" format and the thought layout), made once per session."""
+    return warm_start_checkpoint(tmp_path_factory.mktemp("tpo_warm"),
+                                 ["method=tpo", "method.warm_start.epochs=1", "method.warm_start.lr=1e-4"])

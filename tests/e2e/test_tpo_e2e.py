@@ -17,7 +17,6 @@ from safetensors.torch import load_file
 
 from srlm.rewards.self_judge import judge_prompt_text
 from tests.conftest import run_srlm
-from tests.e2e.conftest import warm_start_checkpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -37,12 +36,6 @@ TINY = [
     "optimizer.epochs=2",
     "optimizer.lr=2e-5",
 ]
-
-
-@pytest.fixture(scope="module")
-def tpo_warm_model(tmp_path_factory) -> Path:
-    return warm_start_checkpoint(tmp_path_factory.mktemp("tpo_warm"),
-                                 ["method=tpo", "method.warm_start.epochs=1", "method.warm_start.lr=1e-4"])
 
 
 def _read(path: Path) -> list[dict]:

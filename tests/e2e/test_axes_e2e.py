@@ -1,7 +1,7 @@
 """Non-default method x reward x optimizer combinations end to end on the embedded model, at tiny
 sizes, through the CLI: a pairwise judge for TPO, IPO for Self-Rewarding, SFT (STaR) for IRPO.
 
-    pytest -m e2e tests/test_axes_e2e.py
+    pytest -m e2e tests/e2e/test_axes_e2e.py
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_srlm
-from tests.e2e.conftest import warm_start_checkpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +26,9 @@ def _read(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
 
-@pytest.fixture(scope="module")
-def warm(tmp_path_factory) -> Path:
-    return warm_start_checkpoint(tmp_path_factory.mktemp("axes_warm"),
-                                 ["method=tpo", "method.warm_start.epochs=1", "method.warm_start.lr=1e-4"])
-
-
-def test_tpo_with_a_pairwise_judge(warm, tmp_path):
+def test_tpo_with_a_pairwise_judge(tpo_warm_model, tmp_path):
     run_dir = tmp_path / "run"
-    p = run_srlm([*COMMON, "method=tpo", "reward=pairwise_judge", f"model.path={warm}", f"run_dir={run_dir}",
+    p = run_srlm([*COMMON, "method=tpo", "reward=pairwise_judge", f"model.path={tpo_warm_model}", f"run_dir={run_dir}",
                   "method.prompts_per_iteration=2", "method.samples_per_prompt=3",
                   "method.sampling.max_tokens=120", "method.warm_start.enabled=false",
                   "reward.sampling.max_tokens=64", "optimizer.epochs=1"])
@@ -53,9 +46,9 @@ def test_tpo_with_a_pairwise_judge(warm, tmp_path):
     assert all("elo" in r and "verdicts" in r for r in judged)
 
 
-def test_self_reward_with_ipo(warm, tmp_path):
+def test_self_reward_with_ipo(tpo_warm_model, tmp_path):
     run_dir = tmp_path / "run"
-    p = run_srlm([*COMMON, "method=self_reward", "optimizer=ipo", f"model.path={warm}", f"run_dir={run_dir}",
+    p = run_srlm([*COMMON, "method=self_reward", "optimizer=ipo", f"model.path={tpo_warm_model}", f"run_dir={run_dir}",
                   "method.prompts_per_iteration=4", "method.samples_per_prompt=4", "reward.samples=2",
                   "method.prompt_sampling.max_tokens=80", "method.response_sampling.max_tokens=48",
                   "reward.sampling.max_tokens=80", "method.warm_start.enabled=false", "optimizer.lr=2e-5"])
