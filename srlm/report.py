@@ -29,7 +29,7 @@ import yaml
 
 from srlm.errors import RunDirError
 from srlm.rundir import atomic_write_text
-from srlm.summary import COLUMNS, iteration_row
+from srlm.summary import COLUMNS, format_cell, iteration_row
 
 ITER_DIR = re.compile(r"^iter_(\d+)$")
 # Rates in [0, 1] that say whether a judge (or an answer format) can be trusted.
@@ -619,18 +619,9 @@ def _summary_table(run: Run) -> list[str]:
     out += [f"<th>{_esc(h)}</th>" for h, _, _ in cols]
     out.append("</tr></thead><tbody>")
     for r in rows:
-        out.append("<tr>" + "".join(f"<td>{_esc(_fmt_cell(r.get(k), fmt))}</td>" for _, k, fmt in cols) + "</tr>")
+        out.append("<tr>" + "".join(f"<td>{_esc(format_cell(r.get(k), fmt))}</td>" for _, k, fmt in cols) + "</tr>")
     out.append("</tbody></table>")
     return out
-
-
-def _fmt_cell(value, fmt: str) -> str:
-    if value is None:
-        return "-"
-    try:
-        return fmt.format(value)
-    except (ValueError, TypeError):
-        return str(value)
 
 
 def _pairs_table(pairs: list[dict]) -> list[str]:

@@ -37,14 +37,14 @@ def format_summary(rows: list[dict]) -> str:
     cols += [(k.removeprefix("eval/"), k, "{:.3f}") for k in evals]
     cells = [[c[0] for c in cols]]
     for r in rows:
-        cells.append([_fmt(r.get(key), fmt) for _, key, fmt in cols])
+        cells.append([format_cell(r.get(key), fmt) for _, key, fmt in cols])
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
-    lines = ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def _fmt(value, fmt: str) -> str:
+def format_cell(value, fmt: str) -> str:
     if value is None:
         return "-"
     try:
