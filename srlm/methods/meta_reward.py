@@ -63,6 +63,7 @@ from srlm.core.parsing import parse_meta_winner
 from srlm.core.selection import meta_judge_weights, meta_reward_band_pair
 from srlm.data import fresh_instructions, load_rows
 from srlm.methods.base import EngineFn, Method, Needs
+from srlm.rewards.base import judgement_health
 from srlm.rewards.self_judge import (
     JUDGE_TEMPLATE,
     SEED_JUDGEMENT_FIELDS,
@@ -165,15 +166,11 @@ class MetaReward(Method):
                      "score_variance": score_variance(j.scores)}
                 for s, j in zip(samples, judged, strict=True)]
         write_jsonl(self._path(t, "judgements"), rows)
-        all_scores = [x for j in judged for x in j.scores]
-        failures = sum(x is None for x in all_scores)
-        return {
-            "judgements": len(all_scores),
-            "parse_failures": failures,
-            "parse_failure_rate": failures / max(len(all_scores), 1),
-            "unscored_responses": sum(j.score is None for j in judged),
-            "mean_score": _mean(j.score for j in judged),
-        }
+        by_prompt: dict[str, list] = {}
+        for s, j in zip(samples, judged, strict=True):
+            by_prompt.setdefault(s["prompt_id"], []).append(j)
+        # The same health keys as every other judge (tie rate over one prompt's responses).
+        return judgement_health([x for j in judged for x in j.scores], list(by_prompt.values()))
 
     def _stage_actor_pairs(self, t: int, engine: EngineFn) -> dict:
         rho, limit = self.rho(t), per_iteration(self.m.max_chosen_chars, t)
