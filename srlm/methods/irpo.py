@@ -42,6 +42,7 @@ from collections import Counter
 from srlm.config import Config, SamplingConfig
 from srlm.core.parsing import answers_match, extract_final_answer, normalize_answer
 from srlm.core.selection import irpo_pairs
+from srlm.core.stats import mean
 from srlm.data import DataError, load_rows
 from srlm.data.arithmetic import FEW_SHOT, train_test_split
 from srlm.methods.base import EngineFn, Method, Needs
@@ -98,7 +99,7 @@ class Irpo(Method):
         ]
         write_jsonl(self._path(t, "samples"), rows)
         return {"questions": len(self.train_rows), "samples": len(rows), "temperature": temp,
-                "mean_tokens": _mean(r["tokens"] for r in rows),
+                "mean_tokens": mean(r["tokens"] for r in rows),
                 "truncated": sum(r["finish_reason"] == "length" for r in rows)}
 
     def _stage_rewards(self, t: int, engine: EngineFn) -> dict:
@@ -111,8 +112,8 @@ class Irpo(Method):
         write_jsonl(self._path(t, "rewards"), rows)
         by_q = _group(rows)
         return {
-            "sample_accuracy": _mean(r["reward"] for r in rows),
-            "sample_format_rate": _mean(r["pred"] is not None for r in rows),
+            "sample_accuracy": mean(r["reward"] for r in rows),
+            "sample_format_rate": mean(r["pred"] is not None for r in rows),
             "questions_all_correct": sum(all(r["reward"] for r in g) for g in by_q.values()),
             "questions_all_wrong": sum(not any(r["reward"] for r in g) for g in by_q.values()),
             # The reward source's health (format failures, questions all right or all wrong).
@@ -137,8 +138,8 @@ class Irpo(Method):
             "skipped_no_winner": no_winner,
             "skipped_no_loser": no_loser,
             "gold_chosen": sum(p["chosen_sample"] == "gold" for p in pairs),
-            "chosen_tokens": _mean(p["chosen_tokens"] for p in pairs),
-            "rejected_tokens": _mean(p["rejected_tokens"] for p in pairs),
+            "chosen_tokens": mean(p["chosen_tokens"] for p in pairs),
+            "rejected_tokens": mean(p["rejected_tokens"] for p in pairs),
         }
 
     # ------------------------------------------------------------ training data
@@ -158,9 +159,9 @@ class Irpo(Method):
             | score_sample(c.text, q["answer"], self.reward.use_math_verify)
             for q, [c] in zip(self.test_rows, outs, strict=True)
         ]
-        stats = {"accuracy": _mean(r["reward"] for r in rows),
-                 "format_rate": _mean(r["pred"] is not None for r in rows),
-                 "mean_tokens": _mean(r["tokens"] for r in rows)}
+        stats = {"accuracy": mean(r["reward"] for r in rows),
+                 "format_rate": mean(r["pred"] is not None for r in rows),
+                 "mean_tokens": mean(r["tokens"] for r in rows)}
         if self.m.eval_maj_k > 0:
             k = self.m.eval_maj_k
             sampling = SamplingConfig(self.m.eval_maj_temperature, self.m.top_p, self.m.max_tokens)
@@ -168,7 +169,7 @@ class Irpo(Method):
             for r, cs in zip(rows, sampled, strict=True):
                 r["maj_pred"] = majority_answer([extract_final_answer(c.text) for c in cs])
                 r["maj_reward"] = int(answers_match(r["maj_pred"], r["gold"]))
-            stats["maj_accuracy"] = _mean(r["maj_reward"] for r in rows)
+            stats["maj_accuracy"] = mean(r["maj_reward"] for r in rows)
         write_jsonl(self._path(t, "eval"), rows)
         return stats
 
@@ -296,8 +297,3 @@ def _group(rows: list[dict]) -> dict[str, list[dict]]:
     for r in rows:
         by_q.setdefault(r["question_id"], []).append(r)
     return by_q
-
-
-def _mean(xs) -> float | None:
-    xs = [float(x) for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None

@@ -61,6 +61,7 @@ from srlm.config import Config
 from srlm.core.elo import battle_matrix, fit_elo
 from srlm.core.parsing import parse_meta_winner
 from srlm.core.selection import meta_judge_weights, meta_reward_band_pair
+from srlm.core.stats import mean
 from srlm.data import fresh_instructions, load_rows
 from srlm.methods.base import EngineFn, Method, Needs
 from srlm.rewards.base import judgement_health
@@ -156,7 +157,7 @@ class MetaReward(Method):
             for p, cs in zip(prompts, outs, strict=True) for j, c in enumerate(cs)
         ]
         write_jsonl(self._path(t, "samples"), rows)
-        return {"samples": len(rows), "mean_tokens": _mean(r["tokens"] for r in rows),
+        return {"samples": len(rows), "mean_tokens": mean(r["tokens"] for r in rows),
                 "truncated": sum(r["finish_reason"] == "length" for r in rows)}
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
@@ -196,12 +197,12 @@ class MetaReward(Method):
         return {
             "actor_pairs": len(pairs), "rho": rho,
             **{f"actor_dropped_{k}": v for k, v in dropped.items()},
-            "chosen_tokens": _mean(p["chosen_tokens"] for p in pairs),
-            "rejected_tokens": _mean(p["rejected_tokens"] for p in pairs),
-            "chosen_chars": _mean(p["chosen_chars"] for p in pairs),
-            "rejected_chars": _mean(p["rejected_chars"] for p in pairs),
-            "chosen_score": _mean(p["chosen_score"] for p in pairs),
-            "rejected_score": _mean(p["rejected_score"] for p in pairs),
+            "chosen_tokens": mean(p["chosen_tokens"] for p in pairs),
+            "rejected_tokens": mean(p["rejected_tokens"] for p in pairs),
+            "chosen_chars": mean(p["chosen_chars"] for p in pairs),
+            "rejected_chars": mean(p["rejected_chars"] for p in pairs),
+            "chosen_score": mean(p["chosen_score"] for p in pairs),
+            "rejected_score": mean(p["rejected_score"] for p in pairs),
         }
 
     def _stage_meta_judgements(self, t: int, engine: EngineFn) -> dict:
@@ -293,8 +294,8 @@ class MetaReward(Method):
         return {
             "judge_pairs": len(pairs),
             **{f"judge_dropped_{k}": v for k, v in dropped.items()},
-            "judge_chosen_chars": _mean(p["chosen_chars"] for p in pairs),
-            "judge_rejected_chars": _mean(p["rejected_chars"] for p in pairs),
+            "judge_chosen_chars": mean(p["chosen_chars"] for p in pairs),
+            "judge_rejected_chars": mean(p["rejected_chars"] for p in pairs),
             # The paper's score bias: how often the preferred judgement gave the higher score.
             "judge_chosen_higher_score": sum(higher) / len(higher) if higher else None,
         }
@@ -469,8 +470,3 @@ def _groups(rows: list[dict]) -> dict[str, list[dict]]:
     for r in rows:
         out.setdefault(r["prompt_id"], []).append(r)
     return out
-
-
-def _mean(xs) -> float | None:
-    xs = [float(x) for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None

@@ -23,6 +23,7 @@ import re
 from srlm.config import Config
 from srlm.core.rouge import rouge_l
 from srlm.core.selection import best_worst
+from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import SetupError
 from srlm.methods.base import EngineFn, Method, Needs
@@ -141,7 +142,7 @@ class SelfReward(Method):
             for p, cs in zip(prompts, outs) for j, c in enumerate(cs)
         ]
         write_jsonl(self._path(t, "samples"), rows)
-        return {"samples": len(rows), "mean_tokens": _mean(r["tokens"] for r in rows),
+        return {"samples": len(rows), "mean_tokens": mean(r["tokens"] for r in rows),
                 "truncated": sum(r["finish_reason"] == "length" for r in rows)}
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
@@ -183,10 +184,10 @@ class SelfReward(Method):
         write_jsonl(self._path(t, "pairs"), pairs)
         return {
             "pairs": len(pairs), "ties_dropped": ties, "too_few_scored": too_few,
-            "chosen_tokens": _mean(p["chosen_tokens"] for p in pairs),
-            "rejected_tokens": _mean(p["rejected_tokens"] for p in pairs),
-            "chosen_score": _mean(p["chosen_score"] for p in pairs),
-            "rejected_score": _mean(p["rejected_score"] for p in pairs),
+            "chosen_tokens": mean(p["chosen_tokens"] for p in pairs),
+            "rejected_tokens": mean(p["rejected_tokens"] for p in pairs),
+            "chosen_score": mean(p["chosen_score"] for p in pairs),
+            "rejected_score": mean(p["rejected_score"] for p in pairs),
         }
 
     # ------------------------------------------------------------ training data
@@ -212,8 +213,3 @@ def _parse_items(text: str) -> list[str]:
         if item:
             items.append(item.strip().strip('"'))
     return items
-
-
-def _mean(xs) -> float | None:
-    xs = [x for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None

@@ -79,6 +79,7 @@ from pathlib import Path
 
 from srlm.config import Config, SamplingConfig
 from srlm.core.parsing import parse_verdict
+from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import ConfigError, SetupError
 from srlm.methods.base import EngineFn, Method, Needs
@@ -440,7 +441,7 @@ class ThinkingJudge(Method):
         kept = [r for r in rows if r["ok"]]
         return {"prompts": len(rows), "triples": len(kept),
                 "triples_unparseable": len(rows) - len(kept),
-                "response_tokens": _mean(r["chosen_tokens"] for r in rows)}
+                "response_tokens": mean(r["chosen_tokens"] for r in rows)}
 
     def _make_triples(self, eng, instructions: list[str], prefix: str) -> list[dict]:
         """y_w = M_t's answer to x; the "similar but different" output gives x' and y_l."""
@@ -482,7 +483,7 @@ class ThinkingJudge(Method):
         return {"plans": sum(r["plan"] is not None for r in rows),
                 "plans_empty": sum(r["plan"] is None for r in rows),
                 "plans_unclosed": sum(r["plan"] is not None and not r["closed"] for r in rows),
-                "plan_tokens": _mean(r["tokens"] for r in rows)}
+                "plan_tokens": mean(r["tokens"] for r in rows)}
 
     def _stage_executions(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
@@ -511,8 +512,8 @@ class ThinkingJudge(Method):
             "samples": len(rows),
             "parse_failures": fails,
             "parse_failure_rate": fails / max(len(rows), 1),
-            "execution_accuracy": _mean(r["correct"] for r in rows),
-            **{f"execution_accuracy_{o}": _mean(r["correct"] for r in rows if r["order"] == o)
+            "execution_accuracy": mean(r["correct"] for r in rows),
+            **{f"execution_accuracy_{o}": mean(r["correct"] for r in rows if r["order"] == o)
                for o in ORDERS},
             "verdicts": dict(Counter(str(r["verdict"]) for r in rows)),
         }
@@ -553,8 +554,8 @@ class ThinkingJudge(Method):
             "dropped_no_correct": no_correct,
             "all_correct": all_correct,
             "pairs_by_order": {o: sum(p["order"] == o for p in pairs) for o in ORDERS},
-            "chosen_tokens": _mean(p["chosen_tokens"] for p in pairs),
-            "rejected_tokens": _mean(p["rejected_tokens"] for p in pairs),
+            "chosen_tokens": mean(p["chosen_tokens"] for p in pairs),
+            "rejected_tokens": mean(p["rejected_tokens"] for p in pairs),
         }
 
     # ------------------------------------------------------------ training data
@@ -628,7 +629,7 @@ class ThinkingJudge(Method):
         write_jsonl(self._path(t, "eval"), rows)
         if not triples:
             print("[srlm] warning: no held-out triple could be parsed; judge accuracy is not measured")
-        return judge_metrics(rows) | {"eval_tokens": _mean(r["tokens"] for r in rows)}
+        return judge_metrics(rows) | {"eval_tokens": mean(r["tokens"] for r in rows)}
 
     # ------------------------------------------------------------ helpers
     def _path(self, t: int, stage: str) -> Path:
@@ -644,8 +645,3 @@ def _group(rows: list[dict], key: str) -> dict[str, list[dict]]:
     for r in rows:
         out.setdefault(r[key], []).append(r)
     return out
-
-
-def _mean(xs) -> float | None:
-    xs = [float(x) for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None

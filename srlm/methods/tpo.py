@@ -47,6 +47,7 @@ from __future__ import annotations
 from srlm.config import Config
 from srlm.core.parsing import split_thought
 from srlm.core.selection import length_controlled_scores
+from srlm.core.stats import mean
 from srlm.data import fresh_instructions, load_rows
 from srlm.methods.base import EngineFn, Method, Needs
 from srlm.rewards.base import Item, get_reward
@@ -142,7 +143,7 @@ class Tpo(Method):
         ]
         write_jsonl(self._path(t, "samples"), rows)
         return {"prompts": len(instructions), "samples": len(rows),
-                "mean_output_tokens": _mean(r["tokens"] for r in rows),
+                "mean_output_tokens": mean(r["tokens"] for r in rows),
                 "truncated": sum(r["finish_reason"] == "length" for r in rows)}
 
     def _stage_split(self, t: int, engine: EngineFn) -> dict:
@@ -167,8 +168,8 @@ class Tpo(Method):
             "thought_parse_error_rate": len(errors) / max(len(rows), 1),
             # A parse error that ran out of tokens may only need a larger method.sampling.max_tokens.
             "parse_errors_truncated": sum(r["finish_reason"] == "length" for r in errors),
-            "mean_thought_tokens": _mean(r["thought_tokens"] for r in rows),
-            "mean_response_tokens": _mean(r["response_tokens"] for r in rows),
+            "mean_thought_tokens": mean(r["thought_tokens"] for r in rows),
+            "mean_response_tokens": mean(r["response_tokens"] for r in rows),
         }
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
@@ -220,12 +221,12 @@ class Tpo(Method):
             "pairs": len(pairs), "rho": rho,
             "pairs_rejecting_parse_error": len(pairs) - len(judged),
             **{f"dropped_{k}": v for k, v in dropped.items()},
-            "chosen_tokens": _mean(p["chosen_tokens"] for p in judged),
-            "rejected_tokens": _mean(p["rejected_tokens"] for p in judged),
-            "chosen_thought_tokens": _mean(p["chosen_thought_tokens"] for p in judged),
-            "rejected_thought_tokens": _mean(p["rejected_thought_tokens"] for p in judged),
-            "chosen_score": _mean(p["chosen_score"] for p in judged),
-            "rejected_score": _mean(p["rejected_score"] for p in judged),
+            "chosen_tokens": mean(p["chosen_tokens"] for p in judged),
+            "rejected_tokens": mean(p["rejected_tokens"] for p in judged),
+            "chosen_thought_tokens": mean(p["chosen_thought_tokens"] for p in judged),
+            "rejected_thought_tokens": mean(p["rejected_thought_tokens"] for p in judged),
+            "chosen_score": mean(p["chosen_score"] for p in judged),
+            "rejected_score": mean(p["rejected_score"] for p in judged),
         }
 
     # ------------------------------------------------------------ training data
@@ -283,9 +284,9 @@ class Tpo(Method):
             "prompts": len(rows),
             "parse_error_rate_first_try": first_try_errors / len(rows),
             "parse_error_rate": 1 - len(answered) / len(rows),
-            "thought_tokens": _mean(r["thought_tokens"] for r in rows),
-            "response_tokens": _mean(r["response_tokens"] for r in rows),
-            "score": _mean(j.score for j in judged),
+            "thought_tokens": mean(r["thought_tokens"] for r in rows),
+            "response_tokens": mean(r["response_tokens"] for r in rows),
+            "score": mean(j.score for j in judged),
         }
 
     # ------------------------------------------------------------ helpers
@@ -387,8 +388,3 @@ def _items_by_prompt(rows: list[dict]) -> list[list[Item]]:
     for r in rows:
         groups.setdefault(r["prompt_id"], []).append(Item(r["instruction"], r["response"]))
     return list(groups.values())
-
-
-def _mean(xs) -> float | None:
-    xs = [float(x) for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None

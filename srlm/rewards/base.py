@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from srlm.core.stats import mean
 from srlm.errors import ConfigError
 
 KINDS = ("pointwise", "pairwise", "verifiable")
@@ -200,10 +201,6 @@ def check_combination(method: str, needs, reward_cfg, loss: str) -> None:
 
 
 # ---------------------------------------------------------------- health statistics
-def _mean(xs) -> float | None:
-    xs = [float(x) for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None
-
 
 def tie_rate(groups: Sequence[Sequence[float | None]]) -> float | None:
     """Share of groups with at least two scores whose scores are all equal: no preference.
@@ -228,6 +225,6 @@ def judgement_health(per_judgement: Sequence[float | None], scored: list[list[Sc
         "parse_failures": failures,
         "parse_failure_rate": failures / max(len(per_judgement), 1),
         "unscored_responses": sum(s.score is None for s in flat),
-        "mean_score": _mean(s.score for s in flat),
+        "mean_score": mean(s.score for s in flat),
         "tie_rate": tie_rate([[s.score for s in g] for g in scored]),
     }
