@@ -66,6 +66,23 @@ def scontrol_job(job_id: str) -> dict[str, str]:
     return dict(re.findall(r"(\w+)=(\S*)", out.stdout))
 
 
+def _start_now(job_id: str, wait_s: float = 60) -> None:
+    """SLURM holds a requeued job back for 120 s (its EligibleTime); that wait tests nothing,
+    so once the job is pending again it is made eligible now."""
+    end = time.time() + wait_s
+    while time.time() < end:
+        info = scontrol_job(job_id)
+        if info.get("JobState") == "PENDING":
+            r = subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            print(f"{time.strftime('%T')} job {job_id} pending; eligible {scontrol_job(job_id).get('EligibleTime')}")
+            return
+        if info.get("JobState") == "RUNNING" and int(info.get("Restarts", 0)) >= 1:
+            return
+        time.sleep(0.5)
+
+
 def submitit_job_ids(sweep_dir: Path) -> list[str]:
     """SLURM job ids from submitit's folders, hydra.sweep.dir/.submitit/<job id>/.
 
@@ -194,6 +211,7 @@ def test_slurm_requeue_resumes_finished_stages(sweep_root: Path):
         assert r.returncode == 0, r.stderr
         requeued_at = time.time()
         print(f"requeued job {job_id} with stages {list(before)} finished")
+        _start_now(job_id)
         proc.wait(timeout=max(1, deadline - time.time()))
     except BaseException:
         _cancel(name)
