@@ -66,6 +66,18 @@ def scontrol_job(job_id: str) -> dict[str, str]:
     return dict(re.findall(r"(\w+)=(\S*)", out.stdout))
 
 
+def finished_job(job_id: str, wait_s: float = 60) -> dict[str, str]:
+    """The job's scontrol record once SLURM has it ended: submitit's submitting command exits
+    as soon as it reads the job's result file, while the job's own script may still be
+    finishing (RUNNING, then COMPLETING) for a moment."""
+    end = time.time() + wait_s
+    info = scontrol_job(job_id)
+    while info.get("JobState") in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING") and time.time() < end:
+        time.sleep(0.5)
+        info = scontrol_job(job_id)
+    return info
+
+
 def _start_now(job_id: str, wait_s: float = 60) -> None:
     """SLURM holds a requeued job back for 120 s (its EligibleTime); that wait tests nothing,
     so once the job is pending again it is made eligible now."""
@@ -166,7 +178,7 @@ def test_slurm_multirun_two_jobs(sweep_root: Path):
 
     print(f"multirun finished in {wall:.0f}s (submission to exit of the submitting command)")
     for job_id in job_ids:
-        info = scontrol_job(job_id)
+        info = finished_job(job_id)
         _report(job_id, info)
         assert info["JobState"] == "COMPLETED", info
         assert info["ExitCode"] == "0:0", info
@@ -222,7 +234,7 @@ def test_slurm_requeue_resumes_finished_stages(sweep_root: Path):
     out = (sweep_root / "submit.log").read_text()
     assert proc.returncode == 0, f"exit {proc.returncode}\n{out[-5000:]}\n{_logs(sweep)}"
 
-    info = scontrol_job(job_id)
+    info = finished_job(job_id)
     _report(job_id, info)
     assert info["JobState"] == "COMPLETED", info
     assert int(info["Restarts"]) >= 1, info
