@@ -54,9 +54,14 @@ def test_slurm_launcher_overrides():
     assert launcher.additional_parameters.account == "myproj"
 
 
-def test_slurm_launcher_sbatch_script(tmp_path: Path):
+def test_slurm_launcher_sbatch_script(tmp_path: Path, monkeypatch):
     """The parameters reach sbatch as the plugin passes them to submitit (no submission)."""
     import submitit
+    from submitit.slurm.slurm import SlurmExecutor
+
+    # submitit refuses to build an executor where `srun` is not on PATH; the script text is
+    # made without it, so this runs on a machine that has no SLURM installed yet.
+    monkeypatch.setattr(SlurmExecutor, "affinity", classmethod(lambda cls: 1))
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
     cfg = _hydra_cfg([
