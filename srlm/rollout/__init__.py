@@ -9,6 +9,11 @@ __all__ = ["Completion", "RolloutEngine", "chat_prompt", "make_engine"]
 
 
 def make_engine(model_dir: str, model: ModelConfig, rollout: RolloutConfig) -> RolloutEngine:
+    if rollout.data_parallel_size > 1:
+        # Each replica is a make_engine of its own (and checks its own weights).
+        from srlm.rollout.replicas import ReplicatedEngine
+
+        return ReplicatedEngine(model_dir, model, rollout)
     if rollout.engine == "vllm":
         from srlm.rollout.vllm_engine import VllmEngine
 

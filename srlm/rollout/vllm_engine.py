@@ -17,9 +17,6 @@ class VllmEngine(RolloutEngine):
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         from vllm import LLM
 
-        kwargs = {}
-        if rollout.data_parallel_size > 1:
-            kwargs["data_parallel_size"] = rollout.data_parallel_size
         self.llm = LLM(
             model=model_dir,
             dtype=model.dtype,
@@ -30,7 +27,6 @@ class VllmEngine(RolloutEngine):
             gpu_memory_utilization=rollout.gpu_memory_utilization,
             enforce_eager=rollout.enforce_eager,
             trust_remote_code=model.trust_remote_code,
-            **kwargs,
         )
         self.tokenizer = self.llm.get_tokenizer()
         self.max_length = model.max_length
