@@ -322,8 +322,9 @@ class TrainerConfig:
         _in("trainer.accelerator", self.accelerator, ("cpu", "gpu", "cuda", "auto"))
         _in("trainer.precision", self.precision, ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"))
         _check(self.devices >= 1, "trainer.devices", self.devices, "must be >= 1")
-        _check(self.num_nodes == 1, "trainer.num_nodes", self.num_nodes,
-               "must be 1: each training stage runs on one node, with up to trainer.devices processes")
+        # More nodes: the training stages run over the nodes of a SLURM allocation
+        # (srlm.training.nodes), checked when the run starts.
+        _check(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "must be >= 1")
         _in("trainer.strategy", self.strategy, ("auto", "ddp", "fsdp"))
         _check(self.strategy != "fsdp" or self.accelerator in ("gpu", "cuda"), "trainer.accelerator",
                self.accelerator, "trainer.strategy=fsdp needs GPUs (Lightning has no CPU FSDP); use trainer=cpu_ddp")

@@ -32,6 +32,10 @@ def run(config: Config) -> list[dict]:
     # Build the method in the parent first: data files are read and checked here, before any
     # model loads or any file is written, so a bad row fails in seconds.
     get_method(config.method.name)(config, run_dir)
+    if config.trainer.num_nodes > 1:
+        from srlm.training.nodes import check_allocation
+
+        check_allocation(config.trainer.num_nodes)
     base = resolve_model_dir(config.model.source, config.model.path)
     run_dir.bind(config)
     from srlm.logging import make_logger

@@ -77,7 +77,7 @@ def test_yaml_files_parse_into_their_schema():
         (["trainer.strategy=deepspeed"], "trainer.strategy='deepspeed': allowed values are auto, ddp, fsdp"),
         (["trainer.strategy=fsdp"], "trainer.strategy=fsdp needs GPUs"),
         (["trainer=fsdp", "trainer.lora.enabled=true"], "LoRA is not supported with trainer.strategy=fsdp"),
-        (["trainer=ddp", "trainer.num_nodes=2"], "trainer.num_nodes=2: must be 1"),
+        (["trainer=ddp", "trainer.num_nodes=0"], "trainer.num_nodes=0: must be >= 1"),
         (["reward.score_mode=guess"], "reward.score_mode='guess': allowed values are parse, expected"),
         (["reward=judge_model", "reward.model.dtype=int8"], "reward.model.dtype='int8'"),
         (["reward=pairwise_judge", "reward.rollout.engine=hf"], "reward.rollout.engine='hf': the judge's own"),
@@ -127,6 +127,16 @@ def test_cli_cfg_job_prints_resolved_config(srlm_cli):
     cfg = OmegaConf.create(p.stdout)
     assert cfg.optimizer.beta == 0.05
     assert cfg.run_dir is None  # decided by Hydra from the command line (conf/config.yaml)
+
+
+def test_several_nodes_outside_slurm_are_refused_before_models_load(srlm_cli, tmp_path, monkeypatch):
+    for var in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_NODELIST"):
+        monkeypatch.delenv(var, raising=False)
+    p = srlm_cli(["trainer=cpu_ddp", "trainer.num_nodes=2", f"run_dir={tmp_path}/r", "logger=none"])
+    assert p.returncode == 2, p.stderr
+    assert "trainer.num_nodes=2 needs a SLURM allocation of 2 nodes" in p.stderr
+    assert "Traceback" not in p.stderr
+    assert not (tmp_path / "r" / "config.yaml").exists()
 
 
 def test_missing_data_file_is_reported_before_models_load(srlm_cli, tmp_path):

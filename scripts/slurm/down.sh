@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the one-node cluster started by scripts/slurm/up.sh: slurmd, slurmctld, then munged.
+# Stop the loopback cluster started by scripts/slurm/up.sh: the slurmds, slurmctld, then munged.
 # Jobs still running are killed with slurmd. `--slurm-only` leaves munged running.
 # The packages, /etc/slurm and the state under /var/spool/slurm* stay; up.sh starts it again.
 set -uo pipefail
@@ -17,7 +17,9 @@ stop() {  # stop NAME PIDFILE: TERM the process the pid file names, wait, then K
   rm -f "$pidfile"
 }
 
-stop slurmd /run/slurm/slurmd.pid
+for pidfile in /run/slurm/slurmd-*.pid /run/slurm/slurmd.pid; do
+  [ -e "$pidfile" ] && stop slurmd "$pidfile"
+done
 stop slurmctld /run/slurm/slurmctld.pid
 if [ "${1:-}" != "--slurm-only" ]; then
   stop munged /run/munge/munged.pid

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# A one-node SLURM cluster on loopback, for the slurm tests and for trying
-# `hydra/launcher=slurm` on one machine:   sudo bash scripts/slurm/up.sh
+# A SLURM cluster on loopback, for the slurm tests and for trying `hydra/launcher=slurm` on
+# one machine:   sudo bash scripts/slurm/up.sh
+#
+# Two nodes, `node1` and `node2`, each a slurmd of its own on this machine (SLURM's
+# multiple-slurmd mode), each offering all of its CPUs: one job per node for sweeps, and
+# two-node jobs for the multi-node training test (trainer.num_nodes=2).
 #
 # Run as root. Idempotent: installs Debian's slurmctld, slurmd, slurm-client and munge only
 # if they are missing, rewrites /etc/slurm/slurm.conf and cgroup.conf, starts munged,
 # slurmctld and slurmd directly (no systemd; restarts the SLURM daemons when the config
-# changed), waits until the node `localhost` is idle and prints `sinfo`.
+# changed), waits until both nodes are idle and prints `sinfo`.
 # Everything talks over 127.0.0.1; nothing is contacted beyond the apt mirror.
 # Stop it with scripts/slurm/down.sh.
 #
@@ -51,7 +55,9 @@ mem_mb=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
 real_mb=$(( mem_mb - RESERVE_MB ))
 [ "$real_mb" -gt 512 ] || real_mb=$(( mem_mb * 9 / 10 ))
 
-mkdir -p "$CONF_DIR" "$LOG_DIR" /var/spool/slurmctld /var/spool/slurmd /run/slurm
+NODES=(node1 node2)
+mkdir -p "$CONF_DIR" "$LOG_DIR" /var/spool/slurmctld /run/slurm
+for n in "${NODES[@]}"; do mkdir -p "/var/spool/slurmd/$n"; done
 new_conf=$(cat <<EOF
 # Written by srlm scripts/slurm/up.sh: a one-node cluster on loopback.
 ClusterName=srlm
@@ -77,13 +83,15 @@ MinJobAge=3600
 # Seconds between SIGTERM and SIGKILL when a job is cancelled or requeued.
 KillWait=10
 StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
+# One slurmd per node on this machine: %n is the node's name.
+SlurmdSpoolDir=/var/spool/slurmd/%n
 SlurmctldPidFile=/run/slurm/slurmctld.pid
-SlurmdPidFile=/run/slurm/slurmd.pid
+SlurmdPidFile=/run/slurm/slurmd-%n.pid
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
-SlurmdLogFile=$LOG_DIR/slurmd.log
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$real_mb State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+SlurmdLogFile=$LOG_DIR/slurmd-%n.log
+NodeName=node1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=6818 CPUs=$cpus RealMemory=$real_mb State=UNKNOWN
+NodeName=node2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=6819 CPUs=$cpus RealMemory=$real_mb State=UNKNOWN
+PartitionName=debug Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP
 EOF
 )
 new_cgroup=$(cat <<EOF
@@ -122,40 +130,50 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
 fi
 
 # --- SLURM daemons ----------------------------------------------------------------------
-running() {  # running NAME: the daemon's pid file names a live process of that name
+running() {  # running NAME PIDFILE: the pid file names a live process of that name
   local pid
-  pid=$(cat "/run/slurm/$1.pid" 2>/dev/null) || return 1
+  pid=$(cat "$2" 2>/dev/null) || return 1
   [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
 }
-if [ "$changed" = 1 ] && { running slurmctld || running slurmd; }; then
+any_slurmd() {
+  local n
+  for n in "${NODES[@]}"; do running slurmd "/run/slurm/slurmd-$n.pid" && return 0; done
+  # A slurmd of the earlier one-node layout (pid file /run/slurm/slurmd.pid).
+  running slurmd /run/slurm/slurmd.pid
+}
+if [ "$changed" = 1 ] && { running slurmctld /run/slurm/slurmctld.pid || any_slurmd; }; then
   echo "slurm/up.sh: configuration changed; restarting the SLURM daemons"
   bash "$(dirname "$0")/down.sh" --slurm-only
 fi
-if ! running slurmctld; then
+if ! running slurmctld /run/slurm/slurmctld.pid; then
   echo "slurm/up.sh: starting slurmctld"
   slurmctld || die "slurmctld did not start (see $LOG_DIR/slurmctld.log)"
 fi
-if ! running slurmd; then
-  echo "slurm/up.sh: starting slurmd"
-  slurmd -N localhost || die "slurmd did not start (see $LOG_DIR/slurmd.log)"
-fi
-
-# --- wait for the node ------------------------------------------------------------------
-deadline=$(( $(date +%s) + WAIT_S ))
-state=""
-while :; do
-  state=$(sinfo -h -N -n localhost -o '%T' 2>/dev/null | head -n1 || true)
-  case "$state" in
-    idle|mixed|allocated) break ;;
-    down*|drain*)  # e.g. after an unclean stop; ReturnToService=2 normally handles it
-      scontrol update NodeName=localhost State=RESUME 2>/dev/null || true ;;
-  esac
-  if [ "$(date +%s)" -ge "$deadline" ]; then
-    echo "slurm/up.sh: the node did not become idle within ${WAIT_S}s (state: '${state:-no answer}')." >&2
-    echo "--- tail $LOG_DIR/slurmctld.log" >&2; tail -n 20 "$LOG_DIR/slurmctld.log" >&2 || true
-    echo "--- tail $LOG_DIR/slurmd.log" >&2; tail -n 20 "$LOG_DIR/slurmd.log" >&2 || true
-    exit 1
+for n in "${NODES[@]}"; do
+  if ! running slurmd "/run/slurm/slurmd-$n.pid"; then
+    echo "slurm/up.sh: starting slurmd for node $n"
+    slurmd -N "$n" || die "slurmd -N $n did not start (see $LOG_DIR/slurmd-$n.log)"
   fi
-  sleep 1
+done
+
+# --- wait for the nodes -----------------------------------------------------------------
+deadline=$(( $(date +%s) + WAIT_S ))
+for n in "${NODES[@]}"; do
+  state=""
+  while :; do
+    state=$(sinfo -h -N -n "$n" -o '%T' 2>/dev/null | head -n1 || true)
+    case "$state" in
+      idle|mixed|allocated) break ;;
+      down*|drain*)  # e.g. after an unclean stop; ReturnToService=2 normally handles it
+        scontrol update NodeName="$n" State=RESUME 2>/dev/null || true ;;
+    esac
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "slurm/up.sh: node $n did not become idle within ${WAIT_S}s (state: '${state:-no answer}')." >&2
+      echo "--- tail $LOG_DIR/slurmctld.log" >&2; tail -n 20 "$LOG_DIR/slurmctld.log" >&2 || true
+      echo "--- tail $LOG_DIR/slurmd-$n.log" >&2; tail -n 20 "$LOG_DIR/slurmd-$n.log" >&2 || true
+      exit 1
+    fi
+    sleep 1
+  done
 done
 sinfo

@@ -264,14 +264,20 @@ def train(
     """
     args = (examples, init_dir, out_dir, model_cfg, opt, trainer_cfg, seed)
     world = trainer_cfg.devices * trainer_cfg.num_nodes
-    if world > 1 and "LOCAL_RANK" not in os.environ:
-        return _launch_ranks(trainer_cfg.devices, args)
-    # One process, or a rank that something else started (torchrun, or _launch_ranks).
-    return _train_rank(*args)
+    if "LOCAL_RANK" in os.environ or world == 1:
+        # One process, or a rank that something else started (torchrun, or _launch_ranks).
+        return _train_rank(*args)
+    if trainer_cfg.num_nodes > 1:
+        from srlm.training.nodes import launch_nodes
+
+        return launch_nodes(args, out_dir, trainer_cfg.num_nodes)
+    return _launch_ranks(trainer_cfg.devices, args)
 
 
-def _launch_ranks(world: int, args: tuple) -> dict:
-    """Run `_train_rank` in `world` new processes on this node, like torchrun does.
+def _launch_ranks(devices: int, args: tuple, node_rank: int = 0, num_nodes: int = 1,
+                  master_addr: str = "127.0.0.1", port: int | None = None) -> dict:
+    """Run `_train_rank` in `devices` new processes on this node, like torchrun does (on node
+    `node_rank` of `num_nodes`: global ranks node_rank * devices + local).
 
     Lightning's own launcher for strategy=ddp/fsdp (in Lightning 2.6 `_SubprocessScriptLauncher`)
     starts the extra ranks by running the program's command line (sys.argv) again: from srlm's
@@ -284,18 +290,21 @@ def _launch_ranks(world: int, args: tuple) -> dict:
     """
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_rank_main, args=(rank, world, port, results, args), name=f"srlm-train-rank{rank}")
-             for rank in range(world)]
+    port = port or _free_port()
+    world = devices * num_nodes
+    layout = (node_rank, devices, world, master_addr, port)
+    procs = [ctx.Process(target=_rank_main, args=(local, layout, results, args),
+                         name=f"srlm-train-rank{node_rank * devices + local}")
+             for local in range(devices)]
     for p in procs:
         p.start()
     stats: dict[int, dict] = {}
     try:
-        while len(stats) < world:
+        while len(stats) < devices:
             try:
                 rank, ok, payload = results.get(timeout=1.0)
             except queue.Empty:
-                dead = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
+                dead = [(node_rank * devices + r, p.exitcode) for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
                 if dead:
                     raise RuntimeError(f"training rank {dead[0][0]} died (exit code {dead[0][1]}); see above") from None
                 continue
@@ -303,7 +312,7 @@ def _launch_ranks(world: int, args: tuple) -> dict:
                 raise RuntimeError(f"training rank {rank} failed:\n{payload}")
             stats[rank] = payload
     finally:
-        if len(stats) < world:
+        if len(stats) < devices:
             # The other ranks may wait forever in a collective for the one that failed.
             for p in procs:
                 if p.is_alive():
@@ -311,14 +320,17 @@ def _launch_ranks(world: int, args: tuple) -> dict:
         for p in procs:
             p.join()
         results.close()
-    if any(stats[r] != stats[0] for r in stats):
+    first = stats[min(stats)]  # keyed by global rank
+    if any(s != first for s in stats.values()):
         raise RuntimeError(f"training ranks report different statistics: {stats}")
-    return stats[0]
+    return first
 
 
-def _rank_main(rank: int, world: int, port: int, results, args: tuple) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(rank), NODE_RANK="0")
+def _rank_main(local: int, layout: tuple, results, args: tuple) -> None:
+    node_rank, devices, world, master_addr, port = layout
+    rank = node_rank * devices + local
+    os.environ.update(MASTER_ADDR=master_addr, MASTER_PORT=str(port), WORLD_SIZE=str(world),
+                      RANK=str(rank), LOCAL_RANK=str(local), NODE_RANK=str(node_rank))
     try:
         results.put((rank, True, _train_rank(*args)))
     except BaseException:
@@ -345,9 +357,9 @@ def _train_rank(
     world = trainer_cfg.devices * trainer_cfg.num_nodes
     if trainer_cfg.num_threads:
         torch.set_num_threads(trainer_cfg.num_threads)
-    elif world > 1 and trainer_cfg.accelerator == "cpu":
-        # CPU ranks share the machine's cores; each taking all of them oversubscribes it.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    elif trainer_cfg.devices > 1 and trainer_cfg.accelerator == "cpu":
+        # A node's CPU ranks share its cores; each taking all of them oversubscribes it.
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // trainer_cfg.devices))
     tok = load_tokenizer(init_dir)
     model = load_causal_lm(init_dir, model_cfg, trainer_cfg)
     rows = [encode_example(tok, ex, model_cfg.max_length) for ex in examples]
