@@ -39,7 +39,7 @@ def test_vllm_replicas_answer_in_prompt_order():
         assert isinstance(two, ReplicatedEngine) and len({p.pid for p in two.procs}) == 2
         got = two.next_token_logprobs(prompts, cands)
         assert len(got) == len(prompts)
-        for g, e in zip(got, expected):
+        for g, e in zip(got, expected, strict=True):
             assert g == pytest.approx(e, abs=0.02)
         outs = two.generate(prompts, SamplingConfig(temperature=0.8, top_p=0.95, max_tokens=16), n=2)
         assert len(outs) == len(prompts) and all(len(o) == 2 for o in outs)

@@ -61,7 +61,7 @@ def test_two_replicas_answer_as_one_engine(tiny):
         assert [[c.text for c in o] for o in got] == [[c.text for c in o] for o in expected]
         lp = two.next_token_logprobs(PROMPTS, [3, 4])
         assert len(lp) == len(PROMPTS)
-        assert all(abs(a - b) < 1e-4 for r, e in zip(lp, expected_lp) for a, b in zip(r, e))
+        assert all(abs(a - b) < 1e-4 for r, e in zip(lp, expected_lp, strict=True) for a, b in zip(r, e, strict=True))
         assert two.token_logprobs("what is two plus three ?") == pytest.approx(probe, abs=1e-4)
         # n samples per prompt, fewer prompts than replicas.
         sampled = two.generate(PROMPTS[:1], SamplingConfig(temperature=1.0, max_tokens=4), n=3)
