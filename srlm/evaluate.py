@@ -33,7 +33,7 @@ def load_run_config(run_dir: Path, overrides: list[str]) -> Config:
     saved = yaml.safe_load(saved_path.read_text())
     bad = [o for o in overrides if not _is_eval_override(o)]
     if bad:
-        raise ConfigError(f"{' '.join(bad)}: only evaluation settings (eval.*, reward@eval.judge=...) "
+        raise ConfigError(f"{' '.join(bad)}: only evaluation settings (eval.*, method.eval_*, reward@eval.judge=...) "
                           "may change when evaluating an existing run")
     groups = [f"method={saved['method']['name']}", f"reward={saved['reward']['name']}"]
     groups += [o for o in overrides if o.startswith("reward@eval.judge=")]
@@ -77,7 +77,7 @@ def _known_keys(schema, saved: dict, prefix: str, dropped: list[str]) -> dict:
 
 
 def _is_eval_override(o: str) -> bool:
-    return o.startswith(("eval.", "reward@eval.judge=", "+eval."))
+    return o.startswith(("eval.", "reward@eval.judge=", "+eval.", "method.eval_"))
 
 
 def evaluate_run(config: Config, redo: bool = False) -> list[dict]:

@@ -64,6 +64,12 @@ def _semantic(plain: dict) -> dict:
         for p in parents:
             node = node.get(p, {})
         node.pop(last, None)
+    # A method's own evaluation settings (method.eval_*: IRPO's maj@k, TPO's resamples) do not
+    # change what the run trains either.
+    method = out.get("method")
+    if isinstance(method, dict):
+        for k in [k for k in method if k.startswith("eval_")]:
+            method.pop(k)
     return out
 
 

@@ -26,6 +26,16 @@ def test_more_iterations_or_another_logger_may_resume(tmp_path):
     RunDir(tmp_path / "run").bind(_cfg(tmp_path, "method.iterations=5", "logger=none"))
 
 
+def test_evaluation_settings_may_change_on_resume(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.bind(_cfg(tmp_path, "method=irpo"))
+    run.mark_finished(1, "samples")
+    run.bind(_cfg(tmp_path, "method=irpo", "method.eval_maj_k=8", "eval.max_prompts=2"))
+    assert run.finished(1, "samples")
+    with pytest.raises(RunDirError, match="method.max_tokens"):
+        run.bind(_cfg(tmp_path, "method=irpo", "method.max_tokens=64"))
+
+
 def test_different_config_is_refused_with_the_changed_keys(tmp_path):
     run = RunDir(tmp_path / "run")
     run.bind(_cfg(tmp_path))

@@ -163,6 +163,7 @@ def test_trained_models_follow_the_runner(tmp_path):
 
 def test_only_evaluation_settings_may_change():
     assert _is_eval_override("eval.max_prompts=4") and _is_eval_override("reward@eval.judge=thinking_judge")
+    assert _is_eval_override("method.eval_maj_k=8")
     assert not _is_eval_override("optimizer.beta=0.5")
 
 
