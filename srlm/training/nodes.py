@@ -82,7 +82,8 @@ def launch_nodes(args: tuple, out_dir: Path, num_nodes: int) -> dict:
     # The driver runs on the first node, so a port free here is free on the rendezvous host.
     addr, port = node_addr(nodes[0]), _free_port()
     cmd = ["srun", "--overlap", f"--nodes={num_nodes}", f"--ntasks={num_nodes}", "--ntasks-per-node=1",
-           "--kill-on-bad-exit=1", f"--nodelist={','.join(nodes)}", "--job-name=srlm-train",
+           # One node failing ends the step; nodes that finish first wait for the others.
+           "--kill-on-bad-exit=1", "--wait=0", f"--nodelist={','.join(nodes)}", "--job-name=srlm-train",
            *NODE_LAUNCH, str(spec), addr, str(port)]
     print(f"[srlm] training on {num_nodes} nodes ({','.join(nodes)}), rendezvous {addr}:{port}", flush=True)
     p = subprocess.run(cmd)
