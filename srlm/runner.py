@@ -120,11 +120,32 @@ def _run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str 
     )
     proc.start()
     proc.join()
-    if proc.exitcode != 0:
-        raise SrlmError(
-            f"the {phase} phase of iteration {t} failed (exit code {proc.exitcode}; see above). "
-            "Finished stages are kept: rerun the same command to resume."
-        )
+    check_phase_exit(config, phase, t, proc.exitcode)
+
+
+def check_phase_exit(config: Config, phase: str, t: int, exitcode: int) -> None:
+    """Raise unless the phase's process succeeded, or crashed only after recording all its work."""
+    if exitcode == 0:
+        return
+    if exitcode != 2 and _phase_done(config, phase, t):
+        # Every stage of the phase was recorded (each record is written after its files), so
+        # the crash came after the work: seen as SIGABRT from vLLM's threads at process exit.
+        # Exit code 2 is srlm's own error, which is never passed over.
+        print(f"[srlm] warning: the {phase} phase of iteration {t} ended with exit code "
+              f"{exitcode} after all its stages were recorded; going on with them", file=sys.stderr)
+        return
+    raise SrlmError(
+        f"the {phase} phase of iteration {t} failed (exit code {exitcode}; see above). "
+        "Finished stages are kept: rerun the same command to resume."
+    )
+
+
+def _phase_done(config: Config, phase: str, t: int) -> bool:
+    """Whether every stage a phase runs is recorded as finished in the run directory."""
+    stages = {"rollout": get_method(config.method.name).rollout_stages, "train": ("train",),
+              "warm_start": ("warm_start",), "evaluate": ("evaluate",), "winrates": ("winrates",)}[phase]
+    run_dir = RunDir(config.run_dir)
+    return all(run_dir.finished(t, s) for s in stages)
 
 
 def _child(config: Config, phase: str, t: int, model_dir: str, initial: str) -> None:
