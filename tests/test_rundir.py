@@ -36,6 +36,19 @@ def test_evaluation_settings_may_change_on_resume(tmp_path):
         run.bind(_cfg(tmp_path, "method=irpo", "method.max_tokens=64"))
 
 
+def test_every_method_evaluation_key_stays_out_of_run_directory_names():
+    # rundir._semantic passes over every method.eval_* key on resume; the directory name must
+    # leave the same keys out, or changing one would start a new run elsewhere.
+    from omegaconf import OmegaConf
+
+    from srlm.config import CONF_DIR, METHODS
+
+    excluded = set(OmegaConf.load(CONF_DIR / "config.yaml").hydra.job.config.override_dirname.exclude_keys)
+    for name in METHODS:
+        keys = [f"method.{k}" for k in compose([f"method={name}"]).method if k.startswith("eval_")]
+        assert set(keys) <= excluded, (name, set(keys) - excluded)
+
+
 def test_different_config_is_refused_with_the_changed_keys(tmp_path):
     run = RunDir(tmp_path / "run")
     run.bind(_cfg(tmp_path))

@@ -66,7 +66,7 @@ def _visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
-def _serve(conn, replica: int, model_dir: str, model: ModelConfig, rollout: RolloutConfig,
+def _serve(conn, model_dir: str, model: ModelConfig, rollout: RolloutConfig,
            gpus: list[str] | None, cpus: list[int] | None) -> None:
     """A replica's process: load the engine, then answer requests until told to close."""
     try:
@@ -120,7 +120,7 @@ class ReplicatedEngine(RolloutEngine):
             own_gpus = replica_devices(i, tp, gpus) if gpus else None
             own_cpus = None if gpus else replica_cores(i, n, cores)
             one = replace(rollout, data_parallel_size=1, seed=rollout.seed + i)
-            proc = ctx.Process(target=_serve, args=(child, i, model_dir, model, one, own_gpus, own_cpus),
+            proc = ctx.Process(target=_serve, args=(child, model_dir, model, one, own_gpus, own_cpus),
                                name=f"srlm-rollout-replica-{i}")
             proc.start()
             child.close()
