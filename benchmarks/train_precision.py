@@ -37,7 +37,9 @@ def main() -> None:
         t = time.perf_counter()
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(input_ids=ids).logits
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1))
+        loss = torch.nn.functional.cross_entropy(
+            logits[:, :-1].float().reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1)
+        )
         loss.backward()
         opt.step()
         opt.zero_grad()

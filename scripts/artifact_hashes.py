@@ -28,45 +28,96 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 TINY = ["rollout=hf", "logger=none", "seed=0", "method.iterations=1", "optimizer.epochs=1"]
-EVAL_TINY = ["eval.enabled=true", "eval.max_prompts=2", "eval.max_pairs=2", "eval.sampling.max_tokens=16",
-             "eval.judge.sampling.max_tokens=16"]
+EVAL_TINY = [
+    "eval.enabled=true",
+    "eval.max_prompts=2",
+    "eval.max_pairs=2",
+    "eval.sampling.max_tokens=16",
+    "eval.judge.sampling.max_tokens=16",
+]
 RUNS: dict[str, list[str]] = {
     "self_reward": [
-        "method=self_reward", "method.prompts_per_iteration=3", "method.samples_per_prompt=2",
-        "reward.samples=1", "method.prompt_sampling.max_tokens=48", "method.response_sampling.max_tokens=32",
-        "reward.sampling.max_tokens=48", "method.warm_start.enabled=true", "method.warm_start.epochs=1",
+        "method=self_reward",
+        "method.prompts_per_iteration=3",
+        "method.samples_per_prompt=2",
+        "reward.samples=1",
+        "method.prompt_sampling.max_tokens=48",
+        "method.response_sampling.max_tokens=32",
+        "reward.sampling.max_tokens=48",
+        "method.warm_start.enabled=true",
+        "method.warm_start.epochs=1",
         *EVAL_TINY,
     ],
     "tpo_pairwise": [
-        "method=tpo", "reward=pairwise_judge", "method.prompts_per_iteration=2", "method.samples_per_prompt=3",
-        "method.sampling.max_tokens=48", "reward.sampling.max_tokens=32", "method.warm_start.enabled=false",
+        "method=tpo",
+        "reward=pairwise_judge",
+        "method.prompts_per_iteration=2",
+        "method.samples_per_prompt=3",
+        "method.sampling.max_tokens=48",
+        "reward.sampling.max_tokens=32",
+        "method.warm_start.enabled=false",
         "eval.enabled=false",
     ],
     "meta_reward": [
-        "method=meta_reward", "method.prompts_per_iteration=2", "method.samples_per_prompt=2",
-        "method.response_sampling.max_tokens=32", "reward.samples=2", "reward.sampling.max_tokens=48",
-        "method.meta_judge_sampling.max_tokens=48", "method.train_judge=[true]", "method.position_weights=iteration",
-        "method.judge_pair_share=1.0", "method.warm_start.enabled=false", "eval.enabled=false",
+        "method=meta_reward",
+        "method.prompts_per_iteration=2",
+        "method.samples_per_prompt=2",
+        "method.response_sampling.max_tokens=32",
+        "reward.samples=2",
+        "reward.sampling.max_tokens=48",
+        "method.meta_judge_sampling.max_tokens=48",
+        "method.train_judge=[true]",
+        "method.position_weights=iteration",
+        "method.judge_pair_share=1.0",
+        "method.warm_start.enabled=false",
+        "eval.enabled=false",
     ],
     "irpo": [
-        "method=irpo", "method.task=add1", "method.train_questions=4", "method.test_questions=4",
-        "method.samples_per_question=3", "method.pairs_per_question=1", "method.temperatures=[1.0]",
-        "method.max_tokens=32", "optimizer.batch_size=4", "eval.enabled=false",
+        "method=irpo",
+        "method.task=add1",
+        "method.train_questions=4",
+        "method.test_questions=4",
+        "method.samples_per_question=3",
+        "method.pairs_per_question=1",
+        "method.temperatures=[1.0]",
+        "method.max_tokens=32",
+        "optimizer.batch_size=4",
+        "eval.enabled=false",
     ],
     "thinking_judge": [
-        "method=thinking_judge", "method.instructions_per_iteration=[3]", "method.plans_per_instruction=1",
-        "method.executions_per_plan=2", "method.max_pairs_per_instruction=1", "method.sft_warm_start=true",
-        "method.sft_epochs=1", "method.response_sampling.max_tokens=32", "method.triple_sampling.max_tokens=48",
-        "method.plan_sampling.max_tokens=32", "method.execution_sampling.max_tokens=32", "eval.enabled=false",
-        "method.eval_max_tokens=32", "eval.max_pairs=2",
+        "method=thinking_judge",
+        "method.instructions_per_iteration=[3]",
+        "method.plans_per_instruction=1",
+        "method.executions_per_plan=2",
+        "method.max_pairs_per_instruction=1",
+        "method.sft_warm_start=true",
+        "method.sft_epochs=1",
+        "method.response_sampling.max_tokens=32",
+        "method.triple_sampling.max_tokens=48",
+        "method.plan_sampling.max_tokens=32",
+        "method.execution_sampling.max_tokens=32",
+        "eval.enabled=false",
+        "method.eval_max_tokens=32",
+        "eval.max_pairs=2",
     ],
 }
 # Keys of stage statistics and rows that are clock readings, not results.
-CLOCK_KEYS = ("seconds", "time", "finished", "elapsed", "per_second", "tokens_per_s", "duration", "wall")
+CLOCK_KEYS = (
+    "seconds",
+    "time",
+    "finished",
+    "elapsed",
+    "per_second",
+    "tokens_per_s",
+    "duration",
+    "wall",
+)
 
 
 def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[
+        :16
+    ]
 
 
 def _drop_clock(obj):
@@ -114,8 +165,12 @@ def run_hashes(only: list[str] | None, keep: Path | None) -> dict[str, str]:
         if only and name not in only:
             continue
         run_dir = base / name
-        p = subprocess.run([sys.executable, "-m", "srlm", *TINY, *overrides, f"run_dir={run_dir}"],
-                           cwd=ROOT, capture_output=True, text=True)
+        p = subprocess.run(
+            [sys.executable, "-m", "srlm", *TINY, *overrides, f"run_dir={run_dir}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         if p.returncode != 0:
             print(p.stdout[-2000:], p.stderr[-4000:], file=sys.stderr)
             raise SystemExit(f"{name}: the run failed (exit code {p.returncode})")
@@ -127,14 +182,23 @@ def run_hashes(only: list[str] | None, keep: Path | None) -> dict[str, str]:
                 out[f"{name}/{f.relative_to(run_dir)}"] = _digest(_drop_clock(rows))
             stages = json.loads((it / "stages.json").read_text())
             for stage, record in stages.items():
-                out[f"{name}/{it.name}/stages.json:{stage}"] = _digest(_drop_clock(record.get("stats", {})))
+                out[f"{name}/{it.name}/stages.json:{stage}"] = _digest(
+                    _drop_clock(record.get("stats", {}))
+                )
             weights = it / "checkpoint" / "model.safetensors"
             if weights.exists():
                 tensors = load_file(weights)
                 h = hashlib.sha256()
                 for k in sorted(tensors):
                     h.update(k.encode())
-                    h.update(tensors[k].contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+                    h.update(
+                        tensors[k]
+                        .contiguous()
+                        .view(-1)
+                        .view(dtype=__import__("torch").uint8)
+                        .numpy()
+                        .tobytes()
+                    )
                 out[f"{name}/{it.name}/checkpoint"] = h.hexdigest()[:16]
         print(f"{name}: done", file=sys.stderr, flush=True)
     return out
@@ -150,16 +214,23 @@ def compare(a: Path, b: Path) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("what", choices=("configs", "runs", "compare"))
     ap.add_argument("paths", nargs="+", type=Path)
     ap.add_argument("--only", default="", help="comma-separated run names (default: all)")
-    ap.add_argument("--keep", type=Path, help="write the runs here instead of a temporary directory")
+    ap.add_argument(
+        "--keep", type=Path, help="write the runs here instead of a temporary directory"
+    )
     args = ap.parse_args()
     if args.what == "compare":
         raise SystemExit(compare(*args.paths[:2]))
-    hashes = config_hashes() if args.what == "configs" else run_hashes(
-        [s for s in args.only.split(",") if s], args.keep)
+    hashes = (
+        config_hashes()
+        if args.what == "configs"
+        else run_hashes([s for s in args.only.split(",") if s], args.keep)
+    )
     args.paths[0].write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
     print(f"{len(hashes)} hashes -> {args.paths[0]}")
 

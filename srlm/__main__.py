@@ -21,19 +21,22 @@ def secondary_slurm_task() -> bool:
 
     tasks, rank = int(os.environ.get("SLURM_NTASKS", "1")), int(os.environ.get("SLURM_PROCID", "0"))
     if tasks > 1 and rank > 0:
-        print(f"[srlm] SLURM task {rank} of {tasks}: the driver runs in task 0 and starts the "
-              "training ranks on this node when a training stage needs them", flush=True)
+        print(
+            f"[srlm] SLURM task {rank} of {tasks}: the driver runs in task 0 and starts the "
+            "training ranks on this node when a training stage needs them",
+            flush=True,
+        )
         return True
     return False
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    from srlm.config import validate
-    from srlm.runner import run
-
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
+
+    from srlm.config import validate
+    from srlm.runner import run
 
     if secondary_slurm_task():
         return

@@ -80,9 +80,24 @@ class RolloutConfig:
 
     def check(self, key: str = "rollout") -> None:
         _in(f"{key}.engine", self.engine, ("vllm", "hf"))
-        _check(self.tensor_parallel_size >= 1, f"{key}.tensor_parallel_size", self.tensor_parallel_size, "must be >= 1")
-        _check(self.data_parallel_size >= 1, f"{key}.data_parallel_size", self.data_parallel_size, "must be >= 1")
-        _check(0 < self.gpu_memory_utilization <= 1, f"{key}.gpu_memory_utilization", self.gpu_memory_utilization, "must be in (0, 1]")
+        _check(
+            self.tensor_parallel_size >= 1,
+            f"{key}.tensor_parallel_size",
+            self.tensor_parallel_size,
+            "must be >= 1",
+        )
+        _check(
+            self.data_parallel_size >= 1,
+            f"{key}.data_parallel_size",
+            self.data_parallel_size,
+            "must be >= 1",
+        )
+        _check(
+            0 < self.gpu_memory_utilization <= 1,
+            f"{key}.gpu_memory_utilization",
+            self.gpu_memory_utilization,
+            "must be in (0, 1]",
+        )
         _check(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, "must be >= 1")
 
 
@@ -134,14 +149,23 @@ class SelfJudgeRewardConfig(RewardConfig):
 
     def check(self) -> None:
         _check(self.samples >= 1, "reward.samples", self.samples, "must be >= 1")
-        _check(self.max_score > self.min_score, "reward.max_score", self.max_score, "must be > reward.min_score")
+        _check(
+            self.max_score > self.min_score,
+            "reward.max_score",
+            self.max_score,
+            "must be > reward.min_score",
+        )
         _in("reward.score_mode", self.score_mode, SCORE_MODES)
         if self.score_mode == "expected":
             for key in ("min_score", "max_score"):
                 v = getattr(self, key)
-                _check(float(v).is_integer() and 0 <= v <= 9, f"reward.{key}", v,
-                       "reward.score_mode=expected reads one digit token per score: use whole "
-                       "numbers in [0, 9]")
+                _check(
+                    float(v).is_integer() and 0 <= v <= 9,
+                    f"reward.{key}",
+                    v,
+                    "reward.score_mode=expected reads one digit token per score: use whole "
+                    "numbers in [0, 9]",
+                )
         self.sampling.check("reward.sampling")
 
 
@@ -189,9 +213,13 @@ class PairwiseJudgeRewardConfig(RewardConfig):
         self.sampling.check("reward.sampling")
         self.model.check("reward.model")
         if self.rollout.engine != SAME_ROLLOUT:
-            _check(not judged_by_policy(self.model), "reward.rollout.engine", self.rollout.engine,
-                   "the judge's own engine settings need a judge model (reward.model.source or "
-                   "reward.model.path); with reward.model.source=policy the policy's engine judges")
+            _check(
+                not judged_by_policy(self.model),
+                "reward.rollout.engine",
+                self.rollout.engine,
+                "the judge's own engine settings need a judge model (reward.model.source or "
+                "reward.model.path); with reward.model.source=policy the policy's engine judges",
+            )
             self.rollout.check("reward.rollout")
 
 
@@ -224,8 +252,12 @@ class RewardModelRewardConfig(RewardConfig):
         _in("reward.head_reduce", self.head_reduce, ("auto", "mean", "index", "weights"))
         _check(self.head_index >= 0, "reward.head_index", self.head_index, "must be >= 0")
         if self.head_reduce == "weights":
-            _check(len(self.head_weights) >= 1, "reward.head_weights", self.head_weights,
-                   "reward.head_reduce=weights needs one weight per head")
+            _check(
+                len(self.head_weights) >= 1,
+                "reward.head_weights",
+                self.head_weights,
+                "reward.head_reduce=weights needs one weight per head",
+            )
 
 
 @dataclass
@@ -242,16 +274,23 @@ class VerifiableRewardConfig(RewardConfig):
         if self.math_verify == "on":
             import importlib.util
 
-            _check(importlib.util.find_spec("math_verify") is not None, "reward.math_verify", "on",
-                   "the math-verify package is not installed (pip install math-verify), or use auto/off")
+            _check(
+                importlib.util.find_spec("math_verify") is not None,
+                "reward.math_verify",
+                "on",
+                "the math-verify package is not installed (pip install math-verify), or use auto/off",
+            )
 
 
 # name -> schema; a reward source added in its own module may register its schema here
 # (register_reward_schema) before the configs are composed.
 REWARDS: dict[str, type[RewardConfig]] = {
-    "self_judge": SelfJudgeRewardConfig, "judge_model": JudgeModelRewardConfig,
-    "pairwise_judge": PairwiseJudgeRewardConfig, "thinking_judge": ThinkingJudgeRewardConfig,
-    "reward_model": RewardModelRewardConfig, "verifiable": VerifiableRewardConfig,
+    "self_judge": SelfJudgeRewardConfig,
+    "judge_model": JudgeModelRewardConfig,
+    "pairwise_judge": PairwiseJudgeRewardConfig,
+    "thinking_judge": ThinkingJudgeRewardConfig,
+    "reward_model": RewardModelRewardConfig,
+    "verifiable": VerifiableRewardConfig,
 }
 
 
@@ -285,13 +324,27 @@ class OptimizerConfig:
         _check(self.alpha >= 0, "optimizer.alpha", self.alpha, "must be >= 0")
         _check(self.gamma >= 0, "optimizer.gamma", self.gamma, "must be >= 0")
         _check(self.lr > 0, "optimizer.lr", self.lr, "must be > 0")
-        _check(0 <= self.lr_end <= self.lr, "optimizer.lr_end", self.lr_end, "must be in [0, optimizer.lr]")
-        _check(0 <= self.label_smoothing < 0.5, "optimizer.label_smoothing", self.label_smoothing, "must be in [0, 0.5)")
+        _check(
+            0 <= self.lr_end <= self.lr,
+            "optimizer.lr_end",
+            self.lr_end,
+            "must be in [0, optimizer.lr]",
+        )
+        _check(
+            0 <= self.label_smoothing < 0.5,
+            "optimizer.label_smoothing",
+            self.label_smoothing,
+            "must be in [0, 0.5)",
+        )
         _check(self.epochs >= 1, "optimizer.epochs", self.epochs, "must be >= 1")
         _check(self.batch_size >= 1, "optimizer.batch_size", self.batch_size, "must be >= 1")
         _check(self.grad_accum >= 1, "optimizer.grad_accum", self.grad_accum, "must be >= 1")
-        _check(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
-               "optimizer.adam_betas", self.adam_betas, "must be two numbers in [0, 1)")
+        _check(
+            len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
+            "optimizer.adam_betas",
+            self.adam_betas,
+            "must be two numbers in [0, 1)",
+        )
 
 
 # ---------------------------------------------------------------- trainer
@@ -301,7 +354,9 @@ class LoraConfig:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
 
 
 @dataclass
@@ -320,18 +375,30 @@ class TrainerConfig:
 
     def check(self) -> None:
         _in("trainer.accelerator", self.accelerator, ("cpu", "gpu", "cuda", "auto"))
-        _in("trainer.precision", self.precision, ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"))
+        _in(
+            "trainer.precision",
+            self.precision,
+            ("auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed"),
+        )
         _check(self.devices >= 1, "trainer.devices", self.devices, "must be >= 1")
         # More nodes: the training stages run over the nodes of a SLURM allocation
         # (srlm.training.nodes), checked when the run starts.
         _check(self.num_nodes >= 1, "trainer.num_nodes", self.num_nodes, "must be >= 1")
         _in("trainer.strategy", self.strategy, ("auto", "ddp", "fsdp"))
-        _check(self.strategy != "fsdp" or self.accelerator in ("gpu", "cuda"), "trainer.accelerator",
-               self.accelerator, "trainer.strategy=fsdp needs GPUs (Lightning has no CPU FSDP); use trainer=cpu_ddp")
+        _check(
+            self.strategy != "fsdp" or self.accelerator in ("gpu", "cuda"),
+            "trainer.accelerator",
+            self.accelerator,
+            "trainer.strategy=fsdp needs GPUs (Lightning has no CPU FSDP); use trainer=cpu_ddp",
+        )
         # FSDP flattens each layer's weights into one sharded tensor; with most of them frozen
         # (LoRA) that saves little over DDP, which shards nothing but trains LoRA cheaply.
-        _check(not (self.strategy == "fsdp" and self.lora.enabled), "trainer.lora.enabled", self.lora.enabled,
-               "LoRA is not supported with trainer.strategy=fsdp; use trainer=ddp")
+        _check(
+            not (self.strategy == "fsdp" and self.lora.enabled),
+            "trainer.lora.enabled",
+            self.lora.enabled,
+            "LoRA is not supported with trainer.strategy=fsdp; use trainer=ddp",
+        )
 
 
 # ---------------------------------------------------------------- data
@@ -387,8 +454,12 @@ class EvalConfig:
             _check(value is None or value >= 1, f"eval.{key}", value, "must be >= 1 (or null: all)")
         self.sampling.check("eval.sampling")
         name = getattr(self.judge, "name", None)
-        _check(name in EVAL_JUDGES, "eval.judge.name", name,
-               f"win rates need a judge that compares two answers: one of {', '.join(EVAL_JUDGES)}")
+        _check(
+            name in EVAL_JUDGES,
+            "eval.judge.name",
+            name,
+            f"win rates need a judge that compares two answers: one of {', '.join(EVAL_JUDGES)}",
+        )
         self.judge.check()
 
 
@@ -450,11 +521,30 @@ class SelfRewardConfig(MethodConfig):
 
     def check(self) -> None:
         super().check()
-        _check(self.prompts_per_iteration >= 1, "method.prompts_per_iteration", self.prompts_per_iteration, "must be >= 1")
-        _check(self.samples_per_prompt >= 2, "method.samples_per_prompt", self.samples_per_prompt,
-               "must be >= 2: a pair needs a best and a worst response")
-        _check(self.shots_from_seed >= 1, "method.shots_from_seed", self.shots_from_seed, "must be >= 1")
-        _check(0 < self.max_similarity <= 1, "method.max_similarity", self.max_similarity, "must be in (0, 1]")
+        _check(
+            self.prompts_per_iteration >= 1,
+            "method.prompts_per_iteration",
+            self.prompts_per_iteration,
+            "must be >= 1",
+        )
+        _check(
+            self.samples_per_prompt >= 2,
+            "method.samples_per_prompt",
+            self.samples_per_prompt,
+            "must be >= 2: a pair needs a best and a worst response",
+        )
+        _check(
+            self.shots_from_seed >= 1,
+            "method.shots_from_seed",
+            self.shots_from_seed,
+            "must be >= 1",
+        )
+        _check(
+            0 < self.max_similarity <= 1,
+            "method.max_similarity",
+            self.max_similarity,
+            "must be in (0, 1]",
+        )
         self.prompt_sampling.check("method.prompt_sampling")
         self.response_sampling.check("method.response_sampling")
 
@@ -498,13 +588,28 @@ class TpoConfig(MethodConfig):
     def check(self) -> None:
         super().check()
         _in("method.thought_prompt", self.thought_prompt, ("generic", "specific"))
-        _check(self.prompts_per_iteration >= 1, "method.prompts_per_iteration", self.prompts_per_iteration, "must be >= 1")
-        _check(self.samples_per_prompt >= 2, "method.samples_per_prompt", self.samples_per_prompt,
-               "must be >= 2: a pair needs a chosen and a rejected output of the same prompt")
+        _check(
+            self.prompts_per_iteration >= 1,
+            "method.prompts_per_iteration",
+            self.prompts_per_iteration,
+            "must be >= 1",
+        )
+        _check(
+            self.samples_per_prompt >= 2,
+            "method.samples_per_prompt",
+            self.samples_per_prompt,
+            "must be >= 2: a pair needs a chosen and a rejected output of the same prompt",
+        )
         self.sampling.check("method.sampling")
-        _check(len(self.length_rho) >= 1 and all(r >= 0 for r in self.length_rho), "method.length_rho",
-               self.length_rho, "must be a non-empty list of numbers >= 0 (the paper uses values in [0, 0.5])")
-        _check(self.eval_resamples >= 0, "method.eval_resamples", self.eval_resamples, "must be >= 0")
+        _check(
+            len(self.length_rho) >= 1 and all(r >= 0 for r in self.length_rho),
+            "method.length_rho",
+            self.length_rho,
+            "must be a non-empty list of numbers >= 0 (the paper uses values in [0, 0.5])",
+        )
+        _check(
+            self.eval_resamples >= 0, "method.eval_resamples", self.eval_resamples, "must be >= 0"
+        )
 
 
 @dataclass
@@ -528,7 +633,9 @@ class ThinkingJudgeConfig(MethodConfig):
     response_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 256))
     triple_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 384))
     plan_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 256))
-    execution_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 384))
+    execution_sampling: SamplingConfig = field(
+        default_factory=lambda: SamplingConfig(0.8, 0.95, 384)
+    )
     # The judge's evaluation on labelled pairs (eval.pairs, eval.max_pairs), both orders, at
     # temperature 0 with up to eval_max_tokens.
     eval_max_tokens: int = 512
@@ -542,25 +649,57 @@ class ThinkingJudgeConfig(MethodConfig):
     @property
     def warm_start(self) -> WarmStartConfig:
         # What srlm.runner reads to run the supervised warm start before iteration 1.
-        return WarmStartConfig(enabled=self.sft_warm_start, epochs=self.sft_epochs, lr=self.sft_lr,
-                               batch_size=self.sft_batch_size)
+        return WarmStartConfig(
+            enabled=self.sft_warm_start,
+            epochs=self.sft_epochs,
+            lr=self.sft_lr,
+            batch_size=self.sft_batch_size,
+        )
 
     def check(self) -> None:
         super().check()
-        _check(len(self.instructions_per_iteration) >= 1 and all(n >= 1 for n in self.instructions_per_iteration),
-               "method.instructions_per_iteration", self.instructions_per_iteration,
-               "must be a non-empty list of counts >= 1")
-        _check(self.plans_per_instruction >= 1, "method.plans_per_instruction", self.plans_per_instruction, "must be >= 1")
-        _check(self.executions_per_plan >= 2 and self.executions_per_plan % 2 == 0, "method.executions_per_plan",
-               self.executions_per_plan, "must be an even number >= 2: half of the executions see each response order")
-        _check(self.max_pairs_per_instruction is None or self.max_pairs_per_instruction >= 1,
-               "method.max_pairs_per_instruction", self.max_pairs_per_instruction, "must be >= 1 (or null: all pairs)")
-        _check(0 <= self.generation_shots <= 2, "method.generation_shots", self.generation_shots,
-               "must be in [0, 2]: srlm ships two worked examples per prompt (0: the papers' zero-shot prompts)")
-        _check(self.eval_max_tokens >= 1, "method.eval_max_tokens", self.eval_max_tokens, "must be >= 1")
+        _check(
+            len(self.instructions_per_iteration) >= 1
+            and all(n >= 1 for n in self.instructions_per_iteration),
+            "method.instructions_per_iteration",
+            self.instructions_per_iteration,
+            "must be a non-empty list of counts >= 1",
+        )
+        _check(
+            self.plans_per_instruction >= 1,
+            "method.plans_per_instruction",
+            self.plans_per_instruction,
+            "must be >= 1",
+        )
+        _check(
+            self.executions_per_plan >= 2 and self.executions_per_plan % 2 == 0,
+            "method.executions_per_plan",
+            self.executions_per_plan,
+            "must be an even number >= 2: half of the executions see each response order",
+        )
+        _check(
+            self.max_pairs_per_instruction is None or self.max_pairs_per_instruction >= 1,
+            "method.max_pairs_per_instruction",
+            self.max_pairs_per_instruction,
+            "must be >= 1 (or null: all pairs)",
+        )
+        _check(
+            0 <= self.generation_shots <= 2,
+            "method.generation_shots",
+            self.generation_shots,
+            "must be in [0, 2]: srlm ships two worked examples per prompt (0: the papers' zero-shot prompts)",
+        )
+        _check(
+            self.eval_max_tokens >= 1,
+            "method.eval_max_tokens",
+            self.eval_max_tokens,
+            "must be >= 1",
+        )
         _check(self.sft_epochs >= 1, "method.sft_epochs", self.sft_epochs, "must be >= 1")
         _check(self.sft_lr > 0, "method.sft_lr", self.sft_lr, "must be > 0")
-        _check(self.sft_batch_size >= 1, "method.sft_batch_size", self.sft_batch_size, "must be >= 1")
+        _check(
+            self.sft_batch_size >= 1, "method.sft_batch_size", self.sft_batch_size, "must be >= 1"
+        )
         for key in ("response_sampling", "triple_sampling", "plan_sampling", "execution_sampling"):
             getattr(self, key).check(f"method.{key}")
 
@@ -617,39 +756,90 @@ class IrpoConfig(MethodConfig):
         _in("method.task", self.task, kinds)
         if self.task == "file":
             for key in ("train_file", "test_file"):
-                _check(bool(getattr(self, key)), f"method.{key}", getattr(self, key),
-                       "method.task=file needs both method.train_file and method.test_file")
+                _check(
+                    bool(getattr(self, key)),
+                    f"method.{key}",
+                    getattr(self, key),
+                    "method.task=file needs both method.train_file and method.test_file",
+                )
         else:
             for key in ("train_file", "test_file"):
-                _check(getattr(self, key) is None, f"method.{key}", getattr(self, key),
-                       f"a data file is only read with method.task=file (method.task={self.task} "
-                       "generates its questions)")
+                _check(
+                    getattr(self, key) is None,
+                    f"method.{key}",
+                    getattr(self, key),
+                    f"a data file is only read with method.task=file (method.task={self.task} "
+                    "generates its questions)",
+                )
             for key in ("train_questions", "test_questions"):
-                _check(getattr(self, key) is not None, f"method.{key}", None,
-                       f"method.task={self.task} generates questions: give a count")
-            _check(self.shots <= 3 or self.shots <= len(self.examples), "method.shots", self.shots,
-                   "the arithmetic tasks have 3 worked examples (give more in method.examples)")
+                _check(
+                    getattr(self, key) is not None,
+                    f"method.{key}",
+                    None,
+                    f"method.task={self.task} generates questions: give a count",
+                )
+            _check(
+                self.shots <= 3 or self.shots <= len(self.examples),
+                "method.shots",
+                self.shots,
+                "the arithmetic tasks have 3 worked examples (give more in method.examples)",
+            )
         for key in ("train_questions", "test_questions"):
             v = getattr(self, key)
-            _check(v is None or v >= 1, f"method.{key}", v, "must be >= 1 (or null: all rows of the file)")
+            _check(
+                v is None or v >= 1,
+                f"method.{key}",
+                v,
+                "must be >= 1 (or null: all rows of the file)",
+            )
         _check(self.shots >= 0, "method.shots", self.shots, "must be >= 0")
         if self.examples:
-            _check(self.shots <= len(self.examples), "method.shots", self.shots,
-                   f"only {len(self.examples)} worked examples are given in method.examples")
+            _check(
+                self.shots <= len(self.examples),
+                "method.shots",
+                self.shots,
+                f"only {len(self.examples)} worked examples are given in method.examples",
+            )
         for i, ex in enumerate(self.examples):
-            _check(set(ex) == {"question", "reasoning"}, f"method.examples[{i}]", ex,
-                   "each worked example has exactly the keys question and reasoning")
-            _check("Final answer:" in ex["reasoning"], f"method.examples[{i}].reasoning", ex["reasoning"],
-                   'must end with a line "Final answer: N" (the format the model is to learn)')
-        _check(self.samples_per_question >= 2, "method.samples_per_question", self.samples_per_question,
-               "must be >= 2: a pair needs a correct and an incorrect sample")
-        _check(self.pairs_per_question >= 1, "method.pairs_per_question", self.pairs_per_question, "must be >= 1")
-        _check(len(self.temperatures) >= 1 and all(x >= 0 for x in self.temperatures),
-               "method.temperatures", self.temperatures, "must be a non-empty list of numbers >= 0")
+            _check(
+                set(ex) == {"question", "reasoning"},
+                f"method.examples[{i}]",
+                ex,
+                "each worked example has exactly the keys question and reasoning",
+            )
+            _check(
+                "Final answer:" in ex["reasoning"],
+                f"method.examples[{i}].reasoning",
+                ex["reasoning"],
+                'must end with a line "Final answer: N" (the format the model is to learn)',
+            )
+        _check(
+            self.samples_per_question >= 2,
+            "method.samples_per_question",
+            self.samples_per_question,
+            "must be >= 2: a pair needs a correct and an incorrect sample",
+        )
+        _check(
+            self.pairs_per_question >= 1,
+            "method.pairs_per_question",
+            self.pairs_per_question,
+            "must be >= 1",
+        )
+        _check(
+            len(self.temperatures) >= 1 and all(x >= 0 for x in self.temperatures),
+            "method.temperatures",
+            self.temperatures,
+            "must be a non-empty list of numbers >= 0",
+        )
         _check(0 < self.top_p <= 1, "method.top_p", self.top_p, "must be in (0, 1]")
         _check(self.max_tokens >= 1, "method.max_tokens", self.max_tokens, "must be >= 1")
         _check(self.eval_maj_k >= 0, "method.eval_maj_k", self.eval_maj_k, "must be >= 0 (0: off)")
-        _check(self.eval_maj_temperature > 0, "method.eval_maj_temperature", self.eval_maj_temperature, "must be > 0")
+        _check(
+            self.eval_maj_temperature > 0,
+            "method.eval_maj_temperature",
+            self.eval_maj_temperature,
+            "must be > 0",
+        )
 
 
 @dataclass
@@ -669,7 +859,9 @@ class MetaRewardConfig(MethodConfig):
     data_seed: int = 0
     # Actor: K responses per instruction. Paper: K = 7, T = 0.8, top_p = 0.95.
     samples_per_prompt: int = 7
-    response_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 512))
+    response_sampling: SamplingConfig = field(
+        default_factory=lambda: SamplingConfig(0.8, 0.95, 512)
+    )
     # Actor-pair length control: chosen = the shortest response scoring >= (1-rho)*S_max +
     # rho*S_min, rejected = the longest scoring <= (1-rho)*S_min + rho*S_max. Paper: 0, 0.32,
     # 0.32, 0.4. Values above 0.5 make the two bands overlap.
@@ -678,7 +870,9 @@ class MetaRewardConfig(MethodConfig):
     # limit). Paper: 2,500 in iteration 1 only.
     max_chosen_chars: list[int | None] = field(default_factory=lambda: [None])
     # Meta-judge: each pair of the most varied response's valid judgements, in both orders.
-    meta_judge_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.8, 0.95, 512))
+    meta_judge_sampling: SamplingConfig = field(
+        default_factory=lambda: SamplingConfig(0.8, 0.95, 512)
+    )
     # Where the position-debiasing weights' win counts come from: "prompt" (the battles of
     # one response's judgements) or "iteration" (every meta-judge battle of the iteration).
     position_weights: str = "prompt"
@@ -702,31 +896,64 @@ class MetaRewardConfig(MethodConfig):
 
     def check(self) -> None:
         super().check()
-        _check(self.prompts_per_iteration >= 1, "method.prompts_per_iteration", self.prompts_per_iteration, "must be >= 1")
-        _check(self.samples_per_prompt >= 2, "method.samples_per_prompt", self.samples_per_prompt,
-               "must be >= 2: an actor pair needs a chosen and a rejected response")
+        _check(
+            self.prompts_per_iteration >= 1,
+            "method.prompts_per_iteration",
+            self.prompts_per_iteration,
+            "must be >= 1",
+        )
+        _check(
+            self.samples_per_prompt >= 2,
+            "method.samples_per_prompt",
+            self.samples_per_prompt,
+            "must be >= 2: an actor pair needs a chosen and a rejected response",
+        )
         if self.warm_start_meta_format:
-            _check(self.warm_start.enabled, "method.warm_start_meta_format", True,
-                   "it is part of the warm start: set method.warm_start.enabled=true as well")
+            _check(
+                self.warm_start.enabled,
+                "method.warm_start_meta_format",
+                True,
+                "it is part of the warm start: set method.warm_start.enabled=true as well",
+            )
         self.response_sampling.check("method.response_sampling")
         self.meta_judge_sampling.check("method.meta_judge_sampling")
-        _check(len(self.length_rho) >= 1 and all(0 <= r <= 0.5 for r in self.length_rho), "method.length_rho",
-               self.length_rho, "must be a non-empty list of numbers in [0, 0.5] (above 0.5 the "
-               "chosen and rejected score bands overlap; the paper uses 0, 0.32, 0.32, 0.4)")
+        _check(
+            len(self.length_rho) >= 1 and all(0 <= r <= 0.5 for r in self.length_rho),
+            "method.length_rho",
+            self.length_rho,
+            "must be a non-empty list of numbers in [0, 0.5] (above 0.5 the "
+            "chosen and rejected score bands overlap; the paper uses 0, 0.32, 0.32, 0.4)",
+        )
         for key in ("max_chosen_chars", "judge_max_chosen_chars"):
             v = getattr(self, key)
-            _check(len(v) >= 1 and all(x is None or x >= 1 for x in v), f"method.{key}", v,
-                   "must be a non-empty list of character counts >= 1 or null (no limit)")
+            _check(
+                len(v) >= 1 and all(x is None or x >= 1 for x in v),
+                f"method.{key}",
+                v,
+                "must be a non-empty list of character counts >= 1 or null (no limit)",
+            )
         _in("method.position_weights", self.position_weights, ("prompt", "iteration"))
-        _check(len(self.train_judge) >= 1, "method.train_judge", self.train_judge,
-               "must be a non-empty list of booleans, one per iteration (the last repeats)")
-        _check(0 <= self.judge_pair_share <= 1, "method.judge_pair_share", self.judge_pair_share,
-               "must be in [0, 1]: the largest share of training pairs that are judge pairs")
+        _check(
+            len(self.train_judge) >= 1,
+            "method.train_judge",
+            self.train_judge,
+            "must be a non-empty list of booleans, one per iteration (the last repeats)",
+        )
+        _check(
+            0 <= self.judge_pair_share <= 1,
+            "method.judge_pair_share",
+            self.judge_pair_share,
+            "must be in [0, 1]: the largest share of training pairs that are judge pairs",
+        )
 
 
-METHODS: dict[str, type[MethodConfig]] = {"self_reward": SelfRewardConfig, "irpo": IrpoConfig,
-                                         "thinking_judge": ThinkingJudgeConfig, "tpo": TpoConfig,
-                                         "meta_reward": MetaRewardConfig}
+METHODS: dict[str, type[MethodConfig]] = {
+    "self_reward": SelfRewardConfig,
+    "irpo": IrpoConfig,
+    "thinking_judge": ThinkingJudgeConfig,
+    "tpo": TpoConfig,
+    "meta_reward": MetaRewardConfig,
+}
 
 
 # ---------------------------------------------------------------- root
@@ -796,7 +1023,14 @@ def register_configs() -> None:
 # Keys whose change does not change what a run computes: a run directory may be resumed
 # with different values of these (e.g. more iterations, another logger).
 # The evaluation measures the models; it never changes them.
-NON_SEMANTIC_KEYS = ("logger", "run_dir", "overwrite", "method.iterations", "isolate_stages", "eval")
+NON_SEMANTIC_KEYS = (
+    "logger",
+    "run_dir",
+    "overwrite",
+    "method.iterations",
+    "isolate_stages",
+    "eval",
+)
 
 
 def validate(cfg: DictConfig) -> Config:
@@ -824,7 +1058,16 @@ def validate(cfg: DictConfig) -> Config:
             f"reward={reward_name}: its config file must start from the schema "
             f"'/schema/reward/{reward_name}@_here_'"
         )
-    for part in (obj.method, obj.model, obj.rollout, obj.reward, obj.optimizer, obj.trainer, obj.logger, obj.eval):
+    for part in (
+        obj.method,
+        obj.model,
+        obj.rollout,
+        obj.reward,
+        obj.optimizer,
+        obj.trainer,
+        obj.logger,
+        obj.eval,
+    ):
         part.check()
     _check_combinations(obj)
     return obj
@@ -838,7 +1081,9 @@ def _check_combinations(c: Config) -> None:
         )
     own = getattr(c.reward, "rollout", None)
     if own is not None and own.engine == "vllm" and not vllm_available():
-        raise ConfigError("reward.rollout.engine=vllm: vLLM is not installed; use reward.rollout.engine=hf")
+        raise ConfigError(
+            "reward.rollout.engine=vllm: vLLM is not installed; use reward.rollout.engine=hf"
+        )
     if c.trainer.accelerator == "cpu" and c.trainer.precision in ("16-mixed",):
         raise ConfigError(
             f"trainer.precision={c.trainer.precision} with trainer.accelerator=cpu: float16 "

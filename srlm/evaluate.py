@@ -33,8 +33,10 @@ def load_run_config(run_dir: Path, overrides: list[str]) -> Config:
     saved = yaml.safe_load(saved_path.read_text())
     bad = [o for o in overrides if not _is_eval_override(o)]
     if bad:
-        raise ConfigError(f"{' '.join(bad)}: only evaluation settings (eval.*, method.eval_*, reward@eval.judge=...) "
-                          "may change when evaluating an existing run")
+        raise ConfigError(
+            f"{' '.join(bad)}: only evaluation settings (eval.*, method.eval_*, reward@eval.judge=...) "
+            "may change when evaluating an existing run"
+        )
     groups = [f"method={saved['method']['name']}", f"reward={saved['reward']['name']}"]
     groups += [o for o in overrides if o.startswith("reward@eval.judge=")]
     saved_judge = (saved.get("eval") or {}).get("judge") or {}
@@ -44,14 +46,19 @@ def load_run_config(run_dir: Path, overrides: list[str]) -> Config:
     dropped: list[str] = []
     saved = _known_keys(cfg, saved, "", dropped)
     if dropped:
-        print(f"[srlm] note: {saved_path} has settings this version of srlm no longer has, left out: "
-              f"{', '.join(dropped)}", file=sys.stderr)
+        print(
+            f"[srlm] note: {saved_path} has settings this version of srlm no longer has, left out: "
+            f"{', '.join(dropped)}",
+            file=sys.stderr,
+        )
     # Free-form dicts (field maps) take the run's own keys; every other key was checked above.
     OmegaConf.set_struct(cfg, False)
     merged = OmegaConf.merge(cfg, saved)
     OmegaConf.set_struct(merged, True)
     try:
-        merged.merge_with(OmegaConf.from_dotlist([o for o in overrides if not o.startswith("reward@")]))
+        merged.merge_with(
+            OmegaConf.from_dotlist([o for o in overrides if not o.startswith("reward@")])
+        )
     except Exception as e:  # omegaconf's message names the key
         raise ConfigError(str(e).strip()) from None
     merged.run_dir = str(run_dir)
@@ -86,7 +93,9 @@ def evaluate_run(config: Config, redo: bool = False) -> list[dict]:
     from srlm.summary import format_summary, iteration_row
 
     if not evaluation_on(config):
-        raise ConfigError("eval.enabled=false and the method has no evaluation of its own: nothing to do")
+        raise ConfigError(
+            "eval.enabled=false and the method has no evaluation of its own: nothing to do"
+        )
     # The run's config.yaml stays as the run wrote it: the evaluation settings are not part of
     # the experiment, and each evaluation's numbers are in its stages.json entries.
     run_dir = RunDir(config.run_dir)
@@ -119,10 +128,14 @@ def trained_models(run_dir: RunDir, base: str) -> list[tuple[int, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m srlm.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m srlm.evaluate", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("overrides", nargs="*", help="evaluation settings, KEY=VALUE (eval.*)")
-    parser.add_argument("--redo", action="store_true", help="evaluate again what was already evaluated")
+    parser.add_argument(
+        "--redo", action="store_true", help="evaluate again what was already evaluated"
+    )
     args = parser.parse_intermixed_args(argv)  # --redo may stand anywhere
     try:
         config = load_run_config(args.run_dir, args.overrides)

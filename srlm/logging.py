@@ -73,8 +73,12 @@ def _cell(row: dict, column: str):
     return None
 
 
-def choose_group(configured: str | None, env: Mapping[str, str], multirun_dir: str | None = None,
-                 sweep_file: str | None = None) -> str | None:
+def choose_group(
+    configured: str | None,
+    env: Mapping[str, str],
+    multirun_dir: str | None = None,
+    sweep_file: str | None = None,
+) -> str | None:
     """The wandb group of a run: runs of one sweep share one without the user naming it.
 
     logger.group, or WANDB_RUN_GROUP, wins. A run started by a wandb agent is grouped by its
@@ -186,7 +190,9 @@ class WandbLogger(NullLogger):
         rows = read_jsonl(pairs)[:TABLE_ROWS] if pairs.exists() else []
         if rows:
             cols = list(rows[0])
-            tables["pairs"] = self.wandb.Table(columns=cols, data=[[str(r.get(c)) for c in cols] for r in rows])
+            tables["pairs"] = self.wandb.Table(
+                columns=cols, data=[[str(r.get(c)) for c in cols] for r in rows]
+            )
         samples = sample_rows(iter_dir)
         if samples:
             tables["samples"] = self.wandb.Table(columns=list(SAMPLE_COLUMNS), data=samples)

@@ -72,14 +72,17 @@ def load_run(run_dir: str | Path) -> Run:
     root = Path(run_dir)
     if not root.is_dir():
         raise RunDirError(f"{root} is not a run directory: it does not exist or is not a directory")
-    found = sorted((int(m.group(1)), p) for p in root.iterdir()
-                   if p.is_dir() and (m := ITER_DIR.match(p.name)))
+    found = sorted(
+        (int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := ITER_DIR.match(p.name))
+    )
     iterations = []
     for t, path in found:
         stages_file = path / "stages.json"
         if stages_file.exists():
             record = json.loads(stages_file.read_text())
-            iterations.append(Iteration(t, path, {k: v.get("stats") or {} for k, v in record.items()}))
+            iterations.append(
+                Iteration(t, path, {k: v.get("stats") or {} for k, v in record.items()})
+            )
     config_file = root / "config.yaml"
     if not iterations and not config_file.exists():
         raise RunDirError(
@@ -173,8 +176,14 @@ def _label_points(ax, xs, ys) -> None:
     # With few iterations the exact numbers are what the reader wants.
     if len(xs) <= 6:
         for x, y in zip(xs, ys, strict=True):
-            ax.annotate(f"{y:.3g}", (x, y), textcoords="offset points", xytext=(0, 5),
-                        ha="center", fontsize=7)
+            ax.annotate(
+                f"{y:.3g}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 5),
+                ha="center",
+                fontsize=7,
+            )
 
 
 def _grid(n: int, cols: int = 4) -> tuple[int, int]:
@@ -182,7 +191,9 @@ def _grid(n: int, cols: int = 4) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def fig_metric_curves(name: str, title: str, caption: str, metrics: dict[str, dict[int, float]]) -> Figure:
+def fig_metric_curves(
+    name: str, title: str, caption: str, metrics: dict[str, dict[int, float]]
+) -> Figure:
     rows, cols = _grid(len(metrics))
     fig = _new_figure(3.2 * cols, 2.3 * rows + 0.4)
     for i, (key, points) in enumerate(metrics.items()):
@@ -208,8 +219,13 @@ def fig_win_rates(winrates: dict[str, dict[int, float]]) -> Figure | None:
     if not panels:
         return None
     fig = _new_figure(4.6 * len(panels), 3.2)
-    lines = [("win_rate", "win"), ("soft_win_rate", "win, judge's probability"),
-             ("lc_win_rate", "win, length-controlled"), ("tie_rate", "tie"), ("loss_rate", "loss")]
+    lines = [
+        ("win_rate", "win"),
+        ("soft_win_rate", "win, judge's probability"),
+        ("lc_win_rate", "win, length-controlled"),
+        ("tie_rate", "tie"),
+        ("loss_rate", "loss"),
+    ]
     for i, (b, label) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         xs_all = set()
@@ -217,50 +233,75 @@ def fig_win_rates(winrates: dict[str, dict[int, float]]) -> Figure | None:
             points = winrates.get(f"{key}_vs_{b}", {})
             xs = sorted(points)
             xs_all |= set(xs)
-            ax.plot(xs, [points[x] for x in xs], marker="o", color=COLORS[c], label=name,
-                    linestyle="--" if key == "lc_win_rate" else "-")
+            ax.plot(
+                xs,
+                [points[x] for x in xs],
+                marker="o",
+                color=COLORS[c],
+                label=name,
+                linestyle="--" if key == "lc_win_rate" else "-",
+            )
         ax.axhline(0.5, color="#999", linewidth=0.8)
         ax.set_ylim(-0.05, 1.05)
         ax.set_title(f"M_t {label}", fontsize=9)
         _iteration_axis(ax, sorted(xs_all))
         ax.legend(fontsize=7)
     fig.suptitle("Win rates on held-out prompts")
-    return Figure("win_rates", "Win rates on held-out prompts",
-                  "Each held-out prompt judged in both orders by the evaluation judge (eval.judge): "
-                  "a win needs the judge to prefer M_t's answer in one order without preferring the "
-                  "other answer in the other; a verdict that flips with the order is a tie. With "
-                  "probability verdicts, the judge's probability of preferring M_t averaged over "
-                  "both orders (AlpacaEval's weighted win rate; the position cancels). The "
-                  "length-controlled rate is the win rate predicted at equal length (a logistic "
-                  "fit on the length difference, as AlpacaEval LC). 0.5: no better than the baseline.",
-                  _png(fig))
+    return Figure(
+        "win_rates",
+        "Win rates on held-out prompts",
+        "Each held-out prompt judged in both orders by the evaluation judge (eval.judge): "
+        "a win needs the judge to prefer M_t's answer in one order without preferring the "
+        "other answer in the other; a verdict that flips with the order is a tie. With "
+        "probability verdicts, the judge's probability of preferring M_t averaged over "
+        "both orders (AlpacaEval's weighted win rate; the position cancels). The "
+        "length-controlled rate is the win rate predicted at equal length (a logistic "
+        "fit on the length difference, as AlpacaEval LC). 0.5: no better than the baseline.",
+        _png(fig),
+    )
 
 
 def fig_health(series: dict[str, dict[str, dict[int, float]]]) -> Figure | None:
-    lines = {f"{stage}/{key}": pts for stage, metrics in series.items()
-             for key, pts in metrics.items() if HEALTH_KEY.search(key)}
+    lines = {
+        f"{stage}/{key}": pts
+        for stage, metrics in series.items()
+        for key, pts in metrics.items()
+        if HEALTH_KEY.search(key)
+    }
     if not lines:
         return None
     fig = _new_figure(9, 4)
     ax = fig.add_subplot(1, 1, 1)
     for i, (label, pts) in enumerate(lines.items()):
         xs = sorted(pts)
-        ax.plot(xs, [pts[x] for x in xs], marker="o", label=label, color=COLORS[i % len(COLORS)],
-                linestyle="-" if i < len(COLORS) else "--")
+        ax.plot(
+            xs,
+            [pts[x] for x in xs],
+            marker="o",
+            label=label,
+            color=COLORS[i % len(COLORS)],
+            linestyle="-" if i < len(COLORS) else "--",
+        )
     ax.set_ylim(-0.05, 1.05)
     ax.set_ylabel("rate")
     _iteration_axis(ax, [t for pts in lines.values() for t in pts])
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return Figure("judge_health", "Judge and format health",
-                  "Parse-failure rates (judge verdicts or scores that could not be read, outputs "
-                  "without the expected format), format rates, and the position-bias, flip and "
-                  "order-consistency rates of pairwise judges, per iteration.", _png(fig))
+    return Figure(
+        "judge_health",
+        "Judge and format health",
+        "Parse-failure rates (judge verdicts or scores that could not be read, outputs "
+        "without the expected format), format rates, and the position-bias, flip and "
+        "order-consistency rates of pairwise judges, per iteration.",
+        _png(fig),
+    )
 
 
 def fig_score_histograms(run: Run) -> Figure | None:
     """Judge scores from judgements.jsonl (training samples) and eval.jsonl (held-out answers)."""
-    sources = {"judgements.jsonl": "judge scores of the sampled answers",
-               "eval.jsonl": "judge scores of the held-out answers"}
+    sources = {
+        "judgements.jsonl": "judge scores of the sampled answers",
+        "eval.jsonl": "judge scores of the held-out answers",
+    }
     panels = {}
     for fname, label in sources.items():
         per_iter = {}
@@ -283,16 +324,26 @@ def fig_score_histograms(run: Run) -> Figure | None:
         ax = fig.add_subplot(1, len(panels), i + 1)
         bins = _bins([x for v, _ in per_iter.values() for x in v])
         for k, (t, (valid, failed)) in enumerate(sorted(per_iter.items())):
-            ax.hist(valid, bins=bins, histtype="step", linewidth=2, color=COLORS[k % len(COLORS)],
-                    label=f"iter {t}: n={len(valid)}, {failed} unparsed")
+            ax.hist(
+                valid,
+                bins=bins,
+                histtype="step",
+                linewidth=2,
+                color=COLORS[k % len(COLORS)],
+                label=f"iter {t}: n={len(valid)}, {failed} unparsed",
+            )
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("score", fontsize=8)
         ax.set_ylabel("count", fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    return Figure("judge_scores", "Judge-score histograms",
-                  "Distribution of every parsed judge score, per iteration; unparsed judgements "
-                  "are counted in the legend, never drawn as a score.", _png(fig))
+    return Figure(
+        "judge_scores",
+        "Judge-score histograms",
+        "Distribution of every parsed judge score, per iteration; unparsed judgements "
+        "are counted in the legend, never drawn as a score.",
+        _png(fig),
+    )
 
 
 def fig_labelled_pair_scores(run: Run) -> Figure | None:
@@ -310,28 +361,50 @@ def fig_labelled_pair_scores(run: Run) -> Figure | None:
     bins = _bins([x for c, r in per_iter.values() for x in c + r])
     for i, (t, (chosen, rejected)) in enumerate(sorted(per_iter.items())):
         ax = fig.add_subplot(1, len(per_iter), i + 1)
-        ax.hist(chosen, bins=bins, histtype="step", linewidth=2, color=COLORS[2], label=f"chosen (n={len(chosen)})")
-        ax.hist(rejected, bins=bins, histtype="step", linewidth=2, color=COLORS[3], linestyle="--",
-                label=f"rejected (n={len(rejected)})")
+        ax.hist(
+            chosen,
+            bins=bins,
+            histtype="step",
+            linewidth=2,
+            color=COLORS[2],
+            label=f"chosen (n={len(chosen)})",
+        )
+        ax.hist(
+            rejected,
+            bins=bins,
+            histtype="step",
+            linewidth=2,
+            color=COLORS[3],
+            linestyle="--",
+            label=f"rejected (n={len(rejected)})",
+        )
         ax.set_title(f"M_{t}", fontsize=9)
         ax.set_xlabel("score", fontsize=8)
         ax.legend(fontsize=7)
     fig.suptitle("The policy's scores of labelled pairs")
-    return Figure("labelled_pair_scores", "The policy's scores of labelled pairs",
-                  "Scores the run's judge (M_t) gave the better (chosen) and the worse (rejected) "
-                  "response of each labelled pair (eval.pairs): a judge that can be trusted puts "
-                  "the chosen curve to the right.", _png(fig))
+    return Figure(
+        "labelled_pair_scores",
+        "The policy's scores of labelled pairs",
+        "Scores the run's judge (M_t) gave the better (chosen) and the worse (rejected) "
+        "response of each labelled pair (eval.pairs): a judge that can be trusted puts "
+        "the chosen curve to the right.",
+        _png(fig),
+    )
 
 
 def fig_verdicts(run: Run) -> Figure | None:
     """Pairwise verdicts: thinking-judge executions and evaluations, meta-judge winners."""
-    sources = [("executions.jsonl", "verdict", "thinking-judge executions"),
-               ("eval.jsonl", "verdict", "thinking judge on held-out pairs"),
-               ("meta_judgements.jsonl", "winner", "meta-judge winners")]
+    sources = [
+        ("executions.jsonl", "verdict", "thinking-judge executions"),
+        ("eval.jsonl", "verdict", "thinking judge on held-out pairs"),
+        ("meta_judgements.jsonl", "winner", "meta-judge winners"),
+    ]
     panels = {}
     for fname, key, label in sources:
-        counts = {it.t: Counter(_verdict_label(r.get(key)) for r in it.rows(fname) if key in r)
-                  for it in run.iterations}
+        counts = {
+            it.t: Counter(_verdict_label(r.get(key)) for r in it.rows(fname) if key in r)
+            for it in run.iterations
+        }
         counts = {t: c for t, c in counts.items() if c}
         if counts:
             panels[label] = counts
@@ -340,7 +413,9 @@ def fig_verdicts(run: Run) -> Figure | None:
     fig = _new_figure(5 * len(panels), 3.6)
     for i, (label, counts) in enumerate(panels.items()):
         ax = fig.add_subplot(1, len(panels), i + 1)
-        cats = sorted({c for cnt in counts.values() for c in cnt}, key=lambda c: (c == "unparsed", c))
+        cats = sorted(
+            {c for cnt in counts.values() for c in cnt}, key=lambda c: (c == "unparsed", c)
+        )
         ts = sorted(counts)
         bottom = [0.0] * len(ts)
         for k, cat in enumerate(cats):
@@ -352,9 +427,13 @@ def fig_verdicts(run: Run) -> Figure | None:
         ax.set_xlabel("iteration", fontsize=8)
         ax.set_ylabel("share", fontsize=8)
         ax.legend(fontsize=7)
-    return Figure("verdicts", "Pairwise verdicts",
-                  "Share of each verdict per iteration; 'unparsed' is a judgement whose verdict "
-                  "could not be read.", _png(fig))
+    return Figure(
+        "verdicts",
+        "Pairwise verdicts",
+        "Share of each verdict per iteration; 'unparsed' is a judgement whose verdict "
+        "could not be read.",
+        _png(fig),
+    )
 
 
 def _bins(values: list[float]):
@@ -373,8 +452,12 @@ def _verdict_label(v) -> str:
 
 
 def fig_pair_lengths(run: Run) -> Figure | None:
-    sides = {"chosen": "chosen_tokens", "rejected": "rejected_tokens",
-             "chosen thought": "chosen_thought_tokens", "rejected thought": "rejected_thought_tokens"}
+    sides = {
+        "chosen": "chosen_tokens",
+        "rejected": "rejected_tokens",
+        "chosen thought": "chosen_thought_tokens",
+        "rejected thought": "rejected_thought_tokens",
+    }
     data: dict[str, dict[int, list[float]]] = {}
     for it in run.iterations:
         for label, key in sides.items():
@@ -387,8 +470,14 @@ def fig_pair_lengths(run: Run) -> Figure | None:
     ax = fig.add_subplot(1, 2, 1)
     for i, (label, per_iter) in enumerate(data.items()):
         ts = sorted(per_iter)
-        ax.plot(ts, [sum(per_iter[t]) / len(per_iter[t]) for t in ts], marker="o", label=label,
-                color=COLORS[i], linestyle="--" if "thought" in label else "-")
+        ax.plot(
+            ts,
+            [sum(per_iter[t]) / len(per_iter[t]) for t in ts],
+            marker="o",
+            label=label,
+            color=COLORS[i],
+            linestyle="--" if "thought" in label else "-",
+        )
     ax.set_title("mean length of the pairs' sides (tokens)", fontsize=10)
     _iteration_axis(ax, [t for per_iter in data.values() for t in per_iter])
     ax.legend(fontsize=8)
@@ -410,10 +499,14 @@ def fig_pair_lengths(run: Run) -> Figure | None:
     ax.set_title("chosen (blue) vs rejected (orange) lengths", fontsize=10)
     ax.set_xlabel("iteration", fontsize=8)
     ax.grid(alpha=0.3)
-    return Figure("pair_lengths", "Chosen and rejected lengths",
-                  "Response lengths in tokens of the preference pairs, per iteration (from "
-                  "pairs.jsonl). A chosen side that grows longer than the rejected one is the "
-                  "length bias that length control is meant to hold off.", _png(fig))
+    return Figure(
+        "pair_lengths",
+        "Chosen and rejected lengths",
+        "Response lengths in tokens of the preference pairs, per iteration (from "
+        "pairs.jsonl). A chosen side that grows longer than the rejected one is the "
+        "length bias that length control is meant to hold off.",
+        _png(fig),
+    )
 
 
 def fig_score_margins(run: Run) -> Figure | None:
@@ -421,9 +514,13 @@ def fig_score_margins(run: Run) -> Figure | None:
     for it in run.iterations:
         # A Meta-Rewarding judge pair's scores are what its two judgements said about one
         # response, not a margin between two answers: left out.
-        margins = [float(p["chosen_score"]) - float(p["rejected_score"]) for p in it.rows("pairs.jsonl")
-                   if p.get("kind") != "judge"
-                   and _is_number(p.get("chosen_score")) and _is_number(p.get("rejected_score"))]
+        margins = [
+            float(p["chosen_score"]) - float(p["rejected_score"])
+            for p in it.rows("pairs.jsonl")
+            if p.get("kind") != "judge"
+            and _is_number(p.get("chosen_score"))
+            and _is_number(p.get("rejected_score"))
+        ]
         if margins:
             per_iter[it.t] = margins
     if not per_iter:
@@ -432,15 +529,24 @@ def fig_score_margins(run: Run) -> Figure | None:
     ax = fig.add_subplot(1, 1, 1)
     bins = _bins([m for ms in per_iter.values() for m in ms])
     for k, (t, ms) in enumerate(sorted(per_iter.items())):
-        ax.hist(ms, bins=bins, histtype="step", linewidth=2,
-                color=COLORS[k % len(COLORS)], label=f"iter {t}: {len(ms)} pairs, mean {sum(ms) / len(ms):.2f}")
+        ax.hist(
+            ms,
+            bins=bins,
+            histtype="step",
+            linewidth=2,
+            color=COLORS[k % len(COLORS)],
+            label=f"iter {t}: {len(ms)} pairs, mean {sum(ms) / len(ms):.2f}",
+        )
     ax.set_xlabel("chosen score - rejected score", fontsize=8)
     ax.set_ylabel("pairs", fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return Figure("score_margins", "Chosen-vs-rejected judge-score margins",
-                  "How far the judge put the chosen answer above the rejected one, per pair "
-                  "(pairs.jsonl).", _png(fig))
+    return Figure(
+        "score_margins",
+        "Chosen-vs-rejected judge-score margins",
+        "How far the judge put the chosen answer above the rejected one, per pair (pairs.jsonl).",
+        _png(fig),
+    )
 
 
 def fig_training(run: Run) -> Figure | None:
@@ -450,10 +556,12 @@ def fig_training(run: Run) -> Figure | None:
         steps += [(it.t, r) for r in it.rows("checkpoint/metrics.jsonl")]
     if not steps:
         return None
-    panels = [("loss", ["loss"], False),
-              ("DPO implicit reward margin (chosen - rejected)", ["rewards/margin"], True),
-              ("DPO implicit rewards", ["rewards/chosen", "rewards/rejected"], True),
-              ("pair accuracy (batch)", ["rewards/accuracy"], True)]
+    panels = [
+        ("loss", ["loss"], False),
+        ("DPO implicit reward margin (chosen - rejected)", ["rewards/margin"], True),
+        ("DPO implicit rewards", ["rewards/chosen", "rewards/rejected"], True),
+        ("pair accuracy (batch)", ["rewards/accuracy"], True),
+    ]
     warm = {it.t for it in run.iterations if "warm_start" in it.stages}
     shown = []
     for title, keys, preference_only in panels:
@@ -470,19 +578,33 @@ def fig_training(run: Run) -> Figure | None:
         ax = fig.add_subplot(rows_n, cols, p + 1)
         for k, key in enumerate(keys):
             pts = [(i, float(r[key])) for i, _, r in rows if _is_number(r.get(key))]
-            ax.plot([x for x, _ in pts], [y for _, y in pts], marker=".", label=key, color=COLORS[k])
+            ax.plot(
+                [x for x, _ in pts], [y for _, y in pts], marker=".", label=key, color=COLORS[k]
+            )
         for t, i in starts.items():
             ax.axvline(i, color="#999999", linestyle=":", linewidth=1)
-            ax.annotate(f"iter {t}" + (" (warm start)" if t in warm else ""), (i, 1), xycoords=("data", "axes fraction"),
-                        fontsize=7, va="top", ha="left", rotation=90, color="#666666")
+            ax.annotate(
+                f"iter {t}" + (" (warm start)" if t in warm else ""),
+                (i, 1),
+                xycoords=("data", "axes fraction"),
+                fontsize=7,
+                va="top",
+                ha="left",
+                rotation=90,
+                color="#666666",
+            )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("training step (all iterations)", fontsize=8)
         ax.grid(alpha=0.3)
         if len(keys) > 1:
             ax.legend(fontsize=7)
-    return Figure("training", "Training: loss and chosen-vs-rejected margins",
-                  "Per optimiser step, iterations one after another (dotted lines); margins and "
-                  "rewards are the DPO implicit rewards beta * log(pi/pi_ref) of the batch.", _png(fig))
+    return Figure(
+        "training",
+        "Training: loss and chosen-vs-rejected margins",
+        "Per optimiser step, iterations one after another (dotted lines); margins and "
+        "rewards are the DPO implicit rewards beta * log(pi/pi_ref) of the batch.",
+        _png(fig),
+    )
 
 
 def _is_number(v) -> bool:
@@ -503,34 +625,82 @@ def build_figures(run: Run) -> tuple[list[Figure], list[str]]:
     evaluation = series.get("evaluate", {})
     judge = {k: v for k, v in evaluation.items() if k.startswith("judge_") and "/" not in k}
     answers = {k: v for k, v in evaluation.items() if k in ANSWER_KEYS}
-    own = {k: v for k, v in evaluation.items() if not k.startswith("judge_") and k not in ANSWER_KEYS}
-    add(fig_win_rates(series.get("winrates", {})),
-        "win rates: no winrates stage (eval.win_rates off, or no iteration after M_0)")
-    add(fig_metric_curves("eval", "Evaluation per iteration",
-                          "The method's held-out metrics of the model after each iteration; "
-                          "iteration 0 is the starting model.", own) if own else None,
-        "evaluation curves: no method-specific metrics in the evaluate stage")
-    add(fig_metric_curves("eval_judge", "The policy as judge, on labelled pairs",
-                          "Accuracy of the run's own judge (M_t) on labelled pairs (eval.pairs): "
-                          "in each order, position-consistent (right in both orders), the rate "
-                          "at which swapping the order flips the verdict, parse failures.", judge)
-        if judge else None, "judge accuracy: the run's judge is not the policy (or eval.judge_accuracy=false)")
-    add(fig_labelled_pair_scores(run), "labelled-pair scores: no eval_judge.jsonl with pointwise scores")
-    add(fig_metric_curves("eval_answers", "Held-out answers",
-                          "Length of M_t's held-out answers in tokens (TPO: the response after "
-                          "the thought, and the thought), and the share with no usable answer.",
-                          answers) if answers else None, "held-out answers: eval.win_rates off")
+    own = {
+        k: v for k, v in evaluation.items() if not k.startswith("judge_") and k not in ANSWER_KEYS
+    }
+    add(
+        fig_win_rates(series.get("winrates", {})),
+        "win rates: no winrates stage (eval.win_rates off, or no iteration after M_0)",
+    )
+    add(
+        fig_metric_curves(
+            "eval",
+            "Evaluation per iteration",
+            "The method's held-out metrics of the model after each iteration; "
+            "iteration 0 is the starting model.",
+            own,
+        )
+        if own
+        else None,
+        "evaluation curves: no method-specific metrics in the evaluate stage",
+    )
+    add(
+        fig_metric_curves(
+            "eval_judge",
+            "The policy as judge, on labelled pairs",
+            "Accuracy of the run's own judge (M_t) on labelled pairs (eval.pairs): "
+            "in each order, position-consistent (right in both orders), the rate "
+            "at which swapping the order flips the verdict, parse failures.",
+            judge,
+        )
+        if judge
+        else None,
+        "judge accuracy: the run's judge is not the policy (or eval.judge_accuracy=false)",
+    )
+    add(
+        fig_labelled_pair_scores(run),
+        "labelled-pair scores: no eval_judge.jsonl with pointwise scores",
+    )
+    add(
+        fig_metric_curves(
+            "eval_answers",
+            "Held-out answers",
+            "Length of M_t's held-out answers in tokens (TPO: the response after "
+            "the thought, and the thought), and the share with no usable answer.",
+            answers,
+        )
+        if answers
+        else None,
+        "held-out answers: eval.win_rates off",
+    )
     add(fig_health(series), "judge health: no parse-failure or format rates in the stage stats")
-    add(fig_score_histograms(run), "judge-score histograms: no judgements.jsonl / eval.jsonl with scores")
-    add(fig_verdicts(run), "pairwise verdicts: no executions.jsonl, eval.jsonl verdicts or meta_judgements.jsonl")
-    add(fig_score_margins(run), "judge-score margins: pairs.jsonl has no chosen_score/rejected_score")
-    add(fig_pair_lengths(run), "chosen/rejected lengths: pairs.jsonl has no chosen_tokens/rejected_tokens")
+    add(
+        fig_score_histograms(run),
+        "judge-score histograms: no judgements.jsonl / eval.jsonl with scores",
+    )
+    add(
+        fig_verdicts(run),
+        "pairwise verdicts: no executions.jsonl, eval.jsonl verdicts or meta_judgements.jsonl",
+    )
+    add(
+        fig_score_margins(run),
+        "judge-score margins: pairs.jsonl has no chosen_score/rejected_score",
+    )
+    add(
+        fig_pair_lengths(run),
+        "chosen/rejected lengths: pairs.jsonl has no chosen_tokens/rejected_tokens",
+    )
     add(fig_training(run), "training curves: no checkpoint/metrics.jsonl")
     for stage, metrics in series.items():
         if stage not in ("evaluate", "winrates"):
-            figures.append(fig_metric_curves(f"stage_{_slug(stage)}", f"Stage '{stage}'",
-                                             f"Every numeric statistic of the {stage} stage "
-                                             "(stages.json), per iteration.", metrics))
+            figures.append(
+                fig_metric_curves(
+                    f"stage_{_slug(stage)}",
+                    f"Stage '{stage}'",
+                    f"Every numeric statistic of the {stage} stage (stages.json), per iteration.",
+                    metrics,
+                )
+            )
     return figures, skipped
 
 
@@ -550,9 +720,16 @@ def example_pairs(run: Run, per_iteration: int = EXAMPLES_PER_ITERATION) -> list
         picks = sorted({round(k * (len(pairs) - 1) / max(n - 1, 1)) for k in range(n)})
         for i in picks:
             p = pairs[i]
-            out.append({"iteration": it.t, "prompt": _prompt_text(p),
-                        "chosen": str(p.get("chosen", "")), "rejected": str(p.get("rejected", "")),
-                        "judge": _judge_words(it, p), "details": _details(p)})
+            out.append(
+                {
+                    "iteration": it.t,
+                    "prompt": _prompt_text(p),
+                    "chosen": str(p.get("chosen", "")),
+                    "rejected": str(p.get("rejected", "")),
+                    "judge": _judge_words(it, p),
+                    "details": _details(p),
+                }
+            )
     return out
 
 
@@ -570,28 +747,58 @@ def _judge_words(it: Iteration, p: dict) -> list[tuple[str, str, bool]]:
     folded marks a further sample of the judge on a side already shown."""
     pid = p.get("prompt_id")
     if p.get("kind") == "judge":
-        found = [m for m in it.rows("meta_judgements.jsonl")
-                 if m.get("prompt_id") == pid and m.get("sample") == p.get("sample")]
-        return [(f"meta-judge, judgements {m.get('pair')}, order {m.get('order')}, winner {m.get('winner')}",
-                 str(m.get("text", "")), k > 0) for k, m in enumerate(found)]
+        found = [
+            m
+            for m in it.rows("meta_judgements.jsonl")
+            if m.get("prompt_id") == pid and m.get("sample") == p.get("sample")
+        ]
+        return [
+            (
+                f"meta-judge, judgements {m.get('pair')}, order {m.get('order')}, winner {m.get('winner')}",
+                str(m.get("text", "")),
+                k > 0,
+            )
+            for k, m in enumerate(found)
+        ]
     out = []
     judged = it.rows("judgements.jsonl")
     for side in ("chosen", "rejected"):
-        row = _find_judged(judged, pid, p.get(f"{side}_sample"), p.get(side), p.get(f"{side}_response"))
+        row = _find_judged(
+            judged, pid, p.get(f"{side}_sample"), p.get(side), p.get(f"{side}_response")
+        )
         if row is not None:
             texts, scores = row.get("judgements") or [], row.get("scores") or []
             for k, text in enumerate(texts):
                 score = scores[k] if k < len(scores) else None
-                out.append((f"on {side}, judgement {k + 1} of {len(texts)} (score {_fmt_value(score)})",
-                            str(text), k > 0))
+                out.append(
+                    (
+                        f"on {side}, judgement {k + 1} of {len(texts)} (score {_fmt_value(score)})",
+                        str(text),
+                        k > 0,
+                    )
+                )
         for r in it.rows("rewards.jsonl"):  # IRPO: the rule's verdict
-            if r.get("question_id") == p.get("question_id") and r.get("sample") == p.get(f"{side}_sample"):
-                out.append((f"on {side}", f"final answer {r.get('pred')!s}, gold {r.get('gold')!s}: "
-                                          f"reward {r.get('reward')}", False))
+            if r.get("question_id") == p.get("question_id") and r.get("sample") == p.get(
+                f"{side}_sample"
+            ):
+                out.append(
+                    (
+                        f"on {side}",
+                        f"final answer {r.get('pred')!s}, gold {r.get('gold')!s}: "
+                        f"reward {r.get('reward')}",
+                        False,
+                    )
+                )
                 break
     if "chosen_verdict" in p:  # thinking judge: chosen and rejected are the judge's own words
-        out.append(("verdicts", f"chosen {p.get('chosen_verdict')}, rejected {p.get('rejected_verdict')} "
-                                f"(correct: {'A' if p.get('order') == 'AB' else 'B'})", False))
+        out.append(
+            (
+                "verdicts",
+                f"chosen {p.get('chosen_verdict')}, rejected {p.get('rejected_verdict')} "
+                f"(correct: {'A' if p.get('order') == 'AB' else 'B'})",
+                False,
+            )
+        )
     return out
 
 
@@ -610,8 +817,18 @@ def _find_judged(rows: list[dict], pid, sample, text, response) -> dict | None:
     return None
 
 
-LONG_FIELDS = {"instruction", "question", "prompt", "chosen", "rejected", "response",
-               "answer_a", "answer_b", "chosen_response", "rejected_response"}
+LONG_FIELDS = {
+    "instruction",
+    "question",
+    "prompt",
+    "chosen",
+    "rejected",
+    "response",
+    "answer_a",
+    "answer_b",
+    "chosen_response",
+    "rejected_response",
+}
 
 
 def _details(p: dict) -> list[tuple[str, str]]:
@@ -653,7 +870,7 @@ ul.skipped { color: #666; } pre.config { background: #f7f7f7; padding: 0.8em; ov
 
 def render_html(run: Run, figures: list[Figure], skipped: list[str], pairs: list[dict]) -> str:
     e = _esc
-    model = (run.config.get("model") or {})
+    model = run.config.get("model") or {}
     model_name = model.get("path") or model.get("source") or "?"
     parts = [
         "<!DOCTYPE html>",
@@ -665,34 +882,46 @@ def render_html(run: Run, figures: list[Figure], skipped: list[str], pairs: list
         f"model <code>{e(str(model_name))}</code> &middot; "
         f"{len([it for it in run.iterations if it.t > 0])} iteration(s) &middot; "
         f"built {e(time.strftime('%Y-%m-%d %H:%M:%S'))}</p>",
-        f"<p class=\"meta\">Rebuild with <code>python -m srlm.report {e(str(run.root))}</code>.</p>",
+        f'<p class="meta">Rebuild with <code>python -m srlm.report {e(str(run.root))}</code>.</p>',
     ]
     parts += _summary_table(run)
-    parts.append("<h2 id=\"figures\">Figures</h2>")
+    parts.append('<h2 id="figures">Figures</h2>')
     if not figures:
         parts.append("<p>No figure could be drawn from this run's files.</p>")
     for f in figures:
         data = base64.b64encode(f.png).decode("ascii")
-        parts += [f'<figure id="fig-{e(f.name)}">', f"<h3>{e(f.title)}</h3>",
-                  f'<img id="img-{e(f.name)}" alt="{e(f.title)}" src="data:image/png;base64,{data}">',
-                  f"<figcaption>{e(f.caption)} <code>report/{e(f.name)}.png</code></figcaption>",
-                  "</figure>"]
+        parts += [
+            f'<figure id="fig-{e(f.name)}">',
+            f"<h3>{e(f.title)}</h3>",
+            f'<img id="img-{e(f.name)}" alt="{e(f.title)}" src="data:image/png;base64,{data}">',
+            f"<figcaption>{e(f.caption)} <code>report/{e(f.name)}.png</code></figcaption>",
+            "</figure>",
+        ]
     parts += _pairs_table(pairs)
     if skipped:
         parts.append('<h2 id="skipped">Left out</h2><ul class="skipped">')
         parts += [f"<li>{e(s)}</li>" for s in skipped]
         parts.append("</ul>")
     if run.config:
-        parts += ['<h2 id="config">Config</h2>', "<details><summary>resolved config (config.yaml)</summary>",
-                  f'<pre class="config">{e(yaml.safe_dump(run.config, sort_keys=False))}</pre></details>']
+        parts += [
+            '<h2 id="config">Config</h2>',
+            "<details><summary>resolved config (config.yaml)</summary>",
+            f'<pre class="config">{e(yaml.safe_dump(run.config, sort_keys=False))}</pre></details>',
+        ]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
 def _summary_table(run: Run) -> list[str]:
-    rows = [iteration_row(it.t, {s: {"stats": st} for s, st in it.stages.items()}) for it in run.iterations]
+    rows = [
+        iteration_row(it.t, {s: {"stats": st} for s, st in it.stages.items()})
+        for it in run.iterations
+    ]
     if not rows:
-        return ['<h2 id="summary">Per iteration</h2>', "<p>No iteration has finished a stage yet.</p>"]
+        return [
+            '<h2 id="summary">Per iteration</h2>',
+            "<p>No iteration has finished a stage yet.</p>",
+        ]
     cols = [c for c in COLUMNS if any(r.get(c[1]) is not None for r in rows)]
     evals = sorted({k for r in rows for k in r if k.startswith("eval/") and _is_number(r[k])})
     cols += [(k, k, "{:.3f}") for k in evals]
@@ -700,7 +929,11 @@ def _summary_table(run: Run) -> list[str]:
     out += [f"<th>{_esc(h)}</th>" for h, _, _ in cols]
     out.append("</tr></thead><tbody>")
     for r in rows:
-        out.append("<tr>" + "".join(f"<td>{_esc(format_cell(r.get(k), fmt))}</td>" for _, k, fmt in cols) + "</tr>")
+        out.append(
+            "<tr>"
+            + "".join(f"<td>{_esc(format_cell(r.get(k), fmt))}</td>" for _, k, fmt in cols)
+            + "</tr>"
+        )
     out.append("</tbody></table>")
     return out
 
@@ -709,12 +942,16 @@ def _pairs_table(pairs: list[dict]) -> list[str]:
     out = ['<h2 id="pairs">Example pairs</h2>']
     if not pairs:
         return out + ["<p>This run has no pairs.jsonl with pairs.</p>"]
-    out.append(f"<p>Up to {EXAMPLES_PER_ITERATION} pairs per iteration, spread over its pairs.jsonl; "
-               "long texts are cut, with the whole text one click away.</p>")
-    out.append('<table class="pairs"><colgroup><col style="width:4%"><col style="width:20%">'
-               '<col style="width:21%"><col style="width:21%"><col style="width:22%"><col style="width:12%">'
-               '</colgroup><thead><tr><th>iter</th><th>prompt</th><th>chosen</th><th>rejected</th>'
-               "<th>judge's words</th><th>details</th></tr></thead><tbody>")
+    out.append(
+        f"<p>Up to {EXAMPLES_PER_ITERATION} pairs per iteration, spread over its pairs.jsonl; "
+        "long texts are cut, with the whole text one click away.</p>"
+    )
+    out.append(
+        '<table class="pairs"><colgroup><col style="width:4%"><col style="width:20%">'
+        '<col style="width:21%"><col style="width:21%"><col style="width:22%"><col style="width:12%">'
+        "</colgroup><thead><tr><th>iter</th><th>prompt</th><th>chosen</th><th>rejected</th>"
+        "<th>judge's words</th><th>details</th></tr></thead><tbody>"
+    )
     for p in pairs:
         shown = "".join(_said(lbl, txt) for lbl, txt, folded in p["judge"] if not folded)
         more = [_said(lbl, txt) for lbl, txt, folded in p["judge"] if folded]
@@ -722,10 +959,12 @@ def _pairs_table(pairs: list[dict]) -> list[str]:
         if more:
             judge += f"<details><summary>{len(more)} more judgement(s)</summary>{''.join(more)}</details>"
         details = "<br>".join(f"<b>{_esc(k)}</b> {_esc(v)}" for k, v in p["details"])
-        out.append(f'<tr class="pair"><td>{p["iteration"]}</td><td>{_text_cell(p["prompt"])}</td>'
-                   f'<td class="chosen">{_text_cell(p["chosen"])}</td>'
-                   f'<td class="rejected">{_text_cell(p["rejected"])}</td>'
-                   f'<td class="judge"><div>{judge}</div></td><td class="details">{details}</td></tr>')
+        out.append(
+            f'<tr class="pair"><td>{p["iteration"]}</td><td>{_text_cell(p["prompt"])}</td>'
+            f'<td class="chosen">{_text_cell(p["chosen"])}</td>'
+            f'<td class="rejected">{_text_cell(p["rejected"])}</td>'
+            f'<td class="judge"><div>{judge}</div></td><td class="details">{details}</td></tr>'
+        )
     out.append("</tbody></table>")
     return out
 
@@ -737,9 +976,11 @@ def _said(label: str, text: str) -> str:
 def _text_cell(text: str) -> str:
     if len(text) <= SHOWN_CHARS:
         return f'<div class="t">{_esc(text)}</div>'
-    return (f'<div class="t">{_esc(text[:SHOWN_CHARS])}&hellip;</div>'
-            f"<details><summary>all {len(text)} characters</summary>"
-            f'<div class="t">{_esc(text)}</div></details>')
+    return (
+        f'<div class="t">{_esc(text[:SHOWN_CHARS])}&hellip;</div>'
+        f"<details><summary>all {len(text)} characters</summary>"
+        f'<div class="t">{_esc(text)}</div></details>'
+    )
 
 
 def _esc(text) -> str:
@@ -776,7 +1017,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m srlm.report",
-        description="Build the HTML report (and PNG figures) of a srlm run directory.")
+        description="Build the HTML report (and PNG figures) of a srlm run directory.",
+    )
     parser.add_argument("run_dir", help="the run directory (holds config.yaml and iter_NN/)")
     parser.add_argument("--out", help="where to write the report (default: RUN_DIR/report)")
     args = parser.parse_args(argv)

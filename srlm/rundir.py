@@ -140,7 +140,9 @@ class RunDir:
         """Mark stages of an iteration unfinished, so that they run again."""
         record = self.stages(iteration)
         if any(s in record for s in stages):
-            write_json(self._stages_file(iteration), {k: v for k, v in record.items() if k not in stages})
+            write_json(
+                self._stages_file(iteration), {k: v for k, v in record.items() if k not in stages}
+            )
 
     def checkpoint(self, iteration: int) -> Path:
         """The model trained in this iteration (M_{t+1}); iteration 0 is the warm start."""

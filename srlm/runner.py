@@ -71,7 +71,9 @@ def run(config: Config) -> list[dict]:
 
     write_json(Path(config.run_dir) / "summary.json", rows)
     report = _write_report(config.run_dir)
-    logger.finish(rows, report)  # before the table, so that wandb's own closing lines do not bury it
+    logger.finish(
+        rows, report
+    )  # before the table, so that wandb's own closing lines do not bury it
     print("\n" + format_summary(rows))
     print(f"\nrun directory: {config.run_dir}   final model: {current}")
     print(report_line(report, config.run_dir))
@@ -107,7 +109,10 @@ def _write_report(run_dir: str) -> Path | None:
 
         return write_report(run_dir)
     except Exception as e:  # the report is a view of the run: it must never lose the run itself
-        print(f"[srlm] warning: the report could not be written ({type(e).__name__}: {e})", file=sys.stderr)
+        print(
+            f"[srlm] warning: the report could not be written ({type(e).__name__}: {e})",
+            file=sys.stderr,
+        )
         return None
 
 
@@ -131,8 +136,11 @@ def check_phase_exit(config: Config, phase: str, t: int, exitcode: int) -> None:
         # Every stage of the phase was recorded (each record is written after its files), so
         # the crash came after the work: seen as SIGABRT from vLLM's threads at process exit.
         # Exit code 2 is srlm's own error, which is never passed over.
-        print(f"[srlm] warning: the {phase} phase of iteration {t} ended with exit code "
-              f"{exitcode} after all its stages were recorded; going on with them", file=sys.stderr)
+        print(
+            f"[srlm] warning: the {phase} phase of iteration {t} ended with exit code "
+            f"{exitcode} after all its stages were recorded; going on with them",
+            file=sys.stderr,
+        )
         return
     raise SrlmError(
         f"the {phase} phase of iteration {t} failed (exit code {exitcode}; see above). "
@@ -142,8 +150,13 @@ def check_phase_exit(config: Config, phase: str, t: int, exitcode: int) -> None:
 
 def _phase_done(config: Config, phase: str, t: int) -> bool:
     """Whether every stage a phase runs is recorded as finished in the run directory."""
-    stages = {"rollout": get_method(config.method.name).rollout_stages, "train": ("train",),
-              "warm_start": ("warm_start",), "evaluate": ("evaluate",), "winrates": ("winrates",)}[phase]
+    stages = {
+        "rollout": get_method(config.method.name).rollout_stages,
+        "train": ("train",),
+        "warm_start": ("warm_start",),
+        "evaluate": ("evaluate",),
+        "winrates": ("winrates",),
+    }[phase]
     run_dir = RunDir(config.run_dir)
     return all(run_dir.finished(t, s) for s in stages)
 
@@ -194,9 +207,14 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
                 run_dir.mark_finished(t, "evaluate", stats)
                 return
             if phase == "winrates":
-                print(f"[srlm] iteration {t}: win rates against M_0" + (f" and M_{t - 1}" if t > 1 else ""),
-                      flush=True)
-                run_dir.mark_finished(t, "winrates", evaluation(config, run_dir).compare(t, engine, initial))
+                print(
+                    f"[srlm] iteration {t}: win rates against M_0"
+                    + (f" and M_{t - 1}" if t > 1 else ""),
+                    flush=True,
+                )
+                run_dir.mark_finished(
+                    t, "winrates", evaluation(config, run_dir).compare(t, engine, initial)
+                )
                 return
             for stage in method.rollout_stages:
                 if run_dir.finished(t, stage):
@@ -214,8 +232,14 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
     if phase == "warm_start":
         ws = config.method.warm_start
         examples = method.warm_start_examples(tok)
-        opt = OptimizerConfig(loss="sft", lr=ws.lr, lr_end=ws.lr / 10, epochs=ws.epochs,
-                              batch_size=ws.batch_size, schedule="cosine")
+        opt = OptimizerConfig(
+            loss="sft",
+            lr=ws.lr,
+            lr_end=ws.lr / 10,
+            epochs=ws.epochs,
+            batch_size=ws.batch_size,
+            schedule="cosine",
+        )
         stage = "warm_start"
     else:
         examples = method.training_examples(t, tok)
@@ -227,6 +251,13 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         run_dir.mark_finished(t, stage, {"skipped": "no training examples"})
         return
     print(f"[srlm] iteration {t}: {stage} on {len(examples)} examples ({opt.loss})", flush=True)
-    stats = train(examples, model_dir, run_dir.checkpoint(t), config.model, replace(opt),
-                  config.trainer, seed=config.seed + t)
+    stats = train(
+        examples,
+        model_dir,
+        run_dir.checkpoint(t),
+        config.model,
+        replace(opt),
+        config.trainer,
+        seed=config.seed + t,
+    )
     run_dir.mark_finished(t, stage, stats)

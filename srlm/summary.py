@@ -36,9 +36,19 @@ def iteration_row(t: int, stages: dict[str, dict]) -> dict:
 
 # The shared evaluation (srlm/eval) reports many numbers; the table shows these, the report
 # and stages.json have the rest. A method's own evaluation metrics are all shown.
-SHARED_EVAL_SHOWN = ("win_rate_vs_m0", "tie_rate_vs_m0", "soft_win_rate_vs_m0", "lc_win_rate_vs_m0",
-                     "win_rate_vs_prev", "soft_win_rate_vs_prev", "lc_win_rate_vs_prev", "judge_accuracy",
-                     "judge_position_consistent_accuracy", "response_tokens", "thought_tokens")
+SHARED_EVAL_SHOWN = (
+    "win_rate_vs_m0",
+    "tie_rate_vs_m0",
+    "soft_win_rate_vs_m0",
+    "lc_win_rate_vs_m0",
+    "win_rate_vs_prev",
+    "soft_win_rate_vs_prev",
+    "lc_win_rate_vs_prev",
+    "judge_accuracy",
+    "judge_position_consistent_accuracy",
+    "response_tokens",
+    "thought_tokens",
+)
 SHARED_EVAL_HIDDEN = ("eval_prompts", "unanswered_rate")
 
 
@@ -50,9 +60,18 @@ def _shown_eval(key: str) -> bool:
 
 
 def format_summary(rows: list[dict]) -> str:
-    evals = sorted({k for r in rows for k in r if k.startswith("eval/") and isinstance(r[k], (int, float))
-                    and not isinstance(r[k], bool) and _shown_eval(k)},
-                   key=lambda k: (SHARED_EVAL_SHOWN.index(k[5:]) if k[5:] in SHARED_EVAL_SHOWN else -1, k))
+    evals = sorted(
+        {
+            k
+            for r in rows
+            for k in r
+            if k.startswith("eval/")
+            and isinstance(r[k], (int, float))
+            and not isinstance(r[k], bool)
+            and _shown_eval(k)
+        },
+        key=lambda k: (SHARED_EVAL_SHOWN.index(k[5:]) if k[5:] in SHARED_EVAL_SHOWN else -1, k),
+    )
     cols = [c for c in COLUMNS if any(r.get(c[1]) is not None for r in rows)]
     cols += [(k.removeprefix("eval/"), k, "{:.3f}") for k in evals]
     cells = [[c[0] for c in cols]]

@@ -11,15 +11,23 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def run_srlm(args: list[str], cwd: Path = ROOT, timeout: int = 1200, env: dict | None = None,
-             module: str = "srlm"):
+def run_srlm(
+    args: list[str],
+    cwd: Path = ROOT,
+    timeout: int = 1200,
+    env: dict | None = None,
+    module: str = "srlm",
+):
     """Run `python -m MODULE ARGS` (`python -m srlm ARGS` by default) as a user would; return
     the completed process."""
     import subprocess
 
     return subprocess.run(
         [sys.executable, "-m", module, *args],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 

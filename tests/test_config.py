@@ -13,14 +13,21 @@ from srlm.errors import ConfigError
 GROUPS = sorted(
     p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "experiment")
 )
-OPTIONS = [
-    (group, f.stem) for group in GROUPS for f in sorted((CONF_DIR / group).glob("*.yaml"))
-]
+OPTIONS = [(group, f.stem) for group in GROUPS for f in sorted((CONF_DIR / group).glob("*.yaml"))]
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").rglob("*.yaml"))
 
 
 def test_every_group_has_options():
-    assert {"method", "model", "reward", "optimizer", "rollout", "trainer", "data", "logger"} <= set(GROUPS)
+    assert {
+        "method",
+        "model",
+        "reward",
+        "optimizer",
+        "rollout",
+        "trainer",
+        "data",
+        "logger",
+    } <= set(GROUPS)
 
 
 def test_default_config_validates():
@@ -74,13 +81,25 @@ def test_yaml_files_parse_into_their_schema():
         (["reward.sampling.top_p=1.5"], "reward.sampling.top_p=1.5"),
         (["trainer.precision=16-mixed"], "trainer.precision=16-mixed with trainer.accelerator=cpu"),
         (["optimizer.lr_end=1.0"], "optimizer.lr_end=1.0"),
-        (["trainer.strategy=deepspeed"], "trainer.strategy='deepspeed': allowed values are auto, ddp, fsdp"),
+        (
+            ["trainer.strategy=deepspeed"],
+            "trainer.strategy='deepspeed': allowed values are auto, ddp, fsdp",
+        ),
         (["trainer.strategy=fsdp"], "trainer.strategy=fsdp needs GPUs"),
-        (["trainer=fsdp", "trainer.lora.enabled=true"], "LoRA is not supported with trainer.strategy=fsdp"),
+        (
+            ["trainer=fsdp", "trainer.lora.enabled=true"],
+            "LoRA is not supported with trainer.strategy=fsdp",
+        ),
         (["trainer=ddp", "trainer.num_nodes=0"], "trainer.num_nodes=0: must be >= 1"),
-        (["reward.score_mode=guess"], "reward.score_mode='guess': allowed values are parse, expected"),
+        (
+            ["reward.score_mode=guess"],
+            "reward.score_mode='guess': allowed values are parse, expected",
+        ),
         (["reward=judge_model", "reward.model.dtype=int8"], "reward.model.dtype='int8'"),
-        (["reward=pairwise_judge", "reward.rollout.engine=hf"], "reward.rollout.engine='hf': the judge's own"),
+        (
+            ["reward=pairwise_judge", "reward.rollout.engine=hf"],
+            "reward.rollout.engine='hf': the judge's own",
+        ),
         (["reward=reward_model", "reward.head_reduce=max"], "reward.head_reduce='max'"),
     ],
 )
@@ -129,7 +148,9 @@ def test_cli_cfg_job_prints_resolved_config(srlm_cli):
     assert cfg.run_dir is None  # decided by Hydra from the command line (conf/config.yaml)
 
 
-def test_several_nodes_outside_slurm_are_refused_before_models_load(srlm_cli, tmp_path, monkeypatch):
+def test_several_nodes_outside_slurm_are_refused_before_models_load(
+    srlm_cli, tmp_path, monkeypatch
+):
     for var in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_NODELIST"):
         monkeypatch.delenv(var, raising=False)
     p = srlm_cli(["trainer=cpu_ddp", "trainer.num_nodes=2", f"run_dir={tmp_path}/r", "logger=none"])
@@ -140,7 +161,9 @@ def test_several_nodes_outside_slurm_are_refused_before_models_load(srlm_cli, tm
 
 
 def test_missing_data_file_is_reported_before_models_load(srlm_cli, tmp_path):
-    p = srlm_cli([f"data.seed_instructions={tmp_path}/nope.jsonl", f"run_dir={tmp_path}/r", "logger=none"])
+    p = srlm_cli(
+        [f"data.seed_instructions={tmp_path}/nope.jsonl", f"run_dir={tmp_path}/r", "logger=none"]
+    )
     assert p.returncode == 2
     assert "nope.jsonl" in p.stderr and "Traceback" not in p.stderr
 
@@ -154,7 +177,11 @@ def test_malformed_data_row_names_file_and_line(srlm_cli, tmp_path):
 
 
 def test_conf_tree_has_no_stray_files():
-    stray = [p for p in Path(CONF_DIR).rglob("*") if p.is_file() and p.suffix not in (".yaml",) and p.name != ".keep"]
+    stray = [
+        p
+        for p in Path(CONF_DIR).rglob("*")
+        if p.is_file() and p.suffix not in (".yaml",) and p.name != ".keep"
+    ]
     assert not stray
 
 

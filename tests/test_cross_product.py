@@ -41,8 +41,14 @@ def table() -> dict[tuple[str, str, str], str | None]:
 
 
 def test_axes_are_complete():
-    assert set(REWARDS) == {"self_judge", "judge_model", "pairwise_judge", "reward_model", "verifiable",
-                            "thinking_judge"}
+    assert set(REWARDS) == {
+        "self_judge",
+        "judge_model",
+        "pairwise_judge",
+        "reward_model",
+        "verifiable",
+        "thinking_judge",
+    }
     assert set(OPTIMIZERS) == {"dpo", "ipo", "dpo_nll", "simpo", "sft"}
 
 
@@ -64,13 +70,26 @@ def test_counts(table):
         print(f"  method={m}: rewards {', '.join(rewards)} x all {len(OPTIMIZERS)} optimizers")
     if os.environ.get("SRLM_CROSS_PRODUCT_OUT"):
         with open(os.environ["SRLM_CROSS_PRODUCT_OUT"], "w") as f:
-            json.dump({"valid": len(valid), "refused": refused,
-                       "table": {"/".join(k): v or "valid" for k, v in table.items()}}, f, indent=1)
+            json.dump(
+                {
+                    "valid": len(valid),
+                    "refused": refused,
+                    "table": {"/".join(k): v or "valid" for k, v in table.items()},
+                },
+                f,
+                indent=1,
+            )
     # The composition rules as a contract (srlm.methods.*.needs): changing them changes this.
     assert by_method == {
         "irpo": ["verifiable"],
         "meta_reward": ["self_judge"],
-        "self_reward": ["judge_model", "pairwise_judge", "reward_model", "self_judge", "thinking_judge"],
+        "self_reward": [
+            "judge_model",
+            "pairwise_judge",
+            "reward_model",
+            "self_judge",
+            "thinking_judge",
+        ],
         "thinking_judge": ["verifiable"],
         "tpo": ["judge_model", "pairwise_judge", "reward_model", "self_judge", "thinking_judge"],
     }

@@ -36,8 +36,10 @@ def test_embedded_model_is_a_plain_hf_checkpoint():
 
 
 def test_cli_offline_hub_model_fails_before_any_work(srlm_cli, tmp_path):
-    p = srlm_cli(["model=llama3_8b_instruct", "rollout=hf", "logger=none", f"run_dir={tmp_path}/r"],
-                 env={"HF_HUB_OFFLINE": "1"})
+    p = srlm_cli(
+        ["model=llama3_8b_instruct", "rollout=hf", "logger=none", f"run_dir={tmp_path}/r"],
+        env={"HF_HUB_OFFLINE": "1"},
+    )
     assert p.returncode == 2, p.stderr[-2000:]
     assert "meta-llama/Meta-Llama-3-8B-Instruct" in p.stderr and "Traceback" not in p.stderr
 
@@ -51,7 +53,9 @@ def test_wandb_offline_logs_the_plain_config_and_iterations(tmp_path, monkeypatc
     cfg = validate(compose([f"run_dir={tmp_path}/run", "rollout=hf", "logger=wandb"]))
     run = RunDir(cfg.run_dir)
     run.bind(cfg)
-    write_jsonl(run.iter_dir(1) / "pairs.jsonl", [{"instruction": "q", "chosen": "a", "rejected": "b"}])
+    write_jsonl(
+        run.iter_dir(1) / "pairs.jsonl", [{"instruction": "q", "chosen": "a", "rejected": "b"}]
+    )
     logger = WandbLogger(cfg, run)
     assert logger.run.settings.mode == "offline"
     assert logger.run.config["optimizer"]["beta"] == 0.1  # a plain dict, not OmegaConf nodes

@@ -43,7 +43,9 @@ def test_every_method_evaluation_key_stays_out_of_run_directory_names():
 
     from srlm.config import CONF_DIR, METHODS
 
-    excluded = set(OmegaConf.load(CONF_DIR / "config.yaml").hydra.job.config.override_dirname.exclude_keys)
+    excluded = set(
+        OmegaConf.load(CONF_DIR / "config.yaml").hydra.job.config.override_dirname.exclude_keys
+    )
     for name in METHODS:
         keys = [f"method.{k}" for k in compose([f"method={name}"]).method if k.startswith("eval_")]
         assert set(keys) <= excluded, (name, set(keys) - excluded)

@@ -32,7 +32,14 @@ SPECS = sorted((ROOT / "sweeps").glob("*.yaml"))
 SWEEP_FILES = sorted((CONF_DIR / "sweep").glob("*.yaml"))
 AGENT_PREFIX = ["python", "-m", "srlm"]
 # Distributions whose min and max are values the agent can hand over as they are.
-VALUE_RANGES = {None, "uniform", "int_uniform", "q_uniform", "log_uniform_values", "q_log_uniform_values"}
+VALUE_RANGES = {
+    None,
+    "uniform",
+    "int_uniform",
+    "q_uniform",
+    "log_uniform_values",
+    "q_log_uniform_values",
+}
 
 
 # ---------------------------------------------------------------- wandb specs
@@ -60,7 +67,11 @@ def _agent_argv(spec: dict, choice: dict) -> list[str]:
     from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
 
     sweep_vars = create_sweep_command_args({"args": {k: {"value": v} for k, v in choice.items()}})
-    sweep_vars |= {"env": ["/usr/bin/env"], "interpreter": ["python"], "program": [spec.get("program")]}
+    sweep_vars |= {
+        "env": ["/usr/bin/env"],
+        "interpreter": ["python"],
+        "program": [spec.get("program")],
+    }
     argv = []
     for part in create_sweep_command(list(spec["command"])):
         part = str(part)
@@ -92,8 +103,13 @@ def _literal_keys(path: Path, function: str | None = None) -> set[str]:
     if function is not None:
         found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == function]
         tree = ast.Module(body=found, type_ignores=[])
-    return {k.value for n in ast.walk(tree) if isinstance(n, ast.Dict)
-            for k in n.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    return {
+        k.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Dict)
+        for k in n.keys
+        if isinstance(k, ast.Constant) and isinstance(k.value, str)
+    }
 
 
 def logged_metric_names(method: str) -> set[str]:
@@ -128,7 +144,9 @@ def test_wandb_spec_is_well_formed(path: Path):
     assert command[0] == "${env}" and command[1:4] == AGENT_PREFIX, command
     assert "${args_no_hyphens}" in command, "parameters must reach Hydra as key=value"
     if spec["method"] == "bayes":
-        assert spec.get("metric", {}).get("goal") in ("maximize", "minimize"), "bayes needs a metric and a goal"
+        assert spec.get("metric", {}).get("goal") in ("maximize", "minimize"), (
+            "bayes needs a metric and a goal"
+        )
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
@@ -165,14 +183,31 @@ def test_wandb_spec_metric_is_logged(path: Path):
     names = logged_metric_names(cfg.method.name)
     assert spec["metric"]["name"] in names, (
         f"{spec['metric']['name']!r} is not logged by method={cfg.method.name}; e.g. "
-        f"{sorted(n for n in names if n.startswith('iter/eval/')) or sorted(names)[:20]}")
+        f"{sorted(n for n in names if n.startswith('iter/eval/')) or sorted(names)[:20]}"
+    )
 
 
 def test_agent_builds_key_value_overrides():
-    spec = {"command": ["${env}", "python", "-m", "srlm", "experiment=irpo_quickstart", "${args_no_hyphens}"]}
+    spec = {
+        "command": [
+            "${env}",
+            "python",
+            "-m",
+            "srlm",
+            "experiment=irpo_quickstart",
+            "${args_no_hyphens}",
+        ]
+    }
     argv = _agent_argv(spec, {"optimizer": "ipo", "optimizer.lr": 1e-05})
-    assert argv == ["/usr/bin/env", "python", "-m", "srlm", "experiment=irpo_quickstart",
-                    "optimizer=ipo", "optimizer.lr=1e-05"]
+    assert argv == [
+        "/usr/bin/env",
+        "python",
+        "-m",
+        "srlm",
+        "experiment=irpo_quickstart",
+        "optimizer=ipo",
+        "optimizer.lr=1e-05",
+    ]
 
 
 # ---------------------------------------------------------------- Hydra sweep files
@@ -182,7 +217,11 @@ def _swept(params: dict) -> dict[str, list[str]]:
     out = {}
     for key, value in params.items():
         [override] = parser.parse_overrides([f"{key}={value}"])
-        out[key] = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        out[key] = (
+            list(override.sweep_string_iterator())
+            if override.is_sweep_override()
+            else [override.value()]
+        )
     return out
 
 
@@ -197,16 +236,29 @@ def _dry_multirun(overrides: list[str]) -> list[dict]:
         with open_dict(cfg):  # as srlm/__main__.py does
             cfg.run_dir = hc.runtime.output_dir
         config = validate(cfg)
-        jobs.append({"overrides": list(hc.overrides.task), "run_dir": config.run_dir,
-                     "group": choose_group(config.logger.group, {}, *hydra_multirun())})
+        jobs.append(
+            {
+                "overrides": list(hc.overrides.task),
+                "run_dir": config.run_dir,
+                "group": choose_group(config.logger.group, {}, *hydra_multirun()),
+            }
+        )
 
     register_configs()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             returns = GlobalHydra.instance().hydra.multirun(
-                config_name="config", task_function=task, with_log_configuration=False,
-                overrides=[*overrides, "hydra.mode=MULTIRUN", "hydra/job_logging=none", "hydra/hydra_logging=none"])
+                config_name="config",
+                task_function=task,
+                with_log_configuration=False,
+                overrides=[
+                    *overrides,
+                    "hydra.mode=MULTIRUN",
+                    "hydra/job_logging=none",
+                    "hydra/hydra_logging=none",
+                ],
+            )
         for batch in returns:
             for ret in batch:
                 _ = ret.return_value  # re-raises the error of a job that failed
@@ -222,16 +274,22 @@ def test_hydra_sweep_file_composes_every_job(path: Path, tmp_path: Path):
     swept = _swept(params)
     jobs = _dry_multirun([f"sweep={path.stem}", f"hydra.sweep.dir={tmp_path}/multirun"])
     assert len(jobs) == math.prod(len(v) for v in swept.values())
-    expected = {frozenset(f"{k}={v}" for k, v in zip(swept, combo, strict=True))
-                for combo in itertools.product(*swept.values())}
+    expected = {
+        frozenset(f"{k}={v}" for k, v in zip(swept, combo, strict=True))
+        for combo in itertools.product(*swept.values())
+    }
     got = {frozenset(o for o in job["overrides"] if o.split("=", 1)[0] in swept) for job in jobs}
     assert got == expected
-    assert len({job["run_dir"] for job in jobs}) == len(jobs), "two jobs would share a run directory"
+    assert len({job["run_dir"] for job in jobs}) == len(jobs), (
+        "two jobs would share a run directory"
+    )
     assert {job["group"] for job in jobs} == {f"multirun-{path.stem}"}
 
 
 def test_multirun_without_sweep_file_is_grouped_by_sweep_dir(tmp_path: Path):
-    jobs = _dry_multirun(["optimizer.beta=0.05,0.1", "rollout=hf", f"hydra.sweep.dir={tmp_path}/beta_study"])
+    jobs = _dry_multirun(
+        ["optimizer.beta=0.05,0.1", "rollout=hf", f"hydra.sweep.dir={tmp_path}/beta_study"]
+    )
     assert len(jobs) == 2
     assert {job["group"] for job in jobs} == {"beta_study"}
     assert hydra_multirun() == (None, None)

@@ -253,10 +253,14 @@ def instruction_order(instructions: Iterable[str], seed: int) -> list[str]:
     return unique
 
 
-def fresh_instructions(data, iterations: int, per_iteration: int, seed: int, method: str) -> list[str]:
+def fresh_instructions(
+    data, iterations: int, per_iteration: int, seed: int, method: str
+) -> list[str]:
     """``data.seed_instructions`` in ``instruction_order``, checked to hold enough for every
     iteration to take ``per_iteration`` instructions never used before (TPO, Meta-Rewarding)."""
-    rows = load_rows(data.seed_instructions, required=["instruction"], field_map=data.field_map, limit=data.limit)
+    rows = load_rows(
+        data.seed_instructions, required=["instruction"], field_map=data.field_map, limit=data.limit
+    )
     order = instruction_order((r["instruction"] for r in rows), seed)
     need = iterations * per_iteration
     if len(order) < need:

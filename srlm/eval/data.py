@@ -68,8 +68,18 @@ SHAPES = ("prompts", "pairs", "qa")
 # The field names `fields` may map; a key outside these is a typo that would otherwise only
 # surface later as a confusing "missing field".
 _OUR_FIELDS = (
-    "id", "question_id", "turns", "instruction", "input", "prompt", "reference", "output",
-    "chosen", "rejected", "question", "answer",
+    "id",
+    "question_id",
+    "turns",
+    "instruction",
+    "input",
+    "prompt",
+    "reference",
+    "output",
+    "chosen",
+    "rejected",
+    "question",
+    "answer",
 )
 _PROMPT_FIELDS = ("turns", "instruction", "prompt")
 
@@ -207,7 +217,9 @@ def _prompt_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) 
 
 def _pair_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) -> LabelledPair:
     row = _map_and_check(row, where, ["prompt", "chosen", "rejected"], fields)
-    prompt, chosen, rejected = (_text(row, f, where, fields) for f in ("prompt", "chosen", "rejected"))
+    prompt, chosen, rejected = (
+        _text(row, f, where, fields) for f in ("prompt", "chosen", "rejected")
+    )
     return LabelledPair(_row_id(row, where, fallback, fields), prompt, chosen, rejected)
 
 
@@ -222,7 +234,11 @@ def _qa_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) -> Q
     return QA(_row_id(row, where, fallback, fields), question, answer)
 
 
-_READERS: dict[str, Callable[..., Any]] = {"prompts": _prompt_row, "pairs": _pair_row, "qa": _qa_row}
+_READERS: dict[str, Callable[..., Any]] = {
+    "prompts": _prompt_row,
+    "pairs": _pair_row,
+    "qa": _qa_row,
+}
 
 
 def _detect(row: Any, where: str, fields: Mapping[str, str]) -> str:
@@ -253,20 +269,25 @@ def _line_numbers(path: Path) -> list[int]:
 
 
 def _source_forms() -> str:
-    return (f"a path to a .jsonl file, the name of a shipped file ({', '.join(builtin_names())}), "
-            f"or hf:ORG/NAME[:CONFIG]:SPLIT")
+    return (
+        f"a path to a .jsonl file, the name of a shipped file ({', '.join(builtin_names())}), "
+        f"or hf:ORG/NAME[:CONFIG]:SPLIT"
+    )
 
 
 def _is_builtin_name(source: str) -> bool:
-    return "/" not in source and "\\" not in source and not source.endswith(".jsonl") and (
-        not source.startswith((".", "~"))
+    return (
+        "/" not in source
+        and "\\" not in source
+        and not source.endswith(".jsonl")
+        and (not source.startswith((".", "~")))
     )
 
 
 def _read_source(source: str, limit: int | None) -> tuple[list[dict], list[str], list[str]]:
     """``(rows, where of each row, fallback id of each row)``."""
     if source.startswith("hf:"):
-        spec = source[len("hf:"):]
+        spec = source[len("hf:") :]
         parts = spec.split(":")
         if len(parts) not in (2, 3) or not all(p.strip() for p in parts):
             raise DataError(
@@ -274,11 +295,13 @@ def _read_source(source: str, limit: int | None) -> tuple[list[dict], list[str],
             )
         dataset, split = ":".join(parts[:-1]), parts[-1]
         rows = load_rows(f"hf:{dataset}", split=split, limit=limit)
-        return rows, [f"hf:{dataset}[{split}] row {i}" for i in range(len(rows))], [
-            str(i) for i in range(len(rows))
-        ]
+        return (
+            rows,
+            [f"hf:{dataset}[{split}] row {i}" for i in range(len(rows))],
+            [str(i) for i in range(len(rows))],
+        )
     if source.startswith("builtin:"):
-        path = builtin_path(source[len("builtin:"):])
+        path = builtin_path(source[len("builtin:") :])
     elif _is_builtin_name(source):
         if source not in builtin_names():
             raise DataError(
@@ -289,9 +312,7 @@ def _read_source(source: str, limit: int | None) -> tuple[list[dict], list[str],
     else:
         path = Path(source).expanduser()
         if not path.exists():
-            raise DataError(
-                f"{path}: data file not found (a data source is {_source_forms()})"
-            )
+            raise DataError(f"{path}: data file not found (a data source is {_source_forms()})")
     rows = read_jsonl(path)
     lines = _line_numbers(path)
     return rows, [f"{path}:{n}" for n in lines], [str(n) for n in lines]
@@ -310,9 +331,7 @@ def load_eval_set(
     Raises ``DataError`` naming the file, line and field of the first malformed row.
     """
     if not isinstance(source, str | os.PathLike) or not str(source).strip():
-        raise DataError(
-            f"evaluation data source must be {_source_forms()}, got {source!r}"
-        )
+        raise DataError(f"evaluation data source must be {_source_forms()}, got {source!r}")
     if shape != "auto" and shape not in SHAPES:
         raise DataError(f"shape must be 'auto' or one of {', '.join(SHAPES)}, got {shape!r}")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):

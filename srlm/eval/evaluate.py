@@ -48,18 +48,31 @@ class Evaluation:
         reward = get_reward(config)
         self.reward = reward
         auto_wr = method.eval_win_rates
-        auto_ja = method.eval_judge_accuracy and reward.judged_by_policy(config.reward) and reward.kind != "verifiable"
+        auto_ja = (
+            method.eval_judge_accuracy
+            and reward.judged_by_policy(config.reward)
+            and reward.kind != "verifiable"
+        )
         self.win_rates = e.enabled and (auto_wr if e.win_rates is None else e.win_rates)
-        self.judge_accuracy = e.enabled and (auto_ja if e.judge_accuracy is None else e.judge_accuracy)
+        self.judge_accuracy = e.enabled and (
+            auto_ja if e.judge_accuracy is None else e.judge_accuracy
+        )
         self.prompts: list[EvalPrompt] = (
-            load_eval_set(e.prompts, "prompts", e.prompt_fields or None, e.max_prompts) if self.win_rates else [])
+            load_eval_set(e.prompts, "prompts", e.prompt_fields or None, e.max_prompts)
+            if self.win_rates
+            else []
+        )
         self.pairs: list[LabelledPair] = (
-            load_eval_set(e.pairs, "pairs", e.pair_fields or None, e.max_pairs) if self.judge_accuracy else [])
+            load_eval_set(e.pairs, "pairs", e.pair_fields or None, e.max_pairs)
+            if self.judge_accuracy
+            else []
+        )
 
     def complete(self, t: int) -> bool:
         """Whether iteration t's evaluate stage wrote every part this config asks for."""
-        return ((not self.win_rates or self._path(t, ANSWERS).exists())
-                and (not self.judge_accuracy or self._path(t, JUDGE).exists()))
+        return (not self.win_rates or self._path(t, ANSWERS).exists()) and (
+            not self.judge_accuracy or self._path(t, JUDGE).exists()
+        )
 
     # ------------------------------------------------------------ phase "evaluate" (M_t)
     def evaluate(self, t: int, engine) -> dict:
@@ -79,7 +92,9 @@ class Evaluation:
             live = [i for i, p in enumerate(self.prompts) if len(p.turns) > k]
             for i in live:
                 convs[i].append({"role": "user", "content": self.prompts[i].turns[k]})
-            answers = self.method.eval_answers([convs[i] for i in live], engine, self.config.eval.sampling)
+            answers = self.method.eval_answers(
+                [convs[i] for i in live], engine, self.config.eval.sampling
+            )
             for i, a in zip(live, answers, strict=True):
                 rows[i]["answers"].append(a)
                 # The user sees the response only (TPO's thought is hidden), so later turns do too.
@@ -106,16 +121,30 @@ class Evaluation:
             judged = self.reward.compare(triples, engine, desc="evaluate: judge on labelled pairs")
             n = len(self.pairs)
             verdicts = [_vote([j.verdict for j in outs]) for outs in judged]
-            rows = [{"pair_id": p.id, "ab": verdicts[i], "ba": verdicts[n + i],
-                     "judgement_ab": judged[i][0].text, "judgement_ba": judged[n + i][0].text}
-                    for i, p in enumerate(self.pairs)]
+            rows = [
+                {
+                    "pair_id": p.id,
+                    "ab": verdicts[i],
+                    "ba": verdicts[n + i],
+                    "judgement_ab": judged[i][0].text,
+                    "judgement_ba": judged[n + i][0].text,
+                }
+                for i, p in enumerate(self.pairs)
+            ]
             metrics = judge_pair_metrics(rows)
         else:
             groups = [[Item(p.prompt, p.chosen), Item(p.prompt, p.rejected)] for p in self.pairs]
             result = self.reward.score(groups, engine)
-            rows = [{"pair_id": p.id, "chosen": c.score, "rejected": r.score,
-                     "record_chosen": c.record, "record_rejected": r.record}
-                    for p, (c, r) in zip(self.pairs, result.scored, strict=True)]
+            rows = [
+                {
+                    "pair_id": p.id,
+                    "chosen": c.score,
+                    "rejected": r.score,
+                    "record_chosen": c.record,
+                    "record_rejected": r.record,
+                }
+                for p, (c, r) in zip(self.pairs, result.scored, strict=True)
+            ]
             metrics = judge_score_metrics(rows)
         write_jsonl(self._path(t, JUDGE), rows)
         return {f"judge_{k}": v for k, v in metrics.items()}
@@ -147,13 +176,19 @@ class Evaluation:
         rows, stats = [], {}
         for k, (name, pid) in enumerate(jobs):
             ab, ba = judged[2 * k], judged[2 * k + 1]
-            rows.append({
-                "baseline": name, "prompt_id": pid,
-                "ab": _vote([j.verdict for j in ab]), "ba": _vote([j.verdict for j in ba]),
-                "pref": preference(ab, ba),
-                "len_candidate": _length(mine[pid]), "len_baseline": _length(theirs[name][pid]),
-                "judgement_ab": ab[0].text, "judgement_ba": ba[0].text,
-            })
+            rows.append(
+                {
+                    "baseline": name,
+                    "prompt_id": pid,
+                    "ab": _vote([j.verdict for j in ab]),
+                    "ba": _vote([j.verdict for j in ba]),
+                    "pref": preference(ab, ba),
+                    "len_candidate": _length(mine[pid]),
+                    "len_baseline": _length(theirs[name][pid]),
+                    "judgement_ab": ab[0].text,
+                    "judgement_ba": ba[0].text,
+                }
+            )
         write_jsonl(self._path(t, WINRATES), rows)
         for name in baselines:
             m = win_rates([r for r in rows if r["baseline"] == name])
@@ -173,7 +208,8 @@ class Evaluation:
         if not path.exists():
             raise FileNotFoundError(
                 f"{path} is missing: the answers of iteration {t} are written by its evaluate stage; "
-                f"run python -m srlm.evaluate {self.run.root} to make them")
+                f"run python -m srlm.evaluate {self.run.root} to make them"
+            )
         return {r["prompt_id"]: r for r in read_jsonl(path)}
 
     def _path(self, t: int, name: str) -> Path:

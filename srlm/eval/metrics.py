@@ -167,7 +167,9 @@ def length_controlled_win_rate(
     y = np.asarray(prefs, dtype=np.float64)
     d = np.asarray(len_diffs, dtype=np.float64)
     if not np.all(np.isfinite(y)) or np.any((y < 0) | (y > 1)):
-        raise ValueError(f"preferences must lie in [0, 1] (1 win, 0.5 tie, 0 loss), got {list(prefs)}")
+        raise ValueError(
+            f"preferences must lie in [0, 1] (1 win, 0.5 tie, 0 loss), got {list(prefs)}"
+        )
     if not np.all(np.isfinite(d)):
         raise ValueError(f"length differences must be finite numbers, got {list(len_diffs)}")
     s = float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
@@ -176,8 +178,9 @@ def length_controlled_win_rate(
     def objective(w: np.ndarray) -> float:
         z = x @ w
         # log sigmoid(z) = -logaddexp(0, -z), log(1 - sigmoid(z)) = -logaddexp(0, z)
-        return float(-(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)).sum()
-                     - 0.5 * l2 * (w @ w))
+        return float(
+            -(y * np.logaddexp(0, -z) + (1 - y) * np.logaddexp(0, z)).sum() - 0.5 * l2 * (w @ w)
+        )
 
     w = np.zeros(x.shape[1])
     value = objective(w)
@@ -203,7 +206,7 @@ def length_controlled_win_rate(
 
 
 def _preferred(verdict: str | None, chosen_first: bool) -> str | None:
-    """"chosen", "rejected" or "tie": which response of a labelled pair a verdict prefers."""
+    """ "chosen", "rejected" or "tie": which response of a labelled pair a verdict prefers."""
     outcome = _outcome(verdict, chosen_first)
     return {"win": "chosen", "loss": "rejected"}.get(outcome, outcome)
 
@@ -241,7 +244,8 @@ def judge_pair_metrics(rows: list[dict]) -> dict:
         "accuracy_ba": share(sum(right_ba), n),
         "accuracy": share(sum(right_ab) + sum(right_ba), 2 * n),
         "position_consistent_accuracy": share(
-            sum(a and b for a, b in zip(right_ab, right_ba, strict=True)), n),
+            sum(a and b for a, b in zip(right_ab, right_ba, strict=True)), n
+        ),
         "order_flip_rate": share(flips, len(both)),
         "parse_failure_rate": share(sum(v is None for v, _ in verdicts), 2 * n),
         "tie_rate": share(sum(v == "tie" for v, _ in verdicts), 2 * n),
@@ -265,8 +269,11 @@ def judge_score_metrics(rows: list[dict]) -> dict:
     text (``"4"``, ``"4.5"``) in increasing order, for JSON.
     """
     n = len(rows)
-    scored = [(r["chosen"], r["rejected"]) for r in rows
-              if r.get("chosen") is not None and r.get("rejected") is not None]
+    scored = [
+        (r["chosen"], r["rejected"])
+        for r in rows
+        if r.get("chosen") is not None and r.get("rejected") is not None
+    ]
     k = len(scored)
     scores = [r.get(side) for r in rows for side in ("chosen", "rejected")]
     given = sorted(float(s) for s in scores if s is not None)

@@ -44,7 +44,9 @@ class Needs:
 class Method:
     name: str = ""
     rollout_stages: tuple[str, ...] = ()
-    needs: Needs = Needs(rewards=("pointwise", "pairwise"), why="it ranks each prompt's responses by score")
+    needs: Needs = Needs(
+        rewards=("pointwise", "pairwise"), why="it ranks each prompt's responses by score"
+    )
 
     def __init__(self, config: Config, run: RunDir):
         self.config = config
@@ -76,13 +78,23 @@ class Method:
     eval_win_rates: bool = True
     eval_judge_accuracy: bool = True
 
-    def eval_answers(self, conversations: list[list[dict]], engine: EngineFn, sampling) -> list[dict]:
+    def eval_answers(
+        self, conversations: list[list[dict]], engine: EngineFn, sampling
+    ) -> list[dict]:
         """The model's answers to held-out conversations (each ends with a user turn), as a user
         of the method's model would get them: {"response": str | None, "response_tokens": int,
         ...}. None: the model gave no usable answer."""
         eng = engine()
-        prompts = [eng.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                   for c in conversations]
+        prompts = [
+            eng.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+            for c in conversations
+        ]
         outs = eng.generate(prompts, sampling, n=1, desc="evaluate: answers")
-        return [{"response": c.text.strip(), "response_tokens": c.num_tokens,
-                 "finish_reason": c.finish_reason} for [c] in outs]
+        return [
+            {
+                "response": c.text.strip(),
+                "response_tokens": c.num_tokens,
+                "finish_reason": c.finish_reason,
+            }
+            for [c] in outs
+        ]

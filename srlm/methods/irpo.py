@@ -62,9 +62,11 @@ _CALCULATOR = re.compile(r"<<[^>]*>>")
 class Irpo(Method):
     name = "irpo"
     rollout_stages = ("samples", "rewards", "pairs")
-    needs = Needs(rewards=("verifiable",),
-                  why="IRPO pairs correct against incorrect chains of thought, by the final answer "
-                      "against the question's gold answer")
+    needs = Needs(
+        rewards=("verifiable",),
+        why="IRPO pairs correct against incorrect chains of thought, by the final answer "
+        "against the question's gold answer",
+    )
     evaluates = True
     # Measured by accuracy against gold answers (evaluate), not by a judge.
     eval_win_rates = False
@@ -92,26 +94,49 @@ class Irpo(Method):
     def _stage_samples(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
         temp = self.temperature(t)
-        sampling = SamplingConfig(temperature=temp, top_p=self.m.top_p, max_tokens=self.m.max_tokens)
-        outs = eng.generate([self.prompt(eng.tokenizer, q["question"]) for q in self.train_rows],
-                            sampling, n=self.m.samples_per_question, desc=f"sample (T={temp})")
+        sampling = SamplingConfig(
+            temperature=temp, top_p=self.m.top_p, max_tokens=self.m.max_tokens
+        )
+        outs = eng.generate(
+            [self.prompt(eng.tokenizer, q["question"]) for q in self.train_rows],
+            sampling,
+            n=self.m.samples_per_question,
+            desc=f"sample (T={temp})",
+        )
         rows = [
-            {"question_id": q["id"], "sample": j, "question": q["question"], "gold": q["answer"],
-             "response": c.text.strip(), "tokens": c.num_tokens, "finish_reason": c.finish_reason}
-            for q, cs in zip(self.train_rows, outs, strict=True) for j, c in enumerate(cs)
+            {
+                "question_id": q["id"],
+                "sample": j,
+                "question": q["question"],
+                "gold": q["answer"],
+                "response": c.text.strip(),
+                "tokens": c.num_tokens,
+                "finish_reason": c.finish_reason,
+            }
+            for q, cs in zip(self.train_rows, outs, strict=True)
+            for j, c in enumerate(cs)
         ]
         write_jsonl(self._path(t, "samples"), rows)
-        return {"questions": len(self.train_rows), "samples": len(rows), "temperature": temp,
-                "mean_tokens": mean(r["tokens"] for r in rows),
-                "truncated": sum(r["finish_reason"] == "length" for r in rows)}
+        return {
+            "questions": len(self.train_rows),
+            "samples": len(rows),
+            "temperature": temp,
+            "mean_tokens": mean(r["tokens"] for r in rows),
+            "truncated": sum(r["finish_reason"] == "length" for r in rows),
+        }
 
     def _stage_rewards(self, t: int, engine: EngineFn) -> dict:
         samples = _group(self._read(t, "samples"))
-        result = self.reward.score([[Item(r["question"], r["response"], r["gold"]) for r in g]
-                                    for g in samples.values()], engine)
+        result = self.reward.score(
+            [[Item(r["question"], r["response"], r["gold"]) for r in g] for g in samples.values()],
+            engine,
+        )
         # The verifiable source's record is {"pred", "reward"}: the answer read and 1/0.
-        rows = [r | x.record for g, xs in zip(samples.values(), result.scored, strict=True)
-                for r, x in zip(g, xs, strict=True)]
+        rows = [
+            r | x.record
+            for g, xs in zip(samples.values(), result.scored, strict=True)
+            for r, x in zip(g, xs, strict=True)
+        ]
         write_jsonl(self._path(t, "rewards"), rows)
         by_q = _group(rows)
         return {
@@ -128,8 +153,16 @@ class Irpo(Method):
         pairs, no_winner, no_loser = [], 0, 0
         for qid, rows in _group(self._read(t, "rewards")).items():
             if self.m.add_gold_to_winners and gold_solutions.get(qid):
-                rows = rows + [{"question_id": qid, "question": rows[0]["question"], "sample": "gold",
-                                "response": gold_solutions[qid], "tokens": None, "reward": 1}]
+                rows = rows + [
+                    {
+                        "question_id": qid,
+                        "question": rows[0]["question"],
+                        "sample": "gold",
+                        "response": gold_solutions[qid],
+                        "tokens": None,
+                        "reward": 1,
+                    }
+                ]
             made, why = make_pairs(rows, self.m.pairs_per_question)
             no_winner += why == "no_winner"
             no_loser += why == "no_loser"
@@ -147,8 +180,10 @@ class Irpo(Method):
 
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
-        return [Example(self.prompt(tokenizer, p["question"]), p["chosen"], p["rejected"])
-                for p in self._read(t, "pairs")]
+        return [
+            Example(self.prompt(tokenizer, p["question"]), p["chosen"], p["rejected"])
+            for p in self._read(t, "pairs")
+        ]
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, t: int, engine: EngineFn) -> dict:
@@ -157,14 +192,22 @@ class Irpo(Method):
         greedy = SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=self.m.max_tokens)
         outs = eng.generate(prompts, greedy, n=1, desc="evaluate (greedy)")
         rows = [
-            {"question_id": q["id"], "question": q["question"], "gold": q["answer"],
-             "response": c.text.strip(), "tokens": c.num_tokens, "finish_reason": c.finish_reason}
+            {
+                "question_id": q["id"],
+                "question": q["question"],
+                "gold": q["answer"],
+                "response": c.text.strip(),
+                "tokens": c.num_tokens,
+                "finish_reason": c.finish_reason,
+            }
             | score_sample(c.text, q["answer"], self.reward.use_math_verify)
             for q, [c] in zip(self.test_rows, outs, strict=True)
         ]
-        stats = {"accuracy": mean(r["reward"] for r in rows),
-                 "format_rate": mean(r["pred"] is not None for r in rows),
-                 "mean_tokens": mean(r["tokens"] for r in rows)}
+        stats = {
+            "accuracy": mean(r["reward"] for r in rows),
+            "format_rate": mean(r["pred"] is not None for r in rows),
+            "mean_tokens": mean(r["tokens"] for r in rows),
+        }
         if self.m.eval_maj_k > 0:
             k = self.m.eval_maj_k
             sampling = SamplingConfig(self.m.eval_maj_temperature, self.m.top_p, self.m.max_tokens)
@@ -190,15 +233,18 @@ def build_messages(question: str, shots: list[dict]) -> list[dict]:
     """The chat of one prompt: the instruction, the worked examples as earlier turns, the question."""
     messages = [{"role": "system", "content": INSTRUCTION}]
     for s in shots:
-        messages += [{"role": "user", "content": s["question"]},
-                     {"role": "assistant", "content": s["reasoning"]}]
+        messages += [
+            {"role": "user", "content": s["question"]},
+            {"role": "assistant", "content": s["reasoning"]},
+        ]
     return messages + [{"role": "user", "content": question}]
 
 
 def build_prompt(tokenizer, question: str, shots: list[dict]) -> str:
     """The prompt text the model continues, in its chat template (the same for rollout and training)."""
-    return tokenizer.apply_chat_template(build_messages(question, shots), tokenize=False,
-                                         add_generation_prompt=True)
+    return tokenizer.apply_chat_template(
+        build_messages(question, shots), tokenize=False, add_generation_prompt=True
+    )
 
 
 def score_sample(response: str, gold: str, use_math_verify: bool = False) -> dict:
@@ -225,10 +271,18 @@ def make_pairs(rows: list[dict], k: int) -> tuple[list[dict], str | None]:
     out = []
     for w, l_ in irpo_pairs(winners, losers, k):
         c, r = rows[w], rows[l_]
-        out.append({"question_id": c["question_id"], "question": c["question"],
-                    "chosen": c["response"], "rejected": r["response"],
-                    "chosen_sample": c["sample"], "rejected_sample": r["sample"],
-                    "chosen_tokens": c["tokens"], "rejected_tokens": r["tokens"]})
+        out.append(
+            {
+                "question_id": c["question_id"],
+                "question": c["question"],
+                "chosen": c["response"],
+                "rejected": r["response"],
+                "chosen_sample": c["sample"],
+                "rejected_sample": r["sample"],
+                "chosen_tokens": c["tokens"],
+                "rejected_tokens": r["tokens"],
+            }
+        )
     return out, None
 
 
@@ -255,11 +309,15 @@ def load_questions(m) -> tuple[list[dict], list[dict], list[dict]]:
     The worked examples are the first ``m.shots`` of ``m.examples`` when given, else the
     task's own. No question that is a worked example is ever asked (train or test).
     """
-    given = [{"question": e["question"], "reasoning": e["reasoning"]} for e in m.examples][: m.shots]
+    given = [{"question": e["question"], "reasoning": e["reasoning"]} for e in m.examples][
+        : m.shots
+    ]
     if m.task != "file":
         train, test = train_test_split(m.task, m.train_questions, m.test_questions, m.data_seed)
-        shots = given or [{"question": s["question"], "reasoning": s["reasoning"]}
-                          for s in FEW_SHOT[m.task][: m.shots]]
+        shots = given or [
+            {"question": s["question"], "reasoning": s["reasoning"]}
+            for s in FEW_SHOT[m.task][: m.shots]
+        ]
     else:
         train = _file_rows(m.train_file, "train", m.field_map)
         test = _file_rows(m.test_file, "test", m.field_map)
@@ -267,25 +325,40 @@ def load_questions(m) -> tuple[list[dict], list[dict], list[dict]]:
         if not given:
             # 0-shot in the paper (GSM8K); with shots > 0 the first training rows become the
             # examples and are not trained on.
-            shots = [{"question": r["question"], "reasoning": r["solution"] or f"Final answer: {r['answer']}"}
-                     for r in train[: m.shots]]
-            train = train[m.shots:]
+            shots = [
+                {
+                    "question": r["question"],
+                    "reasoning": r["solution"] or f"Final answer: {r['answer']}",
+                }
+                for r in train[: m.shots]
+            ]
+            train = train[m.shots :]
         train, test = train[: m.train_questions], test[: m.test_questions]
     asked_in_shots = {s["question"].strip() for s in shots}
     train = [r for r in train if r["question"].strip() not in asked_in_shots]
     test = [r for r in test if r["question"].strip() not in asked_in_shots]
     if not train:
-        raise DataError(f"method.task={m.task}: no training questions left after removing the "
-                        f"{len(shots)} worked examples")
+        raise DataError(
+            f"method.task={m.task}: no training questions left after removing the "
+            f"{len(shots)} worked examples"
+        )
     return train, test, shots
 
 
 def _file_rows(source: str, split: str, field_map: dict) -> list[dict]:
     out = []
-    for i, r in enumerate(load_rows(source, split=split, required=["question", "answer"], field_map=field_map)):
+    for i, r in enumerate(
+        load_rows(source, split=split, required=["question", "answer"], field_map=field_map)
+    ):
         gold, solution = parse_gold(r["answer"])
-        out.append({"id": str(r.get("id", f"{split}-{i}")), "question": str(r["question"]),
-                    "answer": gold, "solution": r.get("solution") or solution})
+        out.append(
+            {
+                "id": str(r.get("id", f"{split}-{i}")),
+                "question": str(r["question"]),
+                "answer": gold,
+                "solution": r.get("solution") or solution,
+            }
+        )
     return out
 
 

@@ -96,29 +96,49 @@ Decide which judgement evaluates the response more accurately. Consider whether 
 """
 
 
-def meta_judge_prompt_text(instruction: str, response: str, judgement_a: str, judgement_b: str) -> str:
-    return META_JUDGE_TEMPLATE.format(rubric=RUBRIC, instruction=instruction.strip(), response=response.strip(),
-                                      judgement_a=judgement_a.strip(), judgement_b=judgement_b.strip())
+def meta_judge_prompt_text(
+    instruction: str, response: str, judgement_a: str, judgement_b: str
+) -> str:
+    return META_JUDGE_TEMPLATE.format(
+        rubric=RUBRIC,
+        instruction=instruction.strip(),
+        response=response.strip(),
+        judgement_a=judgement_a.strip(),
+        judgement_b=judgement_b.strip(),
+    )
 
 
 class MetaReward(Method):
     name = "meta_reward"
-    rollout_stages = ("prompts", "samples", "judgements", "actor_pairs", "meta_judgements", "judge_pairs", "pairs")
-    needs = Needs(rewards=("pointwise",), self_judge=True,
-                  why="Meta-Rewarding's meta-judge compares the pointwise judgements (texts and "
-                      "scores) of the policy's own judge, which it trains")
+    rollout_stages = (
+        "prompts",
+        "samples",
+        "judgements",
+        "actor_pairs",
+        "meta_judgements",
+        "judge_pairs",
+        "pairs",
+    )
+    needs = Needs(
+        rewards=("pointwise",),
+        self_judge=True,
+        why="Meta-Rewarding's meta-judge compares the pointwise judgements (texts and "
+        "scores) of the policy's own judge, which it trains",
+    )
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
         self.m = config.method
         self.judge = SelfJudge(config.reward)
         d = config.data
-        self.instructions = fresh_instructions(d, self.m.iterations, self.m.prompts_per_iteration,
-                                               self.m.data_seed, "Meta-Rewarding")
+        self.instructions = fresh_instructions(
+            d, self.m.iterations, self.m.prompts_per_iteration, self.m.data_seed, "Meta-Rewarding"
+        )
         self.seed_judgements: list[dict] = []
         if self.m.warm_start.enabled:
-            self.seed_judgements = load_rows(d.seed_judgements, required=SEED_JUDGEMENT_FIELDS,
-                                             field_map=d.field_map)
+            self.seed_judgements = load_rows(
+                d.seed_judgements, required=SEED_JUDGEMENT_FIELDS, field_map=d.field_map
+            )
 
     # ------------------------------------------------------------ schedules
     def rho(self, t: int) -> float:
@@ -129,10 +149,14 @@ class MetaReward(Method):
 
     # ------------------------------------------------------------ warm start (optional)
     def warm_start_examples(self, tokenizer) -> list[Example]:
-        out = judge_warm_start_examples(tokenizer, self.seed_judgements, self.m.warm_start.ift_min_score)
+        out = judge_warm_start_examples(
+            tokenizer, self.seed_judgements, self.m.warm_start.ift_min_score
+        )
         if self.m.warm_start_meta_format:
-            out += [Example(chat_prompt(tokenizer, prompt), target)
-                    for prompt, target in meta_format_demos(self.seed_judgements)]
+            out += [
+                Example(chat_prompt(tokenizer, prompt), target)
+                for prompt, target in meta_format_demos(self.seed_judgements)
+            ]
         return out
 
     # ------------------------------------------------------------ stages
@@ -142,30 +166,55 @@ class MetaReward(Method):
     def _stage_prompts(self, t: int, engine: EngineFn) -> dict:
         n = self.m.prompts_per_iteration
         chosen = self.instructions[(t - 1) * n : t * n]
-        write_jsonl(self._path(t, "prompts"), [{"id": f"{t}-{i}", "instruction": x} for i, x in enumerate(chosen)])
+        write_jsonl(
+            self._path(t, "prompts"),
+            [{"id": f"{t}-{i}", "instruction": x} for i, x in enumerate(chosen)],
+        )
         return {"prompts": len(chosen)}
 
     def _stage_samples(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
         prompts = self._read(t, "prompts")
         s = self.m.response_sampling
-        outs = eng.generate([chat_prompt(eng.tokenizer, p["instruction"]) for p in prompts], s,
-                            n=self.m.samples_per_prompt, desc=f"actor (T={s.temperature})")
+        outs = eng.generate(
+            [chat_prompt(eng.tokenizer, p["instruction"]) for p in prompts],
+            s,
+            n=self.m.samples_per_prompt,
+            desc=f"actor (T={s.temperature})",
+        )
         rows = [
-            {"prompt_id": p["id"], "sample": j, "instruction": p["instruction"], "response": c.text.strip(),
-             "tokens": c.num_tokens, "chars": len(c.text.strip()), "finish_reason": c.finish_reason}
-            for p, cs in zip(prompts, outs, strict=True) for j, c in enumerate(cs)
+            {
+                "prompt_id": p["id"],
+                "sample": j,
+                "instruction": p["instruction"],
+                "response": c.text.strip(),
+                "tokens": c.num_tokens,
+                "chars": len(c.text.strip()),
+                "finish_reason": c.finish_reason,
+            }
+            for p, cs in zip(prompts, outs, strict=True)
+            for j, c in enumerate(cs)
         ]
         write_jsonl(self._path(t, "samples"), rows)
-        return {"samples": len(rows), "mean_tokens": mean(r["tokens"] for r in rows),
-                "truncated": sum(r["finish_reason"] == "length" for r in rows)}
+        return {
+            "samples": len(rows),
+            "mean_tokens": mean(r["tokens"] for r in rows),
+            "truncated": sum(r["finish_reason"] == "length" for r in rows),
+        }
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
         samples = self._read(t, "samples")
         judged = self.judge.judge(engine(), [(s["instruction"], s["response"]) for s in samples])
-        rows = [s | {"judgements": [x.strip() for x in j.texts], "scores": j.scores, "score": j.score,
-                     "score_variance": score_variance(j.scores)}
-                for s, j in zip(samples, judged, strict=True)]
+        rows = [
+            s
+            | {
+                "judgements": [x.strip() for x in j.texts],
+                "scores": j.scores,
+                "score": j.score,
+                "score_variance": score_variance(j.scores),
+            }
+            for s, j in zip(samples, judged, strict=True)
+        ]
         write_jsonl(self._path(t, "judgements"), rows)
         by_prompt: dict[str, list] = {}
         for s, j in zip(samples, judged, strict=True):
@@ -177,7 +226,9 @@ class MetaReward(Method):
         rho, limit = self.rho(t), per_iteration(self.m.max_chosen_chars, t)
         pairs, dropped = [], {"no_pair": 0, "chosen_too_long": 0}
         for pid, rows in _groups(self._read(t, "judgements")).items():
-            pick = meta_reward_band_pair([r["score"] for r in rows], [r["chars"] for r in rows], rho)
+            pick = meta_reward_band_pair(
+                [r["score"] for r in rows], [r["chars"] for r in rows], rho
+            )
             if pick is None:
                 dropped["no_pair"] += 1  # < 2 scored, all scores equal
                 continue
@@ -185,17 +236,28 @@ class MetaReward(Method):
             if limit is not None and c["chars"] > limit:
                 dropped["chosen_too_long"] += 1
                 continue
-            pairs.append({
-                "kind": "actor", "prompt_id": pid, "instruction": c["instruction"], "rho": rho,
-                "chosen": c["response"], "rejected": r["response"],
-                "chosen_sample": c["sample"], "rejected_sample": r["sample"],
-                "chosen_score": c["score"], "rejected_score": r["score"],
-                "chosen_tokens": c["tokens"], "rejected_tokens": r["tokens"],
-                "chosen_chars": c["chars"], "rejected_chars": r["chars"],
-            })
+            pairs.append(
+                {
+                    "kind": "actor",
+                    "prompt_id": pid,
+                    "instruction": c["instruction"],
+                    "rho": rho,
+                    "chosen": c["response"],
+                    "rejected": r["response"],
+                    "chosen_sample": c["sample"],
+                    "rejected_sample": r["sample"],
+                    "chosen_score": c["score"],
+                    "rejected_score": r["score"],
+                    "chosen_tokens": c["tokens"],
+                    "rejected_tokens": r["tokens"],
+                    "chosen_chars": c["chars"],
+                    "rejected_chars": r["chars"],
+                }
+            )
         write_jsonl(self._path(t, "actor_pairs"), pairs)
         return {
-            "actor_pairs": len(pairs), "rho": rho,
+            "actor_pairs": len(pairs),
+            "rho": rho,
             **{f"actor_dropped_{k}": v for k, v in dropped.items()},
             "chosen_tokens": mean(p["chosen_tokens"] for p in pairs),
             "rejected_tokens": mean(p["rejected_tokens"] for p in pairs),
@@ -208,7 +270,10 @@ class MetaReward(Method):
     def _stage_meta_judgements(self, t: int, engine: EngineFn) -> dict:
         if not self.train_judge(t):
             write_jsonl(self._path(t, "meta_judgements"), [])
-            return {"meta_judgements": 0, "meta_skipped": f"method.train_judge is off in iteration {t}"}
+            return {
+                "meta_judgements": 0,
+                "meta_skipped": f"method.train_judge is off in iteration {t}",
+            }
         todo: list[dict] = []  # one row per meta-judge call
         no_varied = 0
         for pid, rows in _groups(self._read(t, "judgements")).items():
@@ -219,22 +284,45 @@ class MetaReward(Method):
             r = rows[pick]
             for m, n in judgement_battles(r["judgements"], r["scores"]):
                 for first, second in ((m, n), (n, m)):
-                    todo.append({"prompt_id": pid, "sample": r["sample"], "pair": [m, n],
-                                 "order": "AB" if first == m else "BA", "first": first, "second": second,
-                                 "instruction": r["instruction"], "response": r["response"],
-                                 "_a": r["judgements"][first], "_b": r["judgements"][second]})
+                    todo.append(
+                        {
+                            "prompt_id": pid,
+                            "sample": r["sample"],
+                            "pair": [m, n],
+                            "order": "AB" if first == m else "BA",
+                            "first": first,
+                            "second": second,
+                            "instruction": r["instruction"],
+                            "response": r["response"],
+                            "_a": r["judgements"][first],
+                            "_b": r["judgements"][second],
+                        }
+                    )
         texts = []
         if todo:
             eng = engine()
-            prompts = [chat_prompt(eng.tokenizer, meta_judge_prompt_text(x["instruction"], x["response"], x["_a"], x["_b"]))
-                       for x in todo]
-            texts = [cs[0].text.strip() for cs in eng.generate(prompts, self.m.meta_judge_sampling, n=1, desc="meta-judge")]
+            prompts = [
+                chat_prompt(
+                    eng.tokenizer,
+                    meta_judge_prompt_text(x["instruction"], x["response"], x["_a"], x["_b"]),
+                )
+                for x in todo
+            ]
+            texts = [
+                cs[0].text.strip()
+                for cs in eng.generate(prompts, self.m.meta_judge_sampling, n=1, desc="meta-judge")
+            ]
         out = []
         for x, text in zip(todo, texts, strict=True):
             winner = parse_meta_winner(text)
-            out.append({k: v for k, v in x.items() if not k.startswith("_")} | {
-                "text": text, "winner": winner,
-                "winner_judgement": {"A": x["first"], "B": x["second"], None: None}[winner]})
+            out.append(
+                {k: v for k, v in x.items() if not k.startswith("_")}
+                | {
+                    "text": text,
+                    "winner": winner,
+                    "winner_judgement": {"A": x["first"], "B": x["second"], None: None}[winner],
+                }
+            )
         write_jsonl(self._path(t, "meta_judgements"), out)
         decided = [r for r in out if r["winner"] is not None]
         first_wins = sum(r["winner"] == "A" for r in decided)
@@ -279,18 +367,33 @@ class MetaReward(Method):
             if limit is not None and len(chosen) > limit:
                 dropped["chosen_too_long"] += 1
                 continue
-            pairs.append({
-                "kind": "judge", "prompt_id": key[0], "sample": key[1],
-                "instruction": src["instruction"], "response": src["response"],
-                "chosen": chosen, "rejected": rejected,
-                "chosen_judgement": c, "rejected_judgement": j,
-                "chosen_elo": elo[c], "rejected_elo": elo[j], "elo": {str(k): v for k, v in elo.items()},
-                "omega": list(omega),
-                "chosen_score": src["scores"][c], "rejected_score": src["scores"][j],
-                "chosen_chars": len(chosen), "rejected_chars": len(rejected),
-            })
+            pairs.append(
+                {
+                    "kind": "judge",
+                    "prompt_id": key[0],
+                    "sample": key[1],
+                    "instruction": src["instruction"],
+                    "response": src["response"],
+                    "chosen": chosen,
+                    "rejected": rejected,
+                    "chosen_judgement": c,
+                    "rejected_judgement": j,
+                    "chosen_elo": elo[c],
+                    "rejected_elo": elo[j],
+                    "elo": {str(k): v for k, v in elo.items()},
+                    "omega": list(omega),
+                    "chosen_score": src["scores"][c],
+                    "rejected_score": src["scores"][j],
+                    "chosen_chars": len(chosen),
+                    "rejected_chars": len(rejected),
+                }
+            )
         write_jsonl(self._path(t, "judge_pairs"), pairs)
-        higher = [p["chosen_score"] > p["rejected_score"] for p in pairs if p["chosen_score"] != p["rejected_score"]]
+        higher = [
+            p["chosen_score"] > p["rejected_score"]
+            for p in pairs
+            if p["chosen_score"] != p["rejected_score"]
+        ]
         return {
             "judge_pairs": len(pairs),
             **{f"judge_dropped_{k}": v for k, v in dropped.items()},
@@ -364,10 +467,17 @@ def most_varied(score_lists: Sequence[Sequence[float | None]]) -> int | None:
     return best
 
 
-def judgement_battles(texts: Sequence[str], scores: Sequence[float | None]) -> list[tuple[int, int]]:
+def judgement_battles(
+    texts: Sequence[str], scores: Sequence[float | None]
+) -> list[tuple[int, int]]:
     """Pairs (m, n), m < n, of valid judgements to compare; identical texts are not compared."""
     valid = [i for i, s in enumerate(scores) if s is not None]
-    return [(m, n) for k, m in enumerate(valid) for n in valid[k + 1 :] if texts[m].strip() != texts[n].strip()]
+    return [
+        (m, n)
+        for k, m in enumerate(valid)
+        for n in valid[k + 1 :]
+        if texts[m].strip() != texts[n].strip()
+    ]
 
 
 def meta_format_demos(seed_judgements: Sequence[dict]) -> list[tuple[str, str]]:
@@ -384,8 +494,15 @@ def meta_format_demos(seed_judgements: Sequence[dict]) -> list[tuple[str, str]]:
     for i, r in enumerate(rows):
         good_score = float(r["score"])
         good = judge_target(r["justification"], good_score)
-        other = next((o for k in range(1, len(rows)) if abs(float((o := rows[(i + k) % len(rows)])["score"]) - good_score) >= 2
-                      and o["instruction"] != r["instruction"]), None)
+        other = next(
+            (
+                o
+                for k in range(1, len(rows))
+                if abs(float((o := rows[(i + k) % len(rows)])["score"]) - good_score) >= 2
+                and o["instruction"] != r["instruction"]
+            ),
+            None,
+        )
         if i % 2 == 0 and other is not None:
             bad_score = float(other["score"])
             bad = judge_target(other["justification"], bad_score)
@@ -403,7 +520,9 @@ def meta_format_demos(seed_judgements: Sequence[dict]) -> list[tuple[str, str]]:
         # A is always discussed before B, so the verdict cannot be copied from whichever
         # judgement the reasoning mentions first (a small model's easiest shortcut).
         target = f"Judgement A {says_a}. Judgement B {says_b}.\nWinner: Judgement {g}"
-        out.append((meta_judge_prompt_text(r["instruction"], r["response"], a_text, b_text), target))
+        out.append(
+            (meta_judge_prompt_text(r["instruction"], r["response"], a_text, b_text), target)
+        )
     return out
 
 
@@ -417,8 +536,11 @@ def position_counts(outcomes: Sequence[tuple[int, int, str | None]]) -> tuple[in
     return (sum(w == "first" for _, _, w in outcomes), sum(w == "second" for _, _, w in outcomes))
 
 
-def weighted_battles(outcomes: Sequence[tuple[int, int, str | None]], players: Sequence[int],
-                     omega: tuple[float, float]) -> np.ndarray:
+def weighted_battles(
+    outcomes: Sequence[tuple[int, int, str | None]],
+    players: Sequence[int],
+    omega: tuple[float, float],
+) -> np.ndarray:
     """Meta-Rewarding's battle matrix over ``players`` (judgement indices, in order):
 
     B[m, n] = omega_1 * #(m beat n shown first) + omega_2 * #(m beat n shown second).
@@ -426,12 +548,17 @@ def weighted_battles(outcomes: Sequence[tuple[int, int, str | None]], players: S
     """
     where = {p: k for k, p in enumerate(players)}
     local = [(where[i], where[j], w) for i, j, w in outcomes]
-    weights = [omega[0] if w == "first" else omega[1] if w == "second" else 0.0 for _, _, w in local]
+    weights = [
+        omega[0] if w == "first" else omega[1] if w == "second" else 0.0 for _, _, w in local
+    ]
     return battle_matrix(local, len(players), weights=weights, tie_weight=0.0)
 
 
-def judge_pair(outcomes: Sequence[tuple[int, int, str | None]], players: Sequence[int],
-               omega: tuple[float, float]) -> tuple[tuple[int, int] | None, dict[int, float]]:
+def judge_pair(
+    outcomes: Sequence[tuple[int, int, str | None]],
+    players: Sequence[int],
+    omega: tuple[float, float],
+) -> tuple[tuple[int, int] | None, dict[int, float]]:
     """((highest-Elo, lowest-Elo) judgement indices, or None; Elo per judgement index).
 
     None when the ratings carry no preference (no battle with weight, so all ratings equal).
@@ -460,7 +587,9 @@ def order_consistency(meta_rows: Sequence[dict]) -> float | None:
     """Share of judgement pairs whose two orders, both decided, named the same judgement."""
     by_pair: dict[tuple, list] = {}
     for r in meta_rows:
-        by_pair.setdefault((r["prompt_id"], r["sample"], *r["pair"]), []).append(r["winner_judgement"])
+        by_pair.setdefault((r["prompt_id"], r["sample"], *r["pair"]), []).append(
+            r["winner_judgement"]
+        )
     decided = [w for w in by_pair.values() if len(w) == 2 and None not in w]
     return sum(w[0] == w[1] for w in decided) / len(decided) if decided else None
 

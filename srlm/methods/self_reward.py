@@ -51,9 +51,11 @@ ITEM = re.compile(r"^\s*(\d+)\s*[.)]\s*(.+?)\s*$")
 class SelfReward(Method):
     name = "self_reward"
     rollout_stages = ("prompts", "samples", "judgements", "pairs")
-    needs = Needs(rewards=("pointwise", "pairwise"),
-                  why="Self-Rewarding pairs the highest- against the lowest-scored response of each "
-                      "model-written prompt (which has no gold answer)")
+    needs = Needs(
+        rewards=("pointwise", "pairwise"),
+        why="Self-Rewarding pairs the highest- against the lowest-scored response of each "
+        "model-written prompt (which has no gold answer)",
+    )
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
@@ -62,19 +64,25 @@ class SelfReward(Method):
         d = config.data
         self.seed_instructions = [
             r["instruction"]
-            for r in load_rows(d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit)
+            for r in load_rows(
+                d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit
+            )
         ]
         self.held_out = [
-            r["instruction"] for r in load_rows(d.eval_prompts, required=["instruction"], field_map=d.field_map)
+            r["instruction"]
+            for r in load_rows(d.eval_prompts, required=["instruction"], field_map=d.field_map)
         ]
         self.seed_judgements = None
         if self.m.warm_start.enabled:
-            self.seed_judgements = load_rows(d.seed_judgements, required=SEED_JUDGEMENT_FIELDS,
-                                             field_map=d.field_map)
+            self.seed_judgements = load_rows(
+                d.seed_judgements, required=SEED_JUDGEMENT_FIELDS, field_map=d.field_map
+            )
 
     # ------------------------------------------------------------ warm start (M0 -> M1)
     def warm_start_examples(self, tokenizer) -> list[Example]:
-        return judge_warm_start_examples(tokenizer, self.seed_judgements or [], self.m.warm_start.ift_min_score)
+        return judge_warm_start_examples(
+            tokenizer, self.seed_judgements or [], self.m.warm_start.ift_min_score
+        )
 
     # ------------------------------------------------------------ stages
     def run_stage(self, stage: str, t: int, engine: EngineFn) -> dict:
@@ -92,9 +100,17 @@ class SelfReward(Method):
         while len(kept) < need and rounds < self.m.max_generation_rounds:
             rounds += 1
             calls = max(2, (need - len(kept)) // 2)
-            prompts = [chat_prompt(eng.tokenizer, self._self_instruct(rng, earlier + kept), assistant_prefix=f"{self._n_shots(earlier + kept) + 1}. ")
-                       for _ in range(calls)]
-            for [c] in eng.generate(prompts, self.m.prompt_sampling, n=1, desc=f"write prompts (round {rounds})"):
+            prompts = [
+                chat_prompt(
+                    eng.tokenizer,
+                    self._self_instruct(rng, earlier + kept),
+                    assistant_prefix=f"{self._n_shots(earlier + kept) + 1}. ",
+                )
+                for _ in range(calls)
+            ]
+            for [c] in eng.generate(
+                prompts, self.m.prompt_sampling, n=1, desc=f"write prompts (round {rounds})"
+            ):
                 for cand in _parse_items(c.text):
                     counts["generated"] += 1
                     reason = self._reject(cand, known + kept)
@@ -107,7 +123,10 @@ class SelfReward(Method):
                 f"iteration {t}: the model wrote no usable prompt in {rounds} rounds "
                 f"({counts}); raise method.max_generation_rounds or use a stronger model"
             )
-        write_jsonl(self._path(t, "prompts"), [{"id": f"{t}-{i}", "instruction": p} for i, p in enumerate(kept)])
+        write_jsonl(
+            self._path(t, "prompts"),
+            [{"id": f"{t}-{i}", "instruction": p} for i, p in enumerate(kept)],
+        )
         return {"prompts": len(kept), "rounds": rounds, **counts}
 
     def _n_shots(self, generated: list[str]) -> int:
@@ -116,10 +135,14 @@ class SelfReward(Method):
     def _self_instruct(self, rng: random.Random, generated: list[str]) -> str:
         # The paper mixes 6 seed and 2 model-written demonstrations.
         k_gen = min(self.m.shots_from_generated, len(generated))
-        shots = rng.sample(self.seed_instructions, min(self.m.shots_from_seed, len(self.seed_instructions)))
+        shots = rng.sample(
+            self.seed_instructions, min(self.m.shots_from_seed, len(self.seed_instructions))
+        )
         shots += rng.sample(generated, k_gen)
         rng.shuffle(shots)
-        return SELF_INSTRUCT_TEMPLATE.format(examples="\n".join(f"{i + 1}. {s}" for i, s in enumerate(shots)))
+        return SELF_INSTRUCT_TEMPLATE.format(
+            examples="\n".join(f"{i + 1}. {s}" for i, s in enumerate(shots))
+        )
 
     def _reject(self, cand: str, known: list[str]) -> str | None:
         words = len(cand.split())
@@ -134,16 +157,30 @@ class SelfReward(Method):
     def _stage_samples(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
         prompts = self._read(t, "prompts")
-        outs = eng.generate([chat_prompt(eng.tokenizer, p["instruction"]) for p in prompts],
-                            self.m.response_sampling, n=self.m.samples_per_prompt, desc="answer")
+        outs = eng.generate(
+            [chat_prompt(eng.tokenizer, p["instruction"]) for p in prompts],
+            self.m.response_sampling,
+            n=self.m.samples_per_prompt,
+            desc="answer",
+        )
         rows = [
-            {"prompt_id": p["id"], "sample": j, "instruction": p["instruction"], "response": c.text.strip(),
-             "tokens": c.num_tokens, "finish_reason": c.finish_reason}
-            for p, cs in zip(prompts, outs) for j, c in enumerate(cs)
+            {
+                "prompt_id": p["id"],
+                "sample": j,
+                "instruction": p["instruction"],
+                "response": c.text.strip(),
+                "tokens": c.num_tokens,
+                "finish_reason": c.finish_reason,
+            }
+            for p, cs in zip(prompts, outs, strict=True)
+            for j, c in enumerate(cs)
         ]
         write_jsonl(self._path(t, "samples"), rows)
-        return {"samples": len(rows), "mean_tokens": mean(r["tokens"] for r in rows),
-                "truncated": sum(r["finish_reason"] == "length" for r in rows)}
+        return {
+            "samples": len(rows),
+            "mean_tokens": mean(r["tokens"] for r in rows),
+            "truncated": sum(r["finish_reason"] == "length" for r in rows),
+        }
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
         samples = self._read(t, "samples")
@@ -152,10 +189,14 @@ class SelfReward(Method):
             groups.setdefault(s["prompt_id"], []).append(s)
         # Scored by reward=...: each prompt's responses form one group (a pairwise judge
         # compares within it); the rows keep the order of samples.jsonl.
-        result = self.reward.score([[Item(s["instruction"], s["response"]) for s in g] for g in groups.values()],
-                                   engine)
-        scored = {id(s): x for g, xs in zip(groups.values(), result.scored, strict=True)
-                  for s, x in zip(g, xs, strict=True)}
+        result = self.reward.score(
+            [[Item(s["instruction"], s["response"]) for s in g] for g in groups.values()], engine
+        )
+        scored = {
+            id(s): x
+            for g, xs in zip(groups.values(), result.scored, strict=True)
+            for s, x in zip(g, xs, strict=True)
+        }
         rows = [s | scored[id(s)].record | {"score": scored[id(s)].score} for s in samples]
         write_jsonl(self._path(t, "judgements"), rows)
         return result.health
@@ -175,15 +216,23 @@ class SelfReward(Method):
                 ties += 1
                 continue
             c, r = scored[pick[0]], scored[pick[1]]
-            pairs.append({
-                "prompt_id": pid, "instruction": c["instruction"],
-                "chosen": c["response"], "rejected": r["response"],
-                "chosen_score": c["score"], "rejected_score": r["score"],
-                "chosen_tokens": c["tokens"], "rejected_tokens": r["tokens"],
-            })
+            pairs.append(
+                {
+                    "prompt_id": pid,
+                    "instruction": c["instruction"],
+                    "chosen": c["response"],
+                    "rejected": r["response"],
+                    "chosen_score": c["score"],
+                    "rejected_score": r["score"],
+                    "chosen_tokens": c["tokens"],
+                    "rejected_tokens": r["tokens"],
+                }
+            )
         write_jsonl(self._path(t, "pairs"), pairs)
         return {
-            "pairs": len(pairs), "ties_dropped": ties, "too_few_scored": too_few,
+            "pairs": len(pairs),
+            "ties_dropped": ties,
+            "too_few_scored": too_few,
             "chosen_tokens": mean(p["chosen_tokens"] for p in pairs),
             "rejected_tokens": mean(p["rejected_tokens"] for p in pairs),
             "chosen_score": mean(p["chosen_score"] for p in pairs),
@@ -192,8 +241,10 @@ class SelfReward(Method):
 
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
-        return [Example(chat_prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
-                for p in self._read(t, "pairs")]
+        return [
+            Example(chat_prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
+            for p in self._read(t, "pairs")
+        ]
 
     # ------------------------------------------------------------ helpers
     def _path(self, t: int, stage: str):

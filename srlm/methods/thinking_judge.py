@@ -132,14 +132,16 @@ EXECUTION_SYSTEM = (
     "Follow the plan step by step and carry out each step on both responses; do not copy the "
     "plan, apply it. Avoid any position bias: the order in which the responses are presented "
     "must not influence your decision. Do not let the length of the responses or the names of "
-    'the assistants influence you. After the evaluation, output your final verdict strictly as '
+    "the assistants influence you. After the evaluation, output your final verdict strictly as "
     '"[[A]]" if assistant A is better or "[[B]]" if assistant B is better.'
 )
 
 # Closes the execution prompt's user turn: small models follow the last line far more than the
 # system turn (the embedded model's verdict rate went from 0 of 8 to 4 of 32 with it).
-EXECUTION_REMINDER = ("\n\nNow follow the plan step by step on both answers, then end with your "
-                      "verdict: [[A]] or [[B]].")
+EXECUTION_REMINDER = (
+    "\n\nNow follow the plan step by step on both answers, then end with your "
+    "verdict: [[A]] or [[B]]."
+)
 
 # The single-pass thinking-judge prompt (EvalPlanner Fig. 5; MT-Bench pairwise): the training
 # prompt and the evaluation prompt.
@@ -172,35 +174,44 @@ PAIR_TEMPLATE = """[User Question]
 # embedded 135M model gave 0 of 32 parseable triples and 0 of 64 verdicts zero-shot. They are
 # never put into the judge's own (training and evaluation) prompt.
 SHOT_TRIPLES = [
-    {"instruction": "What is a good name for a pet goldfish?",
-     "response": 'How about "Bubbles"? It is playful and suits a fish that lives in water.',
-     "modified": "What is a good name for a pet parrot?",
-     "answer": 'How about "Kiwi"? It is short and bright, and a parrot can learn to say it.'},
-    {"instruction": "How many legs does a spider have?",
-     "response": "A spider has eight legs.",
-     "modified": "How many legs does an insect have?",
-     "answer": "An insect has six legs, in three pairs attached to its thorax."},
+    {
+        "instruction": "What is a good name for a pet goldfish?",
+        "response": 'How about "Bubbles"? It is playful and suits a fish that lives in water.',
+        "modified": "What is a good name for a pet parrot?",
+        "answer": 'How about "Kiwi"? It is short and bright, and a parrot can learn to say it.',
+    },
+    {
+        "instruction": "How many legs does a spider have?",
+        "response": "A spider has eight legs.",
+        "modified": "How many legs does an insect have?",
+        "answer": "An insect has six legs, in three pairs attached to its thorax.",
+    },
 ]
 SHOT_JUDGEMENTS = [
-    {"instruction": "What is the capital of Australia?",
-     "answer_a": "The capital of Australia is Canberra.",
-     "answer_b": "Sydney is the largest city in Australia and is famous for its opera house.",
-     "plan": "1. The answer must name one city as the capital.\n2. The capital is Canberra, "
-             "not Sydney or Melbourne.\n3. Prefer a direct answer.",
-     "execution": "Assistant A names Canberra, which is correct. Assistant B describes Sydney "
-                  "but names no capital.\nVerdict: [[A]]"},
-    {"instruction": "Give me a word that rhymes with 'cat'.",
-     "answer_a": "Here is a word that rhymes with 'dog': log.",
-     "answer_b": "'Hat' rhymes with 'cat'.",
-     "plan": "1. The answer must give a word.\n2. The word must rhyme with 'cat'.",
-     "execution": "Both assistants give a word. 'log' rhymes with 'dog', not with 'cat'; 'hat' "
-                  "rhymes with 'cat'.\nVerdict: [[B]]"},
+    {
+        "instruction": "What is the capital of Australia?",
+        "answer_a": "The capital of Australia is Canberra.",
+        "answer_b": "Sydney is the largest city in Australia and is famous for its opera house.",
+        "plan": "1. The answer must name one city as the capital.\n2. The capital is Canberra, "
+        "not Sydney or Melbourne.\n3. Prefer a direct answer.",
+        "execution": "Assistant A names Canberra, which is correct. Assistant B describes Sydney "
+        "but names no capital.\nVerdict: [[A]]",
+    },
+    {
+        "instruction": "Give me a word that rhymes with 'cat'.",
+        "answer_a": "Here is a word that rhymes with 'dog': log.",
+        "answer_b": "'Hat' rhymes with 'cat'.",
+        "plan": "1. The answer must give a word.\n2. The word must rhyme with 'cat'.",
+        "execution": "Both assistants give a word. 'log' rhymes with 'dog', not with 'cat'; 'hat' "
+        "rhymes with 'cat'.\nVerdict: [[B]]",
+    },
 ]
 
 
 def pair_text(instruction: str, answer_a: str, answer_b: str) -> str:
-    return PAIR_TEMPLATE.format(instruction=instruction.strip(), answer_a=answer_a.strip(),
-                                answer_b=answer_b.strip())
+    return PAIR_TEMPLATE.format(
+        instruction=instruction.strip(), answer_a=answer_a.strip(), answer_b=answer_b.strip()
+    )
 
 
 def _with_shots(shots: list[tuple[str, str]], user: str) -> list[dict]:
@@ -213,38 +224,58 @@ def _with_shots(shots: list[tuple[str, str]], user: str) -> list[dict]:
 
 def triple_messages(instruction: str, response: str, shots: int = 0) -> list[dict]:
     """The "similar but different" prompt; the assistant turn is then opened with its first tag."""
+
     def user(x: str, y: str) -> str:
         return SIMILAR_BUT_DIFFERENT_TEMPLATE.format(instruction=x.strip(), response=y.strip())
 
-    demos = [(user(d["instruction"], d["response"]),
-              f"{MODIFIED_Q}\n{d['modified']}\n\n{MODIFIED_START}\n{d['answer']}\n{MODIFIED_END}")
-             for d in SHOT_TRIPLES[:shots]]
+    demos = [
+        (
+            user(d["instruction"], d["response"]),
+            f"{MODIFIED_Q}\n{d['modified']}\n\n{MODIFIED_START}\n{d['answer']}\n{MODIFIED_END}",
+        )
+        for d in SHOT_TRIPLES[:shots]
+    ]
     return _with_shots(demos, user(instruction, response))
 
 
 def plan_messages(instruction: str, shots: int = 0) -> list[dict]:
     """The plan prompt: the instruction alone, never the answers."""
-    demos = [(PLAN_TEMPLATE.format(instruction=d["instruction"]),
-              f"{PLAN_START}\n{d['plan']}\n{PLAN_END}") for d in SHOT_JUDGEMENTS[:shots]]
+    demos = [
+        (
+            PLAN_TEMPLATE.format(instruction=d["instruction"]),
+            f"{PLAN_START}\n{d['plan']}\n{PLAN_END}",
+        )
+        for d in SHOT_JUDGEMENTS[:shots]
+    ]
     return _with_shots(demos, PLAN_TEMPLATE.format(instruction=instruction.strip()))
 
 
-def execution_messages(instruction: str, answer_a: str, answer_b: str, plan: str,
-                       shots: int = 0) -> list[dict]:
+def execution_messages(
+    instruction: str, answer_a: str, answer_b: str, plan: str, shots: int = 0
+) -> list[dict]:
     """The execution prompt: question, both answers (in the pair's order) and the plan."""
-    def user(x: str, a: str, b: str, p: str) -> str:
-        return pair_text(x, a, b) + f"\n\n{PLAN_START}\n{p.strip()}\n{PLAN_END}" + EXECUTION_REMINDER
 
-    demos = [(user(d["instruction"], d["answer_a"], d["answer_b"], d["plan"]), d["execution"])
-             for d in SHOT_JUDGEMENTS[:shots]]
-    return [{"role": "system", "content": EXECUTION_SYSTEM},
-            *_with_shots(demos, user(instruction, answer_a, answer_b, plan))]
+    def user(x: str, a: str, b: str, p: str) -> str:
+        return (
+            pair_text(x, a, b) + f"\n\n{PLAN_START}\n{p.strip()}\n{PLAN_END}" + EXECUTION_REMINDER
+        )
+
+    demos = [
+        (user(d["instruction"], d["answer_a"], d["answer_b"], d["plan"]), d["execution"])
+        for d in SHOT_JUDGEMENTS[:shots]
+    ]
+    return [
+        {"role": "system", "content": EXECUTION_SYSTEM},
+        *_with_shots(demos, user(instruction, answer_a, answer_b, plan)),
+    ]
 
 
 def judge_messages(instruction: str, answer_a: str, answer_b: str) -> list[dict]:
     """The single-pass thinking-judge prompt (training and evaluation); always zero-shot."""
-    return [{"role": "system", "content": JUDGE_SYSTEM},
-            {"role": "user", "content": pair_text(instruction, answer_a, answer_b)}]
+    return [
+        {"role": "system", "content": JUDGE_SYSTEM},
+        {"role": "user", "content": pair_text(instruction, answer_a, answer_b)},
+    ]
 
 
 def _chat(tokenizer, messages: list[dict], assistant_prefix: str = "") -> str:
@@ -322,7 +353,9 @@ def parse_judge_output(text: str) -> str | None:
 
 def assemble_judgement(plan: str, execution: str, verdict: str | None) -> str:
     """The single-pass judge output that a (plan, execution) pair is trained as (see top)."""
-    text = f"{PLAN_START}\n{plan.strip()}\n{PLAN_END}\n{EXEC_START}\n{execution.strip()}\n{EXEC_END}"
+    text = (
+        f"{PLAN_START}\n{plan.strip()}\n{PLAN_END}\n{EXEC_START}\n{execution.strip()}\n{EXEC_END}"
+    )
     if verdict is not None:
         text += f"\n{FINAL_VERDICT}\n{VERDICT_TOKEN[verdict]}"
     return text
@@ -372,8 +405,14 @@ def judge_metrics(rows: list[dict]) -> dict:
     triples = [v for v in by_triple.values() if set(v) == set(ORDERS)]
     n = len(triples)
     if n == 0:
-        return {"triples": 0, "acc_first": None, "acc_second": None, "pos_consistent_acc": None,
-                "flip_rate": None, "parse_fail_rate": None}
+        return {
+            "triples": 0,
+            "acc_first": None,
+            "acc_second": None,
+            "pos_consistent_acc": None,
+            "flip_rate": None,
+            "parse_fail_rate": None,
+        }
     ok = [{o: is_correct(v[o], o) for o in ORDERS} for v in triples]
     readable = [v for v in triples if all(v[o] is not None for o in ORDERS)]
     flips = sum(preferred(v["AB"], "AB") != preferred(v["BA"], "BA") for v in readable)
@@ -406,17 +445,20 @@ class ThinkingJudge(Method):
     eval_judge_accuracy = False
     # The verdicts it trains on are checked by rule against a label known by construction (y_w
     # answers the instruction, y_l a modified one): a verifiable reward, in this module.
-    needs = Needs(rewards=("verifiable",),
-                  why="the thinking judge trains on verdicts checked by rule against a label known "
-                      "by construction (which answer fits the instruction), not on judge scores")
+    needs = Needs(
+        rewards=("verifiable",),
+        why="the thinking judge trains on verdicts checked by rule against a label known "
+        "by construction (which answer fits the instruction), not on judge scores",
+    )
     evaluates = True
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
         self.m = config.method
         d = config.data
-        seed_rows = load_rows(d.seed_instructions, required=["instruction"], field_map=d.field_map,
-                              limit=d.limit)
+        seed_rows = load_rows(
+            d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit
+        )
         # One fixed shuffle of the seed instructions; iteration t takes the next fresh slice.
         self.instructions = [str(r["instruction"]) for r in seed_rows]
         random.Random(self.m.data_seed).shuffle(self.instructions)
@@ -432,8 +474,15 @@ class ThinkingJudge(Method):
             )
         self.slices = iteration_slices(len(self.instructions), counts, self.m.iterations)
         e = config.eval
-        self.held_out = [{"id": f"eval-{p.id}", "instruction": p.prompt, "chosen": p.chosen, "rejected": p.rejected}
-                         for p in load_eval_set(e.pairs, "pairs", e.pair_fields or None, e.max_pairs)]
+        self.held_out = [
+            {
+                "id": f"eval-{p.id}",
+                "instruction": p.prompt,
+                "chosen": p.chosen,
+                "rejected": p.rejected,
+            }
+            for p in load_eval_set(e.pairs, "pairs", e.pair_fields or None, e.max_pairs)
+        ]
 
     # ------------------------------------------------------------ stages
     def run_stage(self, stage: str, t: int, engine: EngineFn) -> dict:
@@ -444,51 +493,88 @@ class ThinkingJudge(Method):
         rows = self._make_triples(engine(), self.instructions[start:end], prefix=f"{t}")
         write_jsonl(self._path(t, "triples"), rows)
         kept = [r for r in rows if r["ok"]]
-        return {"prompts": len(rows), "triples": len(kept),
-                "triples_unparseable": len(rows) - len(kept),
-                "response_tokens": mean(r["chosen_tokens"] for r in rows)}
+        return {
+            "prompts": len(rows),
+            "triples": len(kept),
+            "triples_unparseable": len(rows) - len(kept),
+            "response_tokens": mean(r["chosen_tokens"] for r in rows),
+        }
 
     def _make_triples(self, eng, instructions: list[str], prefix: str) -> list[dict]:
         """y_w = M_t's answer to x; the "similar but different" output gives x' and y_l."""
         m = self.m
-        answers = eng.generate([chat_prompt(eng.tokenizer, x) for x in instructions],
-                               m.response_sampling, n=1, desc="answer instructions")
-        prompts = [_chat(eng.tokenizer, triple_messages(x, c.text, m.generation_shots),
-                         assistant_prefix=MODIFIED_Q + "\n")
-                   for x, [c] in zip(instructions, answers, strict=True)]
+        answers = eng.generate(
+            [chat_prompt(eng.tokenizer, x) for x in instructions],
+            m.response_sampling,
+            n=1,
+            desc="answer instructions",
+        )
+        prompts = [
+            _chat(
+                eng.tokenizer,
+                triple_messages(x, c.text, m.generation_shots),
+                assistant_prefix=MODIFIED_Q + "\n",
+            )
+            for x, [c] in zip(instructions, answers, strict=True)
+        ]
         outs = eng.generate(prompts, m.triple_sampling, n=1, desc="similar but different")
         rows = []
         for i, (x, [a], [g]) in enumerate(zip(instructions, answers, outs, strict=True)):
             raw = MODIFIED_Q + "\n" + g.text
             parsed = parse_triple(raw)
-            rows.append({
-                "id": f"{prefix}-{i}", "instruction": x, "ok": parsed is not None,
-                "chosen": a.text.strip(),
-                "modified_instruction": parsed[0] if parsed else None,
-                "rejected": parsed[1] if parsed else None,
-                "raw": raw, "chosen_tokens": a.num_tokens, "raw_tokens": g.num_tokens,
-                "finish_reason": g.finish_reason,
-            })
+            rows.append(
+                {
+                    "id": f"{prefix}-{i}",
+                    "instruction": x,
+                    "ok": parsed is not None,
+                    "chosen": a.text.strip(),
+                    "modified_instruction": parsed[0] if parsed else None,
+                    "rejected": parsed[1] if parsed else None,
+                    "raw": raw,
+                    "chosen_tokens": a.num_tokens,
+                    "raw_tokens": g.num_tokens,
+                    "finish_reason": g.finish_reason,
+                }
+            )
         return rows
 
     def _stage_plans(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
         triples = [r for r in self._read(t, "triples") if r["ok"]]
-        prompts = [_chat(eng.tokenizer, plan_messages(r["instruction"], self.m.generation_shots),
-                         assistant_prefix=PLAN_START + "\n") for r in triples]
-        outs = eng.generate(prompts, self.m.plan_sampling, n=self.m.plans_per_instruction, desc="plans")
+        prompts = [
+            _chat(
+                eng.tokenizer,
+                plan_messages(r["instruction"], self.m.generation_shots),
+                assistant_prefix=PLAN_START + "\n",
+            )
+            for r in triples
+        ]
+        outs = eng.generate(
+            prompts, self.m.plan_sampling, n=self.m.plans_per_instruction, desc="plans"
+        )
         rows = []
         for r, cs in zip(triples, outs, strict=True):
             for k, c in enumerate(cs):
                 raw = PLAN_START + "\n" + c.text
                 plan, closed = extract_plan(raw)
-                rows.append({"triple_id": r["id"], "plan_id": k, "plan": plan, "closed": closed,
-                             "raw": raw, "tokens": c.num_tokens, "finish_reason": c.finish_reason})
+                rows.append(
+                    {
+                        "triple_id": r["id"],
+                        "plan_id": k,
+                        "plan": plan,
+                        "closed": closed,
+                        "raw": raw,
+                        "tokens": c.num_tokens,
+                        "finish_reason": c.finish_reason,
+                    }
+                )
         write_jsonl(self._path(t, "plans"), rows)
-        return {"plans": sum(r["plan"] is not None for r in rows),
-                "plans_empty": sum(r["plan"] is None for r in rows),
-                "plans_unclosed": sum(r["plan"] is not None and not r["closed"] for r in rows),
-                "plan_tokens": mean(r["tokens"] for r in rows)}
+        return {
+            "plans": sum(r["plan"] is not None for r in rows),
+            "plans_empty": sum(r["plan"] is None for r in rows),
+            "plans_unclosed": sum(r["plan"] is not None and not r["closed"] for r in rows),
+            "plan_tokens": mean(r["tokens"] for r in rows),
+        }
 
     def _stage_executions(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
@@ -500,17 +586,30 @@ class ThinkingJudge(Method):
         for p, order in jobs:
             tr = triples[p["triple_id"]]
             a, b = arrange(tr["chosen"], tr["rejected"], order)
-            prompts.append(_chat(eng.tokenizer, execution_messages(tr["instruction"], a, b, p["plan"],
-                                                                   self.m.generation_shots)))
+            prompts.append(
+                _chat(
+                    eng.tokenizer,
+                    execution_messages(tr["instruction"], a, b, p["plan"], self.m.generation_shots),
+                )
+            )
         outs = eng.generate(prompts, self.m.execution_sampling, n=per_order, desc="execute plans")
         rows = []
         for (p, order), cs in zip(jobs, outs, strict=True):
             for j, c in enumerate(cs):
                 verdict = parse_verdict(c.text)
-                rows.append({"triple_id": p["triple_id"], "plan_id": p["plan_id"], "order": order,
-                             "sample": j, "raw": c.text, "verdict": verdict,
-                             "correct": is_correct(verdict, order), "tokens": c.num_tokens,
-                             "finish_reason": c.finish_reason})
+                rows.append(
+                    {
+                        "triple_id": p["triple_id"],
+                        "plan_id": p["plan_id"],
+                        "order": order,
+                        "sample": j,
+                        "raw": c.text,
+                        "verdict": verdict,
+                        "correct": is_correct(verdict, order),
+                        "tokens": c.num_tokens,
+                        "finish_reason": c.finish_reason,
+                    }
+                )
         write_jsonl(self._path(t, "executions"), rows)
         fails = sum(r["verdict"] is None for r in rows)
         return {
@@ -518,8 +617,10 @@ class ThinkingJudge(Method):
             "parse_failures": fails,
             "parse_failure_rate": fails / max(len(rows), 1),
             "execution_accuracy": mean(r["correct"] for r in rows),
-            **{f"execution_accuracy_{o}": mean(r["correct"] for r in rows if r["order"] == o)
-               for o in ORDERS},
+            **{
+                f"execution_accuracy_{o}": mean(r["correct"] for r in rows if r["order"] == o)
+                for o in ORDERS
+            },
             "verdicts": dict(Counter(str(r["verdict"]) for r in rows)),
         }
 
@@ -542,16 +643,24 @@ class ThinkingJudge(Method):
             for c, r in made:
                 plan = plans[(tid, c["plan_id"])]
                 a, b = arrange(tr["chosen"], tr["rejected"], c["order"])
-                pairs.append({
-                    "triple_id": tid, "plan_id": c["plan_id"], "order": c["order"],
-                    "instruction": tr["instruction"], "answer_a": a, "answer_b": b,
-                    "chosen": assemble_judgement(plan["plan"], c["raw"], c["verdict"]),
-                    "rejected": assemble_judgement(plan["plan"], r["raw"], r["verdict"]),
-                    "chosen_sample": c["sample"], "rejected_sample": r["sample"],
-                    "chosen_verdict": c["verdict"], "rejected_verdict": r["verdict"],
-                    "chosen_tokens": plan["tokens"] + c["tokens"],
-                    "rejected_tokens": plan["tokens"] + r["tokens"],
-                })
+                pairs.append(
+                    {
+                        "triple_id": tid,
+                        "plan_id": c["plan_id"],
+                        "order": c["order"],
+                        "instruction": tr["instruction"],
+                        "answer_a": a,
+                        "answer_b": b,
+                        "chosen": assemble_judgement(plan["plan"], c["raw"], c["verdict"]),
+                        "rejected": assemble_judgement(plan["plan"], r["raw"], r["verdict"]),
+                        "chosen_sample": c["sample"],
+                        "rejected_sample": r["sample"],
+                        "chosen_verdict": c["verdict"],
+                        "rejected_verdict": r["verdict"],
+                        "chosen_tokens": plan["tokens"] + c["tokens"],
+                        "rejected_tokens": plan["tokens"] + r["tokens"],
+                    }
+                )
         write_jsonl(self._path(t, "pairs"), pairs)
         return {
             "pairs": len(pairs),
@@ -565,9 +674,14 @@ class ThinkingJudge(Method):
 
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
-        return [Example(_chat(tokenizer, judge_messages(p["instruction"], p["answer_a"], p["answer_b"])),
-                        p["chosen"], p["rejected"])
-                for p in self._read(t, "pairs")]
+        return [
+            Example(
+                _chat(tokenizer, judge_messages(p["instruction"], p["answer_a"], p["answer_b"])),
+                p["chosen"],
+                p["rejected"],
+            )
+            for p in self._read(t, "pairs")
+        ]
 
     def warm_start_examples(self, tokenizer) -> list[Example]:
         """M1^SFT's data: one random correct judgement per instruction of iteration 1.
@@ -595,9 +709,12 @@ class ThinkingJudge(Method):
             e = rng.choice(good)
             tr = triples[tid]
             a, b = arrange(tr["chosen"], tr["rejected"], e["order"])
-            out.append(Example(_chat(tokenizer, judge_messages(tr["instruction"], a, b)),
-                               assemble_judgement(plans[(tid, e["plan_id"])]["plan"], e["raw"],
-                                                  e["verdict"])))
+            out.append(
+                Example(
+                    _chat(tokenizer, judge_messages(tr["instruction"], a, b)),
+                    assemble_judgement(plans[(tid, e["plan_id"])]["plan"], e["raw"], e["verdict"]),
+                )
+            )
         if not out:
             raise SetupError(
                 "method.sft_warm_start=true: no execution of iteration 1 reached the correct "
@@ -612,16 +729,29 @@ class ThinkingJudge(Method):
         eng = engine()
         triples = self.held_out
         jobs = [(tr, o) for tr in triples for o in ORDERS]
-        prompts = [_chat(eng.tokenizer, judge_messages(tr["instruction"], *arrange(tr["chosen"], tr["rejected"], o)))
-                   for tr, o in jobs]
+        prompts = [
+            _chat(
+                eng.tokenizer,
+                judge_messages(tr["instruction"], *arrange(tr["chosen"], tr["rejected"], o)),
+            )
+            for tr, o in jobs
+        ]
         greedy = SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=self.m.eval_max_tokens)
         outs = eng.generate(prompts, greedy, n=1, desc="evaluate judge (T=0)")
         rows = []
         for (tr, order), [c] in zip(jobs, outs, strict=True):
             verdict = parse_judge_output(c.text)
-            rows.append({"triple_id": tr["id"], "order": order, "raw": c.text, "verdict": verdict,
-                         "correct": is_correct(verdict, order), "tokens": c.num_tokens,
-                         "finish_reason": c.finish_reason})
+            rows.append(
+                {
+                    "triple_id": tr["id"],
+                    "order": order,
+                    "raw": c.text,
+                    "verdict": verdict,
+                    "correct": is_correct(verdict, order),
+                    "tokens": c.num_tokens,
+                    "finish_reason": c.finish_reason,
+                }
+            )
         write_jsonl(self._path(t, "eval"), rows)
         return judge_metrics(rows) | {"eval_tokens": mean(r["tokens"] for r in rows)}
 

@@ -61,15 +61,15 @@ from srlm.training.data import Example
 # in the user turn; the separator is where an output is split into thought and response.
 GENERIC_PROMPT = (
     "Answer the user's query below as helpfully and completely as you can. Before answering, "
-    "you may think it over: write your thought process after \"Here is my thought process:\", "
-    "then write your answer after \"Here is my response:\". The user sees only what comes "
-    "after \"Here is my response:\".\n\nUser query: "
+    'you may think it over: write your thought process after "Here is my thought process:", '
+    'then write your answer after "Here is my response:". The user sees only what comes '
+    'after "Here is my response:".\n\nUser query: '
 )
 SPECIFIC_PROMPT = (
     "Answer the user's query below in a thorough and detailed way. First write your internal "
     "thoughts: they must contain a draft response and an evaluation of that draft (what works, "
     "what is missing or wrong, how to improve it). Then write your final response after "
-    "\"<R>\". The user sees only what comes after \"<R>\".\n\nUser query: "
+    '"<R>". The user sees only what comes after "<R>".\n\nUser query: '
 )
 THOUGHT_PROMPTS = {
     "generic": (GENERIC_PROMPT, "Here is my response:"),
@@ -81,9 +81,11 @@ THOUGHT_HEADER = "Here is my thought process:"
 class Tpo(Method):
     name = "tpo"
     rollout_stages = ("samples", "split", "judgements", "pairs")
-    needs = Needs(rewards=("pointwise", "pairwise"),
-                  why="TPO pairs a prompt's outputs by the length-controlled scores of their "
-                      "responses (its instructions have no gold answer)")
+    needs = Needs(
+        rewards=("pointwise", "pairwise"),
+        why="TPO pairs a prompt's outputs by the length-controlled scores of their "
+        "responses (its instructions have no gold answer)",
+    )
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
@@ -92,12 +94,14 @@ class Tpo(Method):
         self.kind = self.m.thought_prompt if self.m.thoughts else None
         self.separator = separator(self.kind)
         d = config.data
-        self.instructions = fresh_instructions(d, self.m.iterations, self.m.prompts_per_iteration,
-                                               self.m.data_seed, "TPO")
+        self.instructions = fresh_instructions(
+            d, self.m.iterations, self.m.prompts_per_iteration, self.m.data_seed, "TPO"
+        )
         self.seed_judgements: list[dict] = []
         if self.m.warm_start.enabled:
-            self.seed_judgements = load_rows(d.seed_judgements, required=SEED_JUDGEMENT_FIELDS,
-                                             field_map=d.field_map)
+            self.seed_judgements = load_rows(
+                d.seed_judgements, required=SEED_JUDGEMENT_FIELDS, field_map=d.field_map
+            )
 
     # ------------------------------------------------------------ prompts
     def prompt(self, tokenizer, instruction: str) -> str:
@@ -117,9 +121,14 @@ class Tpo(Method):
         ws = self.m.warm_start
         out = judge_warm_start_examples(tokenizer, self.seed_judgements, ws.ift_min_score)
         if self.m.warm_start_thought_format and self.kind is not None:
-            out += [Example(self.prompt(tokenizer, r["instruction"]),
-                            thought_format_demo(self.kind, r["response"], r["justification"]))
-                    for r in self.seed_judgements if int(r["score"]) >= ws.ift_min_score]
+            out += [
+                Example(
+                    self.prompt(tokenizer, r["instruction"]),
+                    thought_format_demo(self.kind, r["response"], r["justification"]),
+                )
+                for r in self.seed_judgements
+                if int(r["score"]) >= ws.ift_min_score
+            ]
         return out
 
     # ------------------------------------------------------------ stages
@@ -130,17 +139,31 @@ class Tpo(Method):
         eng = engine()
         instructions = self.iteration_instructions(t)
         s = self.m.sampling
-        outs = eng.generate([self.prompt(eng.tokenizer, x) for x in instructions], s,
-                            n=self.m.samples_per_prompt, desc=f"sample (T={s.temperature})")
+        outs = eng.generate(
+            [self.prompt(eng.tokenizer, x) for x in instructions],
+            s,
+            n=self.m.samples_per_prompt,
+            desc=f"sample (T={s.temperature})",
+        )
         rows = [
-            {"prompt_id": f"{t}-{i}", "sample": j, "instruction": x, "output": c.text.strip(),
-             "tokens": c.num_tokens, "finish_reason": c.finish_reason}
-            for i, (x, cs) in enumerate(zip(instructions, outs, strict=True)) for j, c in enumerate(cs)
+            {
+                "prompt_id": f"{t}-{i}",
+                "sample": j,
+                "instruction": x,
+                "output": c.text.strip(),
+                "tokens": c.num_tokens,
+                "finish_reason": c.finish_reason,
+            }
+            for i, (x, cs) in enumerate(zip(instructions, outs, strict=True))
+            for j, c in enumerate(cs)
         ]
         write_jsonl(self._path(t, "samples"), rows)
-        return {"prompts": len(instructions), "samples": len(rows),
-                "mean_output_tokens": mean(r["tokens"] for r in rows),
-                "truncated": sum(r["finish_reason"] == "length" for r in rows)}
+        return {
+            "prompts": len(instructions),
+            "samples": len(rows),
+            "mean_output_tokens": mean(r["tokens"] for r in rows),
+            "truncated": sum(r["finish_reason"] == "length" for r in rows),
+        }
 
     def _stage_split(self, t: int, engine: EngineFn) -> dict:
         eng = engine()  # for its tokenizer: lengths are counted in tokens
@@ -152,11 +175,16 @@ class Tpo(Method):
         for s in self._read(t, "samples"):
             parts = split_output(s["output"], self.separator)
             thought, response = parts if parts is not None else (None, None)
-            rows.append(s | {
-                "parse_error": parts is None, "thought": thought, "response": response,
-                "thought_tokens": n_tokens(thought) if self.kind is not None else None,
-                "response_tokens": n_tokens(response),
-            })
+            rows.append(
+                s
+                | {
+                    "parse_error": parts is None,
+                    "thought": thought,
+                    "response": response,
+                    "thought_tokens": n_tokens(thought) if self.kind is not None else None,
+                    "response_tokens": n_tokens(response),
+                }
+            )
         write_jsonl(self._path(t, "split"), rows)
         errors = [r for r in rows if r["parse_error"]]
         return {
@@ -176,13 +204,19 @@ class Tpo(Method):
         # instruction with each other.
         result = self.reward.score(_items_by_prompt(todo), engine)
         judged = [x for g in result.scored for x in g]
-        verdicts = {(r["prompt_id"], r["sample"]): j for r, j in zip(_rows_by_prompt(todo), judged, strict=True)}
+        verdicts = {
+            (r["prompt_id"], r["sample"]): j
+            for r, j in zip(_rows_by_prompt(todo), judged, strict=True)
+        }
         out = []
         for r in rows:
             j = verdicts.get((r["prompt_id"], r["sample"]))
-            out.append(r | {"judged_response": r["response"] if j else None}
-                       | (j.record if j else {"judgements": [], "scores": []})
-                       | {"score": j.score if j else None})
+            out.append(
+                r
+                | {"judged_response": r["response"] if j else None}
+                | (j.record if j else {"judgements": [], "scores": []})
+                | {"score": j.score if j else None}
+            )
         write_jsonl(self._path(t, "judgements"), out)
         return {"judged_responses": len(judged), **result.health}
 
@@ -193,28 +227,43 @@ class Tpo(Method):
             groups.setdefault(row["prompt_id"], []).append(row)
         pairs, dropped = [], {"no_scored_output": 0, "too_few_scored": 0, "tied_scores": 0}
         for pid, rows in groups.items():
-            pick, why = select_pair([r["score"] for r in rows], [r["response_tokens"] for r in rows],
-                                    [r["parse_error"] for r in rows], rho)
+            pick, why = select_pair(
+                [r["score"] for r in rows],
+                [r["response_tokens"] for r in rows],
+                [r["parse_error"] for r in rows],
+                rho,
+            )
             if pick is None:
                 dropped[why] += 1
                 continue
             c, r = rows[pick[0]], rows[pick[1]]
-            pairs.append({
-                "prompt_id": pid, "instruction": c["instruction"], "rho": rho,
-                "chosen": c["output"], "rejected": r["output"],
-                "chosen_response": c["response"], "rejected_response": r["response"],
-                "chosen_sample": c["sample"], "rejected_sample": r["sample"],
-                "rejected_parse_error": r["parse_error"],
-                "chosen_score": c["score"], "rejected_score": r["score"],
-                "chosen_tokens": c["response_tokens"], "rejected_tokens": r["response_tokens"],
-                "chosen_thought_tokens": c["thought_tokens"], "rejected_thought_tokens": r["thought_tokens"],
-            })
+            pairs.append(
+                {
+                    "prompt_id": pid,
+                    "instruction": c["instruction"],
+                    "rho": rho,
+                    "chosen": c["output"],
+                    "rejected": r["output"],
+                    "chosen_response": c["response"],
+                    "rejected_response": r["response"],
+                    "chosen_sample": c["sample"],
+                    "rejected_sample": r["sample"],
+                    "rejected_parse_error": r["parse_error"],
+                    "chosen_score": c["score"],
+                    "rejected_score": r["score"],
+                    "chosen_tokens": c["response_tokens"],
+                    "rejected_tokens": r["response_tokens"],
+                    "chosen_thought_tokens": c["thought_tokens"],
+                    "rejected_thought_tokens": r["thought_tokens"],
+                }
+            )
         write_jsonl(self._path(t, "pairs"), pairs)
         # Lengths and scores of the judged pairs (both sides parsed): tune rho until chosen
         # responses are on average no longer than rejected ones.
         judged = [p for p in pairs if not p["rejected_parse_error"]]
         return {
-            "pairs": len(pairs), "rho": rho,
+            "pairs": len(pairs),
+            "rho": rho,
             "pairs_rejecting_parse_error": len(pairs) - len(judged),
             **{f"dropped_{k}": v for k, v in dropped.items()},
             "chosen_tokens": mean(p["chosen_tokens"] for p in judged),
@@ -228,11 +277,15 @@ class Tpo(Method):
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
         # Whole outputs, thoughts included, under the prompt that asked for them.
-        return [Example(self.prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
-                for p in self._read(t, "pairs")]
+        return [
+            Example(self.prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
+            for p in self._read(t, "pairs")
+        ]
 
     # ------------------------------------------------------------ evaluation
-    def eval_answers(self, conversations: list[list[dict]], engine: EngineFn, sampling) -> list[dict]:
+    def eval_answers(
+        self, conversations: list[list[dict]], engine: EngineFn, sampling
+    ) -> list[dict]:
         """Held-out answers as a user would get them (srlm/eval): the last user turn carries
         the thought prompt; an output without the separator is resampled up to
         ``method.eval_resamples`` times (as the paper does at evaluation); only the response
@@ -241,14 +294,23 @@ class Tpo(Method):
 
         def prompt(conv: list[dict]) -> str:
             *earlier, last = conv
-            messages = [*earlier, {"role": "user", "content": user_turn(last["content"], self.kind)}]
-            return eng.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            messages = [
+                *earlier,
+                {"role": "user", "content": user_turn(last["content"], self.kind)},
+            ]
+            return eng.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
 
         outputs, attempts = [""] * len(conversations), [0] * len(conversations)
         pending = list(range(len(conversations)))
         for attempt in range(1 + self.m.eval_resamples):
-            outs = eng.generate([prompt(conversations[i]) for i in pending], sampling, n=1,
-                                desc=f"evaluate: answers (try {attempt + 1})")
+            outs = eng.generate(
+                [prompt(conversations[i]) for i in pending],
+                sampling,
+                n=1,
+                desc=f"evaluate: answers (try {attempt + 1})",
+            )
             failed = []
             for i, [c] in zip(pending, outs, strict=True):
                 outputs[i], attempts[i] = c.text.strip(), attempt + 1
@@ -261,10 +323,19 @@ class Tpo(Method):
         for output, n in zip(outputs, attempts, strict=True):
             parts = split_output(output, self.separator)
             thought, response = parts if parts is not None else (None, None)
-            rows.append({"output": output, "attempts": n, "parse_error": parts is None,
-                         "thought": thought, "response": response,
-                         "thought_tokens": len(eng.encode(thought)) if thought is not None and self.kind else None,
-                         "response_tokens": len(eng.encode(response)) if response is not None else None})
+            rows.append(
+                {
+                    "output": output,
+                    "attempts": n,
+                    "parse_error": parts is None,
+                    "thought": thought,
+                    "response": response,
+                    "thought_tokens": len(eng.encode(thought))
+                    if thought is not None and self.kind
+                    else None,
+                    "response_tokens": len(eng.encode(response)) if response is not None else None,
+                }
+            )
         return rows
 
     # ------------------------------------------------------------ helpers
@@ -331,13 +402,17 @@ def select_pair(
     ``no_scored_output`` (nothing to choose), ``too_few_scored`` (one candidate and no parse
     error) or ``tied_scores`` (all candidates scored the same: no preference but length).
     """
-    candidates = [i for i, (s, e) in enumerate(zip(scores, parse_errors, strict=True))
-                  if not e and s is not None]
+    candidates = [
+        i
+        for i, (s, e) in enumerate(zip(scores, parse_errors, strict=True))
+        if not e and s is not None
+    ]
     errors = [i for i, e in enumerate(parse_errors) if e]
     if not candidates:
         return None, "no_scored_output"
-    adjusted = length_controlled_scores([scores[i] for i in candidates],
-                                        [lengths[i] for i in candidates], rho)
+    adjusted = length_controlled_scores(
+        [scores[i] for i in candidates], [lengths[i] for i in candidates], rho
+    )
     order = sorted(range(len(candidates)), key=lambda k: (-adjusted[k], candidates[k]))
     chosen = candidates[order[0]]
     if errors:

@@ -91,7 +91,7 @@ class RewardSource(ABC):
     def score(self, groups: list[list[Item]], engine: Callable) -> Scores:
         """Score every response of every group; ``engine()`` gives the policy's rollout engine."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: most sources hold no model)
         """Release any model this source loaded."""
 
 
@@ -119,8 +119,9 @@ class OwnEngine:
             from srlm.models import resolve_model_dir
             from srlm.rollout import make_engine
 
-            self.engine = make_engine(resolve_model_dir(self.model.source, self.model.path),
-                                      self.model, self.rollout)
+            self.engine = make_engine(
+                resolve_model_dir(self.model.source, self.model.path), self.model, self.rollout
+            )
         return self.engine
 
     def close(self) -> None:
@@ -160,8 +161,10 @@ def reward_class(name: str) -> type[RewardSource]:
     if name not in _SOURCES:
         load_reward_modules()
     if name not in _SOURCES:
-        raise ConfigError(f"reward={name}: no reward source is registered under this name; "
-                          f"known: {', '.join(sorted(_SOURCES))}")
+        raise ConfigError(
+            f"reward={name}: no reward source is registered under this name; "
+            f"known: {', '.join(sorted(_SOURCES))}"
+        )
     return _SOURCES[name]
 
 
@@ -212,6 +215,7 @@ def check_combination(method: str, needs, reward_cfg, loss: str) -> None:
 
 
 # ---------------------------------------------------------------- health statistics
+
 
 def tie_rate(groups: Sequence[Sequence[float | None]]) -> float | None:
     """Share of groups with at least two scores whose scores are all equal: no preference.

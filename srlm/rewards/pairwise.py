@@ -54,8 +54,9 @@ def outcome(verdict: str | None) -> str | None:
     return {"A": "first", "B": "second", "tie": "tie", None: None}[verdict]
 
 
-def elo_scores(outcomes: Sequence[tuple[int, int, str | None]], k: int,
-               tie_weight: float = 0.5) -> list[float | None]:
+def elo_scores(
+    outcomes: Sequence[tuple[int, int, str | None]], k: int, tie_weight: float = 0.5
+) -> list[float | None]:
     """Each sample's Elo rating from its battles; None for a sample with no readable battle.
 
     A group of one has nothing to compare with: its sample gets 0.
@@ -75,6 +76,7 @@ def order_flip_rate(results: Sequence[tuple[int, int, int, str | None]]) -> floa
     tie) differs between the two orders. Pairs with an unreadable verdict in either order are
     left out; None when none is left.
     """
+
     def preferred(first: int, second: int, w: str) -> int | str:
         return {"first": first, "second": second, "tie": "tie"}[w]
 
@@ -110,7 +112,9 @@ def verdict_token_ids(tokenizer, opening: str) -> list[int]:
     for letter in "ABC":
         full = tokenizer.encode(opening + letter, add_special_tokens=False)
         if len(full) != len(base) + 1 or full[: len(base)] != base:
-            raise ValueError(f"the judge's tokenizer has no single token for {letter!r} after {opening!r}")
+            raise ValueError(
+                f"the judge's tokenizer has no single token for {letter!r} after {opening!r}"
+            )
         ids.append(full[-1])
     return ids
 
@@ -135,8 +139,10 @@ class PairwiseJudgeReward(RewardSource):
     def prompt(self, tokenizer, instruction: str, answer_a: str, answer_b: str) -> str:
         from srlm.methods.thinking_judge import pair_text
 
-        messages = [{"role": "system", "content": PAIRWISE_SYSTEM},
-                    {"role": "user", "content": pair_text(instruction, answer_a, answer_b)}]
+        messages = [
+            {"role": "system", "content": PAIRWISE_SYSTEM},
+            {"role": "user", "content": pair_text(instruction, answer_a, answer_b)},
+        ]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def parse(self, text: str) -> str | None:
@@ -151,8 +157,9 @@ class PairwiseJudgeReward(RewardSource):
         kept = (text[:cut] if cut >= 0 else text).rstrip()
         return (kept + "\n" if kept else "") + self.VERDICT_OPEN
 
-    def compare(self, triples: list[tuple[str, str, str]], engine: Callable,
-                desc: str = "pairwise judge") -> list[list[Judgement]]:
+    def compare(
+        self, triples: list[tuple[str, str, str]], engine: Callable, desc: str = "pairwise judge"
+    ) -> list[list[Judgement]]:
         """The ``reward.samples`` judgements of each (instruction, answer A, answer B) triple,
         in the order given: callers show each pair in both orders themselves. Verdicts are
         "A", "B", "tie" or None (unreadable; never with verdict_mode=probability)."""
@@ -160,8 +167,10 @@ class PairwiseJudgeReward(RewardSource):
             return []
         eng = self.own(engine) if self.own is not None else engine()
         prompts = [self.prompt(eng.tokenizer, q, a, b) for q, a, b in triples]
-        texts = [[c.text for c in cs] for cs in eng.generate(prompts, self.config.sampling,
-                                                              n=self.config.samples, desc=desc)]
+        texts = [
+            [c.text for c in cs]
+            for cs in eng.generate(prompts, self.config.sampling, n=self.config.samples, desc=desc)
+        ]
         if self.config.verdict_mode == "probability":
             judged = self._read_probabilities(eng, prompts, texts)
         else:
@@ -170,7 +179,9 @@ class PairwiseJudgeReward(RewardSource):
             self.own.close()
         return judged
 
-    def _read_probabilities(self, eng, prompts: list[str], texts: list[list[str]]) -> list[list[Judgement]]:
+    def _read_probabilities(
+        self, eng, prompts: list[str], texts: list[list[str]]
+    ) -> list[list[Judgement]]:
         """The verdict as the likelier of A and B after the judge's own reasoning, continued
         with "[[" (as AlpacaEval reads a preference from the two options' log-probabilities):
         a small judge that reasons but never closes with a verdict still gives one, and the
@@ -178,8 +189,11 @@ class PairwiseJudgeReward(RewardSource):
         says little, and a preference that only the order decides already shows as a tie once
         both orders are combined; exactly equal probabilities give "tie"."""
         ids = verdict_token_ids(eng.tokenizer, self.VERDICT_OPEN)[:2]
-        contexts = [prompt + self.verdict_context(x) for prompt, outs in zip(prompts, texts, strict=True)
-                    for x in outs]
+        contexts = [
+            prompt + self.verdict_context(x)
+            for prompt, outs in zip(prompts, texts, strict=True)
+            for x in outs
+        ]
         logprobs = iter(eng.next_token_logprobs(contexts, ids))
         out = []
         for outs in texts:
@@ -194,8 +208,13 @@ class PairwiseJudgeReward(RewardSource):
     def score(self, groups: list[list[Item]], engine: Callable) -> Scores:
         cfg = self.config
         jobs = [(g, i, j) for g, items in enumerate(groups) for i, j in ordered_pairs(len(items))]
-        judged = self.compare([(groups[g][i].instruction, groups[g][i].response, groups[g][j].response)
-                               for g, i, j in jobs], engine)
+        judged = self.compare(
+            [
+                (groups[g][i].instruction, groups[g][i].response, groups[g][j].response)
+                for g, i, j in jobs
+            ],
+            engine,
+        )
         per_group: list[list[tuple[int, int, int, str | None, str]]] = [[] for _ in groups]
         for (g, i, j), outs in zip(jobs, judged, strict=True):
             for s, jd in enumerate(outs):
@@ -205,28 +224,39 @@ class PairwiseJudgeReward(RewardSource):
             battles = [(i, j, outcome(v)) for i, j, _, v, _ in results]
             ratings = elo_scores(battles, len(items), cfg.tie_weight) if items else []
             verdicts += [v for *_, v, _ in results]
-            scored.append([
-                Scored(r, {
-                    # The comparisons in which this response was shown first (each comparison is
-                    # stored once, with the response shown as A).
-                    "judgements": [t for i, _, _, _, t in results if i == m],
-                    "opponents": [j for i, j, *_ in results if i == m],
-                    "verdicts": [v for i, _, _, v, _ in results if i == m],
-                    "wins": sum((i == m and v == "A") or (j == m and v == "B") for i, j, _, v, _ in results),
-                    "elo": r,
-                })
-                for m, r in enumerate(ratings)
-            ])
+            scored.append(
+                [
+                    Scored(
+                        r,
+                        {
+                            # The comparisons in which this response was shown first (each comparison is
+                            # stored once, with the response shown as A).
+                            "judgements": [t for i, _, _, _, t in results if i == m],
+                            "opponents": [j for i, j, *_ in results if i == m],
+                            "verdicts": [v for i, _, _, v, _ in results if i == m],
+                            "wins": sum(
+                                (i == m and v == "A") or (j == m and v == "B")
+                                for i, j, _, v, _ in results
+                            ),
+                            "elo": r,
+                        },
+                    )
+                    for m, r in enumerate(ratings)
+                ]
+            )
         health = judgement_health(verdicts, scored)
         health.pop("mean_score")  # ratings are centred within each group: their mean is 0
         decided = [v for v in verdicts if v is not None]
         named = [v for v in decided if v != "tie"]
         health |= {
-            "verdict_tie_rate": sum(v == "tie" for v in decided) / len(decided) if decided else None,
+            "verdict_tie_rate": sum(v == "tie" for v in decided) / len(decided)
+            if decided
+            else None,
             # Share of A-or-B verdicts that named the response shown first (0.5: no position bias).
             "first_position_rate": sum(v == "A" for v in named) / len(named) if named else None,
-            "order_flip_rate": order_flip_rate([(i, j, s, outcome(v)) for results in per_group
-                                                for i, j, s, v, _ in results]),
+            "order_flip_rate": order_flip_rate(
+                [(i, j, s, outcome(v)) for results in per_group for i, j, s, v, _ in results]
+            ),
         }
         return Scores(scored, health)
 
@@ -248,8 +278,11 @@ class ThinkingJudgeReward(PairwiseJudgeReward):
     def prompt(self, tokenizer, instruction: str, answer_a: str, answer_b: str) -> str:
         from srlm.methods.thinking_judge import judge_messages
 
-        return tokenizer.apply_chat_template(judge_messages(instruction, answer_a, answer_b),
-                                             tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(
+            judge_messages(instruction, answer_a, answer_b),
+            tokenize=False,
+            add_generation_prompt=True,
+        )
 
     def parse(self, text: str) -> str | None:
         from srlm.methods.thinking_judge import parse_judge_output

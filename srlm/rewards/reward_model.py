@@ -23,8 +23,9 @@ from srlm.rewards.base import (
 )
 
 
-def reduce_heads(heads: Sequence[float], mode: str, index: int = 0,
-                 weights: Sequence[float] = ()) -> float:
+def reduce_heads(
+    heads: Sequence[float], mode: str, index: int = 0, weights: Sequence[float] = ()
+) -> float:
     """One score from a model's head outputs.
 
     ``mean``: their mean; ``index``: head ``index``; ``weights``: the weighted sum (one weight per
@@ -36,7 +37,9 @@ def reduce_heads(heads: Sequence[float], mode: str, index: int = 0,
         return float(heads[index])
     if mode == "weights":
         if len(weights) != len(heads):
-            raise ValueError(f"reward.head_weights has {len(weights)} weights for {len(heads)} heads")
+            raise ValueError(
+                f"reward.head_weights has {len(weights)} weights for {len(heads)} heads"
+            )
         return float(sum(w * h for w, h in zip(weights, heads, strict=True)))
     return float(sum(heads) / len(heads))
 
@@ -46,7 +49,8 @@ def rm_text(tokenizer, instruction: str, response: str) -> str:
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": instruction}, {"role": "assistant", "content": response}],
-            tokenize=False)
+            tokenize=False,
+        )
     return f"{instruction.strip()}\n\n{response.strip()}"
 
 
@@ -71,8 +75,13 @@ class RewardModelReward(RewardSource):
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            path, dtype=DTYPES[m.dtype], trust_remote_code=m.trust_remote_code).to(self.device).eval()
+        self.model = (
+            AutoModelForSequenceClassification.from_pretrained(
+                path, dtype=DTYPES[m.dtype], trust_remote_code=m.trust_remote_code
+            )
+            .to(self.device)
+            .eval()
+        )
         if self.model.config.pad_token_id is None:
             # Sequence classifiers find each row's last token through the pad id.
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
@@ -92,8 +101,14 @@ class RewardModelReward(RewardSource):
             truncated += sum(len(ids) > cfg.model.max_length for ids in full)
             # Right padding, truncated from the left: the end of the response is what is judged.
             tok.padding_side, tok.truncation_side = "right", "left"
-            batch = tok(chunk, add_special_tokens=False, padding=True, truncation=True,
-                        max_length=cfg.model.max_length, return_tensors="pt").to(self.device)
+            batch = tok(
+                chunk,
+                add_special_tokens=False,
+                padding=True,
+                truncation=True,
+                max_length=cfg.model.max_length,
+                return_tensors="pt",
+            ).to(self.device)
             with torch.inference_mode():
                 out = self.model(**batch)
             own = getattr(out, "score", None)  # ArmoRM's gated preference score
@@ -101,7 +116,9 @@ class RewardModelReward(RewardSource):
                 scores += [float(x) for x in own.float().reshape(len(chunk), -1)[:, 0].tolist()]
                 continue
             for heads in out.logits.float().tolist():
-                scores.append(reduce_heads(heads, cfg.head_reduce, cfg.head_index, cfg.head_weights))
+                scores.append(
+                    reduce_heads(heads, cfg.head_reduce, cfg.head_index, cfg.head_weights)
+                )
         return scores, truncated
 
     def score(self, groups: list[list[Item]], engine: Callable) -> Scores:

@@ -52,7 +52,9 @@ def judge_target(justification: str, score: int | float) -> str:
 SEED_JUDGEMENT_FIELDS = ["instruction", "response", "justification", "score"]
 
 
-def judge_warm_start_examples(tokenizer, seed_judgements: list[dict], ift_min_score: int) -> list[Example]:
+def judge_warm_start_examples(
+    tokenizer, seed_judgements: list[dict], ift_min_score: int
+) -> list[Example]:
     """Self-Rewarding's M0 -> M1 data from seed judgements, for any method that judges itself.
 
     Every row is an evaluation-fine-tuning (EFT) example: the judge prompt, answered by the
@@ -103,7 +105,9 @@ def score_continuation(tokenizer, min_score: int, max_score: int) -> tuple[str, 
                 ids.append(full[-1])
         if len(ids) == len(values) and len(set(ids)) == len(ids):
             return label, ids
-    raise ValueError("the judge's tokenizer has no single token for each score value after 'Score:'")
+    raise ValueError(
+        "the judge's tokenizer has no single token for each score value after 'Score:'"
+    )
 
 
 def expected_score(logprobs: list[float], values: list[float]) -> float:
@@ -167,15 +171,25 @@ class SelfJudgeReward(RewardSource):
 
     def score(self, groups: list[list[Item]], engine: Callable) -> Scores:
         flat = [it for g in groups for it in g]
-        judged = SelfJudge(self.config).judge(self._engine(engine), [(it.instruction, it.response) for it in flat]) \
-            if flat else []
+        judged = (
+            SelfJudge(self.config).judge(
+                self._engine(engine), [(it.instruction, it.response) for it in flat]
+            )
+            if flat
+            else []
+        )
         self._release()
         expected = self.config.score_mode == "expected"
-        records = iter([
-            Scored(j.score, {"judgements": j.texts, "scores": j.scores}
-                   | ({"written_scores": j.written} if expected else {}))
-            for j in judged
-        ])
+        records = iter(
+            [
+                Scored(
+                    j.score,
+                    {"judgements": j.texts, "scores": j.scores}
+                    | ({"written_scores": j.written} if expected else {}),
+                )
+                for j in judged
+            ]
+        )
         scored = [[next(records) for _ in g] for g in groups]
         written = [x for j in judged for x in (j.written if expected else j.scores)]
         health = judgement_health(written, scored)
@@ -197,7 +211,9 @@ class JudgeModelReward(SelfJudgeReward):
 
     def __init__(self, config, run_config=None):
         super().__init__(config, run_config)
-        self.own = OwnEngine(config.model, judge_rollout(config, run_config.rollout if run_config else None))
+        self.own = OwnEngine(
+            config.model, judge_rollout(config, run_config.rollout if run_config else None)
+        )
 
     def _engine(self, policy: Callable) -> RolloutEngine:
         return self.own(policy)

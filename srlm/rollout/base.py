@@ -42,8 +42,9 @@ class RolloutEngine(ABC):
     tokenizer: object
 
     @abstractmethod
-    def generate(self, prompts: list[str], sampling: SamplingConfig, n: int = 1,
-                 desc: str = "generate") -> list[list[Completion]]:
+    def generate(
+        self, prompts: list[str], sampling: SamplingConfig, n: int = 1, desc: str = "generate"
+    ) -> list[list[Completion]]:
         """`n` completions for each already-formatted prompt, in prompt order."""
 
     @abstractmethod
@@ -57,7 +58,7 @@ class RolloutEngine(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot read next-token probabilities")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: an engine may hold nothing)
         """Release the engine's memory and worker processes."""
 
     def encode(self, text: str) -> list[int]:
@@ -74,7 +75,7 @@ class RolloutEngine(ABC):
         got = self.token_logprobs(PROBE_TEXT)
         if len(got) != len(expected):
             raise SetupError(f"weight check: probe has {len(expected)} tokens, engine {len(got)}")
-        diff = sum(abs(a - b) for a, b in zip(got, expected)) / max(len(got), 1)
+        diff = sum(abs(a - b) for a, b in zip(got, expected, strict=True)) / max(len(got), 1)
         if diff > tolerance:
             raise SetupError(
                 f"the rollout engine does not serve the weights saved in {model_dir}: mean "

@@ -25,7 +25,7 @@ class HfEngine(RolloutEngine):
         if not prompts:
             return []
         tok = self.tokenizer
-        encoded = [self.encode(p)[-(self.max_length - sampling.max_tokens):] for p in prompts]
+        encoded = [self.encode(p)[-(self.max_length - sampling.max_tokens) :] for p in prompts]
         # Sorting by length keeps padding (wasted compute) small within a batch.
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         results: list[list[Completion]] = [[] for _ in prompts]
@@ -76,15 +76,20 @@ class HfEngine(RolloutEngine):
         out: list[list[float]] = []
         tok = self.tokenizer
         for start in range(0, len(prompts), self.batch_size):
-            batch = [self.encode(p)[-self.max_length:] for p in prompts[start : start + self.batch_size]]
+            batch = [
+                self.encode(p)[-self.max_length :] for p in prompts[start : start + self.batch_size]
+            ]
             width = max(map(len, batch))
             # Left padding: the last position of every row is the prompt's own last token.
             ids = torch.tensor([[tok.pad_token_id] * (width - len(b)) + b for b in batch])
             mask = torch.tensor([[0] * (width - len(b)) + [1] * len(b) for b in batch])
             # Positions count real tokens only, as generate() does, so padding does not shift them.
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                position_ids=positions.to(self.device)).logits
+            logits = self.model(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+            ).logits
             logp = torch.log_softmax(logits[:, -1].float(), dim=-1)
             out += logp[:, token_ids].cpu().tolist()
         return out

@@ -45,7 +45,7 @@ def shard_bounds(n_items: int, n_shards: int) -> list[tuple[int, int]]:
 
 def replica_devices(replica: int, tensor_parallel_size: int, visible: list[str]) -> list[str]:
     """The accelerator ids replica `replica` owns among the `visible` ones."""
-    return visible[replica * tensor_parallel_size:(replica + 1) * tensor_parallel_size]
+    return visible[replica * tensor_parallel_size : (replica + 1) * tensor_parallel_size]
 
 
 def replica_cores(replica: int, replicas: int, cores: list[int]) -> list[int]:
@@ -66,8 +66,14 @@ def _visible_gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
-def _serve(conn, model_dir: str, model: ModelConfig, rollout: RolloutConfig,
-           gpus: list[str] | None, cpus: list[int] | None) -> None:
+def _serve(
+    conn,
+    model_dir: str,
+    model: ModelConfig,
+    rollout: RolloutConfig,
+    gpus: list[str] | None,
+    cpus: list[int] | None,
+) -> None:
     """A replica's process: load the engine, then answer requests until told to close."""
     try:
         if gpus is not None:
@@ -110,7 +116,8 @@ class ReplicatedEngine(RolloutEngine):
         if gpus and n * tp > len(gpus):
             raise SetupError(
                 f"rollout.data_parallel_size={n} x rollout.tensor_parallel_size={tp} needs {n * tp} "
-                f"GPUs; {len(gpus)} are visible")
+                f"GPUs; {len(gpus)} are visible"
+            )
         cores = sorted(os.sched_getaffinity(0))
         self.max_length = model.max_length
         ctx = mp.get_context("spawn")
@@ -120,8 +127,11 @@ class ReplicatedEngine(RolloutEngine):
             own_gpus = replica_devices(i, tp, gpus) if gpus else None
             own_cpus = None if gpus else replica_cores(i, n, cores)
             one = replace(rollout, data_parallel_size=1, seed=rollout.seed + i)
-            proc = ctx.Process(target=_serve, args=(child, model_dir, model, one, own_gpus, own_cpus),
-                               name=f"srlm-rollout-replica-{i}")
+            proc = ctx.Process(
+                target=_serve,
+                args=(child, model_dir, model, one, own_gpus, own_cpus),
+                name=f"srlm-rollout-replica-{i}",
+            )
             proc.start()
             child.close()
             self.conns.append(parent)
@@ -141,7 +151,9 @@ class ReplicatedEngine(RolloutEngine):
         while not conn.poll(5.0):
             waited += 5.0
             if not proc.is_alive():
-                raise SetupError(f"rollout replica {i} exited (code {proc.exitcode}) without an answer")
+                raise SetupError(
+                    f"rollout replica {i} exited (code {proc.exitcode}) without an answer"
+                )
             if timeout is not None and waited >= timeout:
                 raise SetupError(f"rollout replica {i} did not start within {timeout:.0f} s")
         status, value = conn.recv()

@@ -42,7 +42,9 @@ class VllmEngine(RolloutEngine):
             top_p=sampling.top_p if sampling.temperature > 0 else 1.0,
             max_tokens=sampling.max_tokens,
         )
-        inputs = [{"prompt_token_ids": self._fit(self.encode(p), sampling.max_tokens)} for p in prompts]
+        inputs = [
+            {"prompt_token_ids": self._fit(self.encode(p), sampling.max_tokens)} for p in prompts
+        ]
         outputs = self.llm.generate(inputs, params, use_tqdm=_tqdm(desc))
         return [
             [Completion(c.text, len(c.token_ids), c.finish_reason or "stop") for c in o.outputs]
@@ -63,7 +65,7 @@ class VllmEngine(RolloutEngine):
             SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0),
             use_tqdm=False,
         )[0]
-        return [d[t].logprob for d, t in zip(out.prompt_logprobs[1:], ids[1:])]
+        return [d[t].logprob for d, t in zip(out.prompt_logprobs[1:], ids[1:], strict=True)]
 
     def next_token_logprobs(self, prompts, token_ids):
         # Each candidate is appended to the prompt and its prompt log-prob read back: sampled
@@ -77,7 +79,10 @@ class VllmEngine(RolloutEngine):
         encoded = [self._fit(self.encode(p), 2) for p in prompts]  # + candidate + 1 sampled
         inputs = [{"prompt_token_ids": ids + [t]} for ids in encoded for t in token_ids]
         outs = self.llm.generate(inputs, params, use_tqdm=False)
-        flat = [o.prompt_logprobs[-1][t].logprob for o, t in zip(outs, token_ids * len(prompts))]
+        flat = [
+            o.prompt_logprobs[-1][t].logprob
+            for o, t in zip(outs, token_ids * len(prompts), strict=True)
+        ]
         k = len(token_ids)
         return [flat[i * k : (i + 1) * k] for i in range(len(prompts))]
 

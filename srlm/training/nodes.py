@@ -34,8 +34,9 @@ def allocation_nodes() -> list[str]:
     nodelist = os.environ.get("SLURM_JOB_NODELIST") or os.environ.get("SLURM_NODELIST")
     if not nodelist:
         return []
-    out = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True
+    ).stdout
     return out.split()
 
 
@@ -48,10 +49,13 @@ def check_allocation(num_nodes: int) -> list[str]:
         raise SetupError(
             f"trainer.num_nodes={num_nodes} needs a SLURM allocation of {num_nodes} nodes; this "
             f"process is not in a SLURM job. Submit it with `sbatch --nodes={num_nodes} ...` or "
-            f"`-m hydra/launcher=slurm hydra.launcher.nodes={num_nodes}` (docs/scaling.md)")
+            f"`-m hydra/launcher=slurm hydra.launcher.nodes={num_nodes}` (docs/scaling.md)"
+        )
     if len(nodes) < num_nodes:
-        raise SetupError(f"trainer.num_nodes={num_nodes}, but SLURM job {os.environ['SLURM_JOB_ID']} "
-                         f"has {len(nodes)} node(s): {','.join(nodes)}")
+        raise SetupError(
+            f"trainer.num_nodes={num_nodes}, but SLURM job {os.environ['SLURM_JOB_ID']} "
+            f"has {len(nodes)} node(s): {','.join(nodes)}"
+        )
     return nodes[:num_nodes]
 
 
@@ -64,8 +68,9 @@ def parse_node_addr(scontrol_line: str) -> str:
 
 
 def node_addr(name: str) -> str:
-    out = subprocess.run(["scontrol", "show", "node", "-o", name], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["scontrol", "show", "node", "-o", name], capture_output=True, text=True, check=True
+    ).stdout
     return parse_node_addr(out)
 
 
@@ -81,15 +86,32 @@ def launch_nodes(args: tuple, out_dir: Path, num_nodes: int) -> dict:
     (spec / "args.pkl").write_bytes(pickle.dumps(args))
     # The driver runs on the first node, so a port free here is free on the rendezvous host.
     addr, port = node_addr(nodes[0]), _free_port()
-    cmd = ["srun", "--overlap", f"--nodes={num_nodes}", f"--ntasks={num_nodes}", "--ntasks-per-node=1",
-           # One node failing ends the step; nodes that finish first wait for the others.
-           "--kill-on-bad-exit=1", "--wait=0", f"--nodelist={','.join(nodes)}", "--job-name=srlm-train",
-           *NODE_LAUNCH, str(spec), addr, str(port)]
-    print(f"[srlm] training on {num_nodes} nodes ({','.join(nodes)}), rendezvous {addr}:{port}", flush=True)
+    cmd = [
+        "srun",
+        "--overlap",
+        f"--nodes={num_nodes}",
+        f"--ntasks={num_nodes}",
+        "--ntasks-per-node=1",
+        # One node failing ends the step; nodes that finish first wait for the others.
+        "--kill-on-bad-exit=1",
+        "--wait=0",
+        f"--nodelist={','.join(nodes)}",
+        "--job-name=srlm-train",
+        *NODE_LAUNCH,
+        str(spec),
+        addr,
+        str(port),
+    ]
+    print(
+        f"[srlm] training on {num_nodes} nodes ({','.join(nodes)}), rendezvous {addr}:{port}",
+        flush=True,
+    )
     p = subprocess.run(cmd)
     if p.returncode != 0:
-        raise RuntimeError(f"the training step on nodes {','.join(nodes)} failed (srun exit code "
-                           f"{p.returncode}; see above)")
+        raise RuntimeError(
+            f"the training step on nodes {','.join(nodes)} failed (srun exit code "
+            f"{p.returncode}; see above)"
+        )
     results = [json.loads((spec / f"node_{k}.json").read_text()) for k in range(num_nodes)]
     stats = results[0]["stats"]
     if any(r["stats"] != stats for r in results):
@@ -105,9 +127,12 @@ def main(argv: list[str]) -> None:
     trainer_cfg = args[5]
     node, num_nodes = int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
     if num_nodes != trainer_cfg.num_nodes:
-        raise SystemExit(f"srlm.training.nodes: {num_nodes} tasks for trainer.num_nodes={trainer_cfg.num_nodes}")
-    stats = _launch_ranks(trainer_cfg.devices, args, node_rank=node, num_nodes=num_nodes,
-                          master_addr=addr, port=port)
+        raise SystemExit(
+            f"srlm.training.nodes: {num_nodes} tasks for trainer.num_nodes={trainer_cfg.num_nodes}"
+        )
+    stats = _launch_ranks(
+        trainer_cfg.devices, args, node_rank=node, num_nodes=num_nodes, master_addr=addr, port=port
+    )
     name = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
     tmp = spec / f".node_{node}.json.tmp"
     tmp.write_text(json.dumps({"node": name, "stats": stats}))

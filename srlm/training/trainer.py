@@ -53,8 +53,14 @@ class _Rows(Dataset):
 
 
 class PreferenceModule(L.LightningModule):
-    def __init__(self, model, opt: OptimizerConfig, total_steps: int, pad_id: int,
-                 rows: list[dict] | None = None):
+    def __init__(
+        self,
+        model,
+        opt: OptimizerConfig,
+        total_steps: int,
+        pad_id: int,
+        rows: list[dict] | None = None,
+    ):
         super().__init__()
         self.model = model
         self.opt = opt
@@ -78,7 +84,9 @@ class PreferenceModule(L.LightningModule):
         if self.pairwise:
             seqs += [r["rejected"] for r in rows]
         batch = collate(seqs, self.pad_id)
-        batch["ref"] = torch.tensor([[r.get("ref_chosen", 0.0), r.get("ref_rejected", 0.0)] for r in rows])
+        batch["ref"] = torch.tensor(
+            [[r.get("ref_chosen", 0.0), r.get("ref_rejected", 0.0)] for r in rows]
+        )
         return batch
 
     def compute(self, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -90,8 +98,15 @@ class PreferenceModule(L.LightningModule):
         n_chosen, n_rejected = counts[:n], counts[n:] if self.pairwise else None
         # Reference-free losses (simpo, sft) get None: they must not read the zeros in "ref".
         ref = batch["ref"].to(logps.dtype) if needs_reference(self.opt.loss) else None
-        return self.loss_fn(chosen, rejected, None if ref is None else ref[:, 0],
-                            None if ref is None else ref[:, 1], n_chosen, n_rejected, **self.kwargs)
+        return self.loss_fn(
+            chosen,
+            rejected,
+            None if ref is None else ref[:, 0],
+            None if ref is None else ref[:, 1],
+            n_chosen,
+            n_rejected,
+            **self.kwargs,
+        )
 
     def training_step(self, batch, batch_idx):
         loss, metrics = self.compute(batch)
@@ -105,15 +120,20 @@ class PreferenceModule(L.LightningModule):
         self.log("train_loss", loss.detach(), prog_bar=True, batch_size=batch["ref"].shape[0])
         # Every rank records its own losses; on_train_end averages them over the ranks.
         row = {k: float(v) for k, v in logged.items()}
-        row |= {"step": self.global_step, "epoch": self.current_epoch,
-                "lr": self.trainer.optimizers[0].param_groups[0]["lr"]}
+        row |= {
+            "step": self.global_step,
+            "epoch": self.current_epoch,
+            "lr": self.trainer.optimizers[0].param_groups[0]["lr"],
+        }
         self.history.append(row)
         return loss
 
     def configure_optimizers(self):
         o = self.opt
         params = [p for p in self.model.parameters() if p.requires_grad]
-        optim = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.adam_betas), weight_decay=o.weight_decay)
+        optim = torch.optim.AdamW(
+            params, lr=o.lr, betas=tuple(o.adam_betas), weight_decay=o.weight_decay
+        )
         floor = o.lr_end / o.lr
 
         def factor(step: int) -> float:
@@ -177,7 +197,9 @@ class PreferenceModule(L.LightningModule):
         local = torch.zeros(per_rank, 2, dtype=torch.float64, device=self.device)
         for start in range(0, per_rank, self.opt.batch_size):
             idx = mine[start : start + self.opt.batch_size]
-            batch = {k: v.to(self.device) for k, v in self.collate([self.rows[i] for i in idx]).items()}
+            batch = {
+                k: v.to(self.device) for k, v in self.collate([self.rows[i] for i in idx]).items()
+            }
             with self.trainer.precision_plugin.forward_context():
                 logps = wrapped(batch).sum(-1).double()
             local[start : start + len(idx), 0] = logps[: len(idx)]
@@ -199,7 +221,9 @@ class PreferenceModule(L.LightningModule):
         if world == 1 or not history:
             return history
         keys = [k for k in history[0] if k not in ("step", "epoch", "lr")]
-        local = torch.tensor([[h[k] for k in keys] for h in history], dtype=torch.float64, device=self.device)
+        local = torch.tensor(
+            [[h[k] for k in keys] for h in history], dtype=torch.float64, device=self.device
+        )
         mean = self.trainer.strategy.all_gather(local).reshape(world, *local.shape).mean(0).tolist()
         return [h | dict(zip(keys, row, strict=True)) for h, row in zip(history, mean, strict=True)]
 
@@ -228,7 +252,6 @@ class PreferenceModule(L.LightningModule):
         return out
 
 
-
 def resolve_precision(cfg: TrainerConfig) -> str:
     """`auto`: bf16 autocast where the hardware computes in bf16 natively, else float32.
 
@@ -237,8 +260,14 @@ def resolve_precision(cfg: TrainerConfig) -> str:
     """
     if cfg.precision != "auto":
         return cfg.precision
-    if cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available()):
-        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "16-mixed"
+    if cfg.accelerator in ("gpu", "cuda") or (
+        cfg.accelerator == "auto" and torch.cuda.is_available()
+    ):
+        return (
+            "bf16-mixed"
+            if torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+            else "16-mixed"
+        )
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -274,8 +303,14 @@ def train(
     return _launch_ranks(trainer_cfg.devices, args)
 
 
-def _launch_ranks(devices: int, args: tuple, node_rank: int = 0, num_nodes: int = 1,
-                  master_addr: str = "127.0.0.1", port: int | None = None) -> dict:
+def _launch_ranks(
+    devices: int,
+    args: tuple,
+    node_rank: int = 0,
+    num_nodes: int = 1,
+    master_addr: str = "127.0.0.1",
+    port: int | None = None,
+) -> dict:
     """Run `_train_rank` in `devices` new processes on this node, like torchrun does (on node
     `node_rank` of `num_nodes`: global ranks node_rank * devices + local).
 
@@ -293,9 +328,14 @@ def _launch_ranks(devices: int, args: tuple, node_rank: int = 0, num_nodes: int 
     port = port or _free_port()
     world = devices * num_nodes
     layout = (node_rank, devices, world, master_addr, port)
-    procs = [ctx.Process(target=_rank_main, args=(local, layout, results, args),
-                         name=f"srlm-train-rank{node_rank * devices + local}")
-             for local in range(devices)]
+    procs = [
+        ctx.Process(
+            target=_rank_main,
+            args=(local, layout, results, args),
+            name=f"srlm-train-rank{node_rank * devices + local}",
+        )
+        for local in range(devices)
+    ]
     for p in procs:
         p.start()
     stats: dict[int, dict] = {}
@@ -304,9 +344,15 @@ def _launch_ranks(devices: int, args: tuple, node_rank: int = 0, num_nodes: int 
             try:
                 rank, ok, payload = results.get(timeout=1.0)
             except queue.Empty:
-                dead = [(node_rank * devices + r, p.exitcode) for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
+                dead = [
+                    (node_rank * devices + r, p.exitcode)
+                    for r, p in enumerate(procs)
+                    if p.exitcode not in (None, 0)
+                ]
                 if dead:
-                    raise RuntimeError(f"training rank {dead[0][0]} died (exit code {dead[0][1]}); see above") from None
+                    raise RuntimeError(
+                        f"training rank {dead[0][0]} died (exit code {dead[0][1]}); see above"
+                    ) from None
                 continue
             if not ok:
                 raise RuntimeError(f"training rank {rank} failed:\n{payload}")
@@ -329,8 +375,14 @@ def _launch_ranks(devices: int, args: tuple, node_rank: int = 0, num_nodes: int 
 def _rank_main(local: int, layout: tuple, results, args: tuple) -> None:
     node_rank, devices, world, master_addr, port = layout
     rank = node_rank * devices + local
-    os.environ.update(MASTER_ADDR=master_addr, MASTER_PORT=str(port), WORLD_SIZE=str(world),
-                      RANK=str(rank), LOCAL_RANK=str(local), NODE_RANK=str(node_rank))
+    os.environ.update(
+        MASTER_ADDR=master_addr,
+        MASTER_PORT=str(port),
+        WORLD_SIZE=str(world),
+        RANK=str(rank),
+        LOCAL_RANK=str(local),
+        NODE_RANK=str(node_rank),
+    )
     try:
         results.put((rank, True, _train_rank(*args)))
     except BaseException:
@@ -368,8 +420,13 @@ def _train_rank(
     module.probe_ids = tok(PROBE_TEXT, add_special_tokens=False).input_ids
 
     precision = resolve_precision(trainer_cfg)
-    loader = DataLoader(_Rows(rows), batch_size=opt.batch_size, shuffle=True,
-                        collate_fn=module.collate, generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        _Rows(rows),
+        batch_size=opt.batch_size,
+        shuffle=True,
+        collate_fn=module.collate,
+        generator=torch.Generator().manual_seed(seed),
+    )
     trainer = L.Trainer(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
@@ -440,8 +497,10 @@ def decoder_layer_classes(model) -> set[type]:
     names = set(getattr(model, "_no_split_modules", None) or [])
     found = {type(m) for m in model.modules() if type(m).__name__ in names}
     if not found:
-        raise ValueError(f"trainer.strategy=fsdp: no decoder layer class found in {type(model).__name__} "
-                         "(it lists no _no_split_modules); use trainer=ddp")
+        raise ValueError(
+            f"trainer.strategy=fsdp: no decoder layer class found in {type(model).__name__} "
+            "(it lists no _no_split_modules); use trainer=ddp"
+        )
     return found
 
 
@@ -467,11 +526,11 @@ def _margin_stats(before, after, beta: float, pairwise: bool) -> dict:
     With M_t as reference the margin before training is zero by definition; after training
     it is beta * mean[(log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l))].
     """
-    d_chosen = [a[0] - b[0] for a, b in zip(after, before)]
+    d_chosen = [a[0] - b[0] for a, b in zip(after, before, strict=True)]
     out = {"chosen_logp_change": _mean(d_chosen)}
     if pairwise:
-        d_rej = [a[1] - b[1] for a, b in zip(after, before)]
-        margins = [beta * (c - r) for c, r in zip(d_chosen, d_rej)]
+        d_rej = [a[1] - b[1] for a, b in zip(after, before, strict=True)]
+        margins = [beta * (c - r) for c, r in zip(d_chosen, d_rej, strict=True)]
         out |= {
             "rejected_logp_change": _mean(d_rej),
             "margin_before": 0.0,
@@ -487,8 +546,15 @@ def _mean(xs) -> float | None:
 
 
 @torch.inference_mode()
-def _save(model, tok, out_dir: Path, history: list[dict], stats: dict, probe: list[float],
-          state_dict: dict | None = None) -> None:
+def _save(
+    model,
+    tok,
+    out_dir: Path,
+    history: list[dict],
+    stats: dict,
+    probe: list[float],
+    state_dict: dict | None = None,
+) -> None:
     """Write the HF checkpoint atomically; `state_dict` holds the full weights under FSDP."""
     if hasattr(model, "merge_and_unload"):  # LoRA: ship plain weights to the rollout engine
         model = model.merge_and_unload()

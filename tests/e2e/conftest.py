@@ -35,5 +35,7 @@ def warm_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tpo_warm_model(tmp_path_factory) -> Path:
     """TPO's warm start (the judge's "Score: N" format and the thought layout), made once per session."""
-    return warm_start_checkpoint(tmp_path_factory.mktemp("tpo_warm"),
-                                 ["method=tpo", "method.warm_start.epochs=1", "method.warm_start.lr=1e-4"])
+    return warm_start_checkpoint(
+        tmp_path_factory.mktemp("tpo_warm"),
+        ["method=tpo", "method.warm_start.epochs=1", "method.warm_start.lr=1e-4"],
+    )

@@ -28,10 +28,21 @@ def _read(path: Path) -> list[dict]:
 
 def test_tpo_with_a_pairwise_judge(tpo_warm_model, tmp_path):
     run_dir = tmp_path / "run"
-    p = run_srlm([*COMMON, "method=tpo", "reward=pairwise_judge", f"model.path={tpo_warm_model}", f"run_dir={run_dir}",
-                  "method.prompts_per_iteration=2", "method.samples_per_prompt=3",
-                  "method.sampling.max_tokens=120", "method.warm_start.enabled=false",
-                  "reward.sampling.max_tokens=64", "optimizer.epochs=1"])
+    p = run_srlm(
+        [
+            *COMMON,
+            "method=tpo",
+            "reward=pairwise_judge",
+            f"model.path={tpo_warm_model}",
+            f"run_dir={run_dir}",
+            "method.prompts_per_iteration=2",
+            "method.samples_per_prompt=3",
+            "method.sampling.max_tokens=120",
+            "method.warm_start.enabled=false",
+            "reward.sampling.max_tokens=64",
+            "optimizer.epochs=1",
+        ]
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     stats = _stages(run_dir)["judgements"]["stats"]
     # Pairwise health: every comparison in both orders, order flips and ties counted.
@@ -48,10 +59,23 @@ def test_tpo_with_a_pairwise_judge(tpo_warm_model, tmp_path):
 
 def test_self_reward_with_ipo(tpo_warm_model, tmp_path):
     run_dir = tmp_path / "run"
-    p = run_srlm([*COMMON, "method=self_reward", "optimizer=ipo", f"model.path={tpo_warm_model}", f"run_dir={run_dir}",
-                  "method.prompts_per_iteration=4", "method.samples_per_prompt=4", "reward.samples=2",
-                  "method.prompt_sampling.max_tokens=80", "method.response_sampling.max_tokens=48",
-                  "reward.sampling.max_tokens=80", "method.warm_start.enabled=false", "optimizer.lr=2e-5"])
+    p = run_srlm(
+        [
+            *COMMON,
+            "method=self_reward",
+            "optimizer=ipo",
+            f"model.path={tpo_warm_model}",
+            f"run_dir={run_dir}",
+            "method.prompts_per_iteration=4",
+            "method.samples_per_prompt=4",
+            "reward.samples=2",
+            "method.prompt_sampling.max_tokens=80",
+            "method.response_sampling.max_tokens=48",
+            "reward.sampling.max_tokens=80",
+            "method.warm_start.enabled=false",
+            "optimizer.lr=2e-5",
+        ]
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     stages = _stages(run_dir)
     if stages["pairs"]["stats"]["pairs"]:
@@ -61,10 +85,22 @@ def test_self_reward_with_ipo(tpo_warm_model, tmp_path):
 
 def test_irpo_with_sft(tmp_path):
     run_dir = tmp_path / "run"
-    p = run_srlm([*COMMON, "method=irpo", "optimizer=sft", f"run_dir={run_dir}", "method.task=add1",
-                  "method.train_questions=6", "method.test_questions=8", "method.samples_per_question=4",
-                  "method.pairs_per_question=2", "method.temperatures=[1.0]", "method.max_tokens=40",
-                  "optimizer.batch_size=4"])
+    p = run_srlm(
+        [
+            *COMMON,
+            "method=irpo",
+            "optimizer=sft",
+            f"run_dir={run_dir}",
+            "method.task=add1",
+            "method.train_questions=6",
+            "method.test_questions=8",
+            "method.samples_per_question=4",
+            "method.pairs_per_question=2",
+            "method.temperatures=[1.0]",
+            "method.max_tokens=40",
+            "optimizer.batch_size=4",
+        ]
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     stages = _stages(run_dir)
     train = stages["train"]["stats"]

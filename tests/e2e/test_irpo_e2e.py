@@ -57,7 +57,9 @@ def _check_run(run_dir: Path, out: str) -> None:
 
     # Held-out accuracy was measured on the starting model (iteration 0) and after training.
     for t in (0, 1):
-        ev = json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text())["evaluate"]["stats"]
+        ev = json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text())["evaluate"][
+            "stats"
+        ]
         assert 0.0 <= ev["accuracy"] <= 1.0 and 0.0 <= ev["format_rate"] <= 1.0, ev
         assert len(_read(run_dir / f"iter_{t:02d}" / "eval.jsonl")) == 8
 
@@ -71,7 +73,10 @@ def _check_run(run_dir: Path, out: str) -> None:
     from srlm.models import resolve_model_dir
 
     init = Path(resolve_model_dir("embedded:smollm2-135m-instruct"))
-    before, after = load_file(init / "model.safetensors"), load_file(it / "checkpoint" / "model.safetensors")
+    before, after = (
+        load_file(init / "model.safetensors"),
+        load_file(it / "checkpoint" / "model.safetensors"),
+    )
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert len(changed) > len(before) // 2, f"only {len(changed)} of {len(before)} tensors changed"
 

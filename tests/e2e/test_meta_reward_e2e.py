@@ -58,15 +58,28 @@ def test_meta_reward_hf(warm_model, tmp_path):
 
     # Every 4th seed judgement: 8 rows scoring 0 to 5.
     seeds = tmp_path / "seed_judgements.jsonl"
-    seeds.write_text("".join(builtin_path("seed_judgements").read_text().splitlines(keepends=True)[::4]))
+    seeds.write_text(
+        "".join(builtin_path("seed_judgements").read_text().splitlines(keepends=True)[::4])
+    )
     run_dir = tmp_path / "run"
-    p = run_srlm([f"model.path={warm_model}", f"run_dir={run_dir}", f"data.seed_judgements={seeds}", *TINY])
+    p = run_srlm(
+        [f"model.path={warm_model}", f"run_dir={run_dir}", f"data.seed_judgements={seeds}", *TINY]
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "pairs" in p.stdout and "margin" in p.stdout, p.stdout[-2000:]  # the summary table
 
     it = run_dir / "iter_01"
     stages = json.loads((it / "stages.json").read_text())
-    for name in ("prompts", "samples", "judgements", "actor_pairs", "meta_judgements", "judge_pairs", "pairs", "train"):
+    for name in (
+        "prompts",
+        "samples",
+        "judgements",
+        "actor_pairs",
+        "meta_judgements",
+        "judge_pairs",
+        "pairs",
+        "train",
+    ):
         assert name in stages, name
     judged = _rows(it / "judgements.jsonl")
     assert len(judged) == 9 and all(len(r["judgements"]) == 3 for r in judged)
@@ -76,7 +89,9 @@ def test_meta_reward_hf(warm_model, tmp_path):
     assert meta, stages["meta_judgements"]
     orders: dict[tuple, set] = {}
     for r in meta:
-        orders.setdefault((r["prompt_id"], r["sample"], *r["pair"]), set()).add((r["first"], r["second"]))
+        orders.setdefault((r["prompt_id"], r["sample"], *r["pair"]), set()).add(
+            (r["first"], r["second"])
+        )
     for (_, _, m, n), seen in orders.items():
         assert seen == {(m, n), (n, m)}
     ms = stages["meta_judgements"]["stats"]
@@ -92,11 +107,16 @@ def test_meta_reward_hf(warm_model, tmp_path):
     used = _rows(it / "pairs.jsonl")
     assert sum(p["kind"] == "judge" for p in used) == pairs["judge_pairs_used"]
     train = stages["train"]["stats"]
-    assert train["examples"] == pairs["pairs"] == pairs["actor_pairs_used"] + pairs["judge_pairs_used"]
+    assert (
+        train["examples"] == pairs["pairs"] == pairs["actor_pairs_used"] + pairs["judge_pairs_used"]
+    )
     assert train["margin_before"] == 0.0 and train["margin_after"] > 0, train
 
     # Training changed the weights (against the warm start of this run, i.e. M_1).
     m1 = run_dir / "iter_00" / "checkpoint"
-    before, after = load_file(m1 / "model.safetensors"), load_file(it / "checkpoint" / "model.safetensors")
+    before, after = (
+        load_file(m1 / "model.safetensors"),
+        load_file(it / "checkpoint" / "model.safetensors"),
+    )
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert len(changed) > len(before) // 2, f"only {len(changed)} of {len(before)} tensors changed"

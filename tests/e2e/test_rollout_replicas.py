@@ -15,8 +15,13 @@ from srlm.rollout.replicas import ReplicatedEngine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm]
 
-QUESTIONS = ["What is 2 + 3?", "Name a colour.", "What is the capital of France?",
-             "Say hello.", "What is 10 - 4?"]
+QUESTIONS = [
+    "What is 2 + 3?",
+    "Name a colour.",
+    "What is the capital of France?",
+    "Say hello.",
+    "What is 10 - 4?",
+]
 
 
 def test_vllm_replicas_answer_in_prompt_order():
@@ -34,14 +39,18 @@ def test_vllm_replicas_answer_in_prompt_order():
     expected = one.next_token_logprobs(prompts, cands)
     one.close()
 
-    two = make_engine(model_dir, model, RolloutConfig(engine="vllm", cpu_kvcache_gib=1, data_parallel_size=2))
+    two = make_engine(
+        model_dir, model, RolloutConfig(engine="vllm", cpu_kvcache_gib=1, data_parallel_size=2)
+    )
     try:
         assert isinstance(two, ReplicatedEngine) and len({p.pid for p in two.procs}) == 2
         got = two.next_token_logprobs(prompts, cands)
         assert len(got) == len(prompts)
         for g, e in zip(got, expected, strict=True):
             assert g == pytest.approx(e, abs=0.02)
-        outs = two.generate(prompts, SamplingConfig(temperature=0.8, top_p=0.95, max_tokens=16), n=2)
+        outs = two.generate(
+            prompts, SamplingConfig(temperature=0.8, top_p=0.95, max_tokens=16), n=2
+        )
         assert len(outs) == len(prompts) and all(len(o) == 2 for o in outs)
         assert all(c.num_tokens > 0 for o in outs for c in o)
     finally:

@@ -55,7 +55,10 @@ def _check_run(run_dir: Path, init: Path, out: str) -> None:
     assert train["margin_after"] > 0, train
     assert train["pair_accuracy_after"] > 0.5, train
 
-    before, after = load_file(init / "model.safetensors"), load_file(it / "checkpoint" / "model.safetensors")
+    before, after = (
+        load_file(init / "model.safetensors"),
+        load_file(it / "checkpoint" / "model.safetensors"),
+    )
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert len(changed) > len(before) // 2, f"only {len(changed)} of {len(before)} tensors changed"
     assert (it / "checkpoint" / "metrics.jsonl").read_text().strip()
@@ -68,8 +71,13 @@ def test_self_reward_hf(warm_model, tmp_path):
     _check_run(run_dir, warm_model, p.stdout)
 
 
-EVAL = ["eval.enabled=true", "eval.max_prompts=3", "eval.max_pairs=3", "eval.sampling.max_tokens=24",
-        "eval.judge.sampling.max_tokens=24"]
+EVAL = [
+    "eval.enabled=true",
+    "eval.max_prompts=3",
+    "eval.max_pairs=3",
+    "eval.sampling.max_tokens=24",
+    "eval.judge.sampling.max_tokens=24",
+]
 
 
 @pytest.mark.vllm
@@ -84,7 +92,9 @@ def test_self_reward_vllm(warm_model, tmp_path):
     _check_run(run_dir, warm_model, p.stdout)
 
     for t in (0, 1):
-        ev = json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text())["evaluate"]["stats"]
+        ev = json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text())["evaluate"][
+            "stats"
+        ]
         assert ev["eval_prompts"] == 3 and ev["response_tokens"] > 0, ev
         assert ev["judge_n"] == 3 and 0.0 <= ev["judge_accuracy"] <= 1.0, ev
     stages = json.loads((run_dir / "iter_01" / "stages.json").read_text())
@@ -93,7 +103,10 @@ def test_self_reward_vllm(warm_model, tmp_path):
     assert wr["judged_vs_m0"] == 3 and wr["unjudged_vs_m0"] == 0, wr
     assert wr["wins_vs_m0"] + wr["ties_vs_m0"] + wr["losses_vs_m0"] == 3
     assert 0.0 < wr["lc_win_rate_vs_m0"] < 1.0, wr
-    rows = [json.loads(x) for x in (run_dir / "iter_01" / "eval_winrates.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(x)
+        for x in (run_dir / "iter_01" / "eval_winrates.jsonl").read_text().splitlines()
+    ]
     assert len(rows) == 3 and all(r["ab"] and r["ba"] for r in rows)
     assert "win_rate_vs_m0" in (run_dir / "report" / "index.html").read_text()
 
@@ -111,10 +124,25 @@ def test_self_reward_vllm(warm_model, tmp_path):
 
 def test_killed_mid_stage_resumes_without_redoing_finished_stages(warm_model, tmp_path):
     run_dir = tmp_path / "run"
-    args = [sys.executable, "-m", "srlm", "rollout=hf", f"model.path={warm_model}", f"run_dir={run_dir}", *TINY]
+    args = [
+        sys.executable,
+        "-m",
+        "srlm",
+        "rollout=hf",
+        f"model.path={warm_model}",
+        f"run_dir={run_dir}",
+        *TINY,
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     seen = []
     for line in proc.stdout:
         seen.append(line)
@@ -145,7 +173,15 @@ def test_killed_mid_stage_resumes_without_redoing_finished_stages(warm_model, tm
     assert p.returncode == 0 and "[srlm] iteration" not in p.stdout
 
     # The same directory with another config is refused, and says how to start fresh.
-    p = run_srlm(["rollout=hf", f"model.path={warm_model}", f"run_dir={run_dir}", *TINY, "optimizer.beta=0.3"])
+    p = run_srlm(
+        [
+            "rollout=hf",
+            f"model.path={warm_model}",
+            f"run_dir={run_dir}",
+            *TINY,
+            "optimizer.beta=0.3",
+        ]
+    )
     assert p.returncode == 2 and "overwrite=true" in p.stderr and "optimizer.beta" in p.stderr
 
 

@@ -63,7 +63,11 @@ def test_thinking_judge_hf(tmp_path):
     assert {p["triple_id"] for p in plans} <= kept
     execs = _read(it / "executions.jsonl")
     for plan in plans:
-        mine = [e for e in execs if (e["triple_id"], e["plan_id"]) == (plan["triple_id"], plan["plan_id"])]
+        mine = [
+            e
+            for e in execs
+            if (e["triple_id"], e["plan_id"]) == (plan["triple_id"], plan["plan_id"])
+        ]
         assert sorted(e["order"] for e in mine) == ["AB"] * 4 + ["BA"] * 4, mine
     for e in execs:
         assert e["correct"] == (e["verdict"] == {"AB": "A", "BA": "B"}[e["order"]])
@@ -73,12 +77,17 @@ def test_thinking_judge_hf(tmp_path):
     for pr in pairs:
         assert pr["chosen_verdict"] == {"AB": "A", "BA": "B"}[pr["order"]]
         assert pr["rejected_verdict"] != pr["chosen_verdict"]
-        assert pr["chosen"].startswith("[Start of Evaluation Plan]") and "[Start of Plan Execution]" in pr["chosen"]
+        assert (
+            pr["chosen"].startswith("[Start of Evaluation Plan]")
+            and "[Start of Plan Execution]" in pr["chosen"]
+        )
 
     # The judge was evaluated on the same labelled pairs (eval.pairs) before and after
     # training, each in both orders.
     for t in (0, 1):
-        ev = json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text())["evaluate"]["stats"]
+        ev = json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text())["evaluate"][
+            "stats"
+        ]
         assert ev["triples"] == 4
         assert 0.0 <= ev["pos_consistent_acc"] <= min(ev["acc_first"], ev["acc_second"]) <= 1.0, ev
         rows = _read(run_dir / f"iter_{t:02d}" / "eval.jsonl")
@@ -93,6 +102,9 @@ def test_thinking_judge_hf(tmp_path):
     from srlm.models import resolve_model_dir
 
     init = Path(resolve_model_dir("embedded:smollm2-135m-instruct"))
-    before, after = load_file(init / "model.safetensors"), load_file(it / "checkpoint" / "model.safetensors")
+    before, after = (
+        load_file(init / "model.safetensors"),
+        load_file(it / "checkpoint" / "model.safetensors"),
+    )
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert len(changed) > len(before) // 2, f"only {len(changed)} of {len(before)} tensors changed"

@@ -70,7 +70,9 @@ def test_tpo_hf(tpo_warm_model, tmp_path):
         # it after the separator (the small model sometimes writes its thoughts out twice).
         seen = judge_prompt_text(r["instruction"], r["judged_response"])
         if len(r["thought"]) >= 20:
-            assert seen.count(r["thought"]) == after.count(r["thought"]) + r["instruction"].count(r["thought"])
+            assert seen.count(r["thought"]) == after.count(r["thought"]) + r["instruction"].count(
+                r["thought"]
+            )
 
     # Pairs formed: whole outputs (thoughts included) as chosen and rejected.
     pairs = _read(it / "pairs.jsonl")

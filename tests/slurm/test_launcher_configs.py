@@ -41,11 +41,16 @@ def test_launcher_composes(name):
 
 
 def test_slurm_launcher_overrides():
-    cfg = _hydra_cfg([
-        "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=8",
-        "hydra.launcher.timeout_min=1440", "hydra.launcher.max_num_timeout=5",
-        "+hydra.launcher.additional_parameters.account=myproj",
-    ])
+    cfg = _hydra_cfg(
+        [
+            "hydra/launcher=slurm",
+            "hydra.launcher.partition=gpu",
+            "hydra.launcher.gpus_per_node=8",
+            "hydra.launcher.timeout_min=1440",
+            "hydra.launcher.max_num_timeout=5",
+            "+hydra.launcher.additional_parameters.account=myproj",
+        ]
+    )
     launcher = cfg.hydra.launcher
     assert launcher.partition == "gpu"
     assert launcher.gpus_per_node == 8
@@ -64,11 +69,16 @@ def test_slurm_launcher_sbatch_script(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(SlurmExecutor, "affinity", classmethod(lambda cls: 1))
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
-    cfg = _hydra_cfg([
-        "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=4", "hydra.launcher.mem_gb=32",
-        "hydra.launcher.gpus_per_node=2", f"hydra.sweep.dir={tmp_path}",
-        "+hydra.launcher.additional_parameters.account=myproj",
-    ])
+    cfg = _hydra_cfg(
+        [
+            "hydra/launcher=slurm",
+            "hydra.launcher.cpus_per_task=4",
+            "hydra.launcher.mem_gb=32",
+            "hydra.launcher.gpus_per_node=2",
+            f"hydra.sweep.dir={tmp_path}",
+            "+hydra.launcher.additional_parameters.account=myproj",
+        ]
+    )
     params = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
     params.pop("_target_")
     params.pop("submitit_folder")
@@ -77,13 +87,22 @@ def test_slurm_launcher_sbatch_script(tmp_path: Path, monkeypatch):
     max_num_timeout = params.pop("max_num_timeout")
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     params = {k if k in base else f"slurm_{k}": v for k, v in params.items()}
-    executor = submitit.AutoExecutor(folder=tmp_path, cluster="slurm",
-                                     slurm_max_num_timeout=max_num_timeout)
+    executor = submitit.AutoExecutor(
+        folder=tmp_path, cluster="slurm", slurm_max_num_timeout=max_num_timeout
+    )
     executor.update_parameters(**params)
     text = executor._executor._make_submission_file_text("python -m x", "uid")
-    for line in ["#SBATCH --partition=debug", "#SBATCH --cpus-per-task=4", "#SBATCH --mem=32GB",
-                 "#SBATCH --gpus-per-node=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --nodes=1",
-                 "#SBATCH --time=60", "#SBATCH --signal=USR2@120", "#SBATCH --account=myproj",
-                 "export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK"]:
+    for line in [
+        "#SBATCH --partition=debug",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mem=32GB",
+        "#SBATCH --gpus-per-node=2",
+        "#SBATCH --ntasks-per-node=1",
+        "#SBATCH --nodes=1",
+        "#SBATCH --time=60",
+        "#SBATCH --signal=USR2@120",
+        "#SBATCH --account=myproj",
+        "export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK",
+    ]:
         assert line in text, f"{line!r} not in the sbatch script:\n{text}"
     assert executor._executor.max_num_timeout == 3

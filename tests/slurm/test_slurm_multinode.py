@@ -38,10 +38,20 @@ from tests.slurm.test_slurm_multirun import (
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
 IRPO_TINY = [
-    "method=irpo", "rollout=hf", "logger=none", "eval.enabled=false", "method.iterations=1",
-    "method.task=add1", "method.train_questions=6", "method.test_questions=4",
-    "method.samples_per_question=4", "method.pairs_per_question=2", "method.temperatures=[1.0]",
-    "method.max_tokens=40", "optimizer.batch_size=2", "optimizer.lr=2e-5",
+    "method=irpo",
+    "rollout=hf",
+    "logger=none",
+    "eval.enabled=false",
+    "method.iterations=1",
+    "method.task=add1",
+    "method.train_questions=6",
+    "method.test_questions=4",
+    "method.samples_per_question=4",
+    "method.pairs_per_question=2",
+    "method.temperatures=[1.0]",
+    "method.max_tokens=40",
+    "optimizer.batch_size=2",
+    "optimizer.lr=2e-5",
 ]
 # Rollout, two training ranks and the held-out evaluation on a 2-core machine: about 3 min
 # alone, more beside other work.
@@ -51,20 +61,38 @@ TIMEOUT_S = 900
 def test_training_stage_on_two_nodes(sweep_root: Path):  # noqa: F811
     sweep = sweep_root / "sweep"
     name = f"srlm-test-{uuid.uuid4().hex[:8]}"
-    cmd = [sys.executable, "-m", "srlm", "-m", "seed=0", *IRPO_TINY,
-           "trainer=cpu_ddp", "trainer.devices=1", "trainer.num_nodes=2",
-           f"hydra.sweep.dir={sweep}", "hydra/launcher=slurm", "hydra.launcher.partition=debug",
-           "hydra.launcher.nodes=2", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=4",
-           "hydra.launcher.timeout_min=20", f"hydra.launcher.name={name}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "srlm",
+        "-m",
+        "seed=0",
+        *IRPO_TINY,
+        "trainer=cpu_ddp",
+        "trainer.devices=1",
+        "trainer.num_nodes=2",
+        f"hydra.sweep.dir={sweep}",
+        "hydra/launcher=slurm",
+        "hydra.launcher.partition=debug",
+        "hydra.launcher.nodes=2",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=4",
+        "hydra.launcher.timeout_min=20",
+        f"hydra.launcher.name={name}",
+    ]
     print("\n$ python " + " ".join(cmd[1:]))
     started = time.time()
     try:
-        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env())
+        p = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT_S, env=_env()
+        )
     except subprocess.TimeoutExpired:
         _cancel(name)
         pytest.fail(f"the run did not finish in {TIMEOUT_S}s\n{_logs(sweep)}")
     wall = time.time() - started
-    assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}\n{_logs(sweep)}"
+    assert p.returncode == 0, (
+        f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}\n{_logs(sweep)}"
+    )
 
     [job_id] = submitit_job_ids(sweep)
     info = finished_job(job_id)
@@ -85,8 +113,10 @@ def test_training_stage_on_two_nodes(sweep_root: Path):  # noqa: F811
     pairs = stages["pairs"]["stats"]["pairs"]
     assert pairs >= 2, stages["pairs"]
     train = stages["train"]["stats"]
-    print(f"  train: world {train['world_size']}, nodes {train['nodes']}, {train['examples']} pairs, "
-          f"margin {train['margin_before']:+.4f} -> {train['margin_after']:+.4f}")
+    print(
+        f"  train: world {train['world_size']}, nodes {train['nodes']}, {train['examples']} pairs, "
+        f"margin {train['margin_before']:+.4f} -> {train['margin_after']:+.4f}"
+    )
     assert train["world_size"] == 2 and train["nodes"] == ["node1", "node2"], train
     # The ranks on the two nodes ended with the same weights, and the checkpoint holds them.
     hashes = train["rank_weights_sha256"]
@@ -105,12 +135,33 @@ def test_sbatch_of_a_single_run_on_two_nodes(tmp_path: Path):
     """Without Hydra's launcher: `sbatch --nodes=2 --wrap "python -m srlm ... trainer.num_nodes=2"`."""
     run_dir = tmp_path / "run"
     out = tmp_path / "job.out"
-    args = " ".join([*IRPO_TINY, "trainer=cpu_ddp", "trainer.devices=1", "trainer.num_nodes=2",
-                     f"run_dir={run_dir}"])
+    args = " ".join(
+        [
+            *IRPO_TINY,
+            "trainer=cpu_ddp",
+            "trainer.devices=1",
+            "trainer.num_nodes=2",
+            f"run_dir={run_dir}",
+        ]
+    )
     wrap = f"cd {ROOT} && {sys.executable} -m srlm {args}"
-    p = subprocess.run(["sbatch", "--wait", "--nodes=2", "--ntasks-per-node=1", "--cpus-per-task=1",
-                        "--time=20", f"--output={out}", "--job-name=srlm-test-sbatch", f"--wrap={wrap}"],
-                       capture_output=True, text=True, timeout=TIMEOUT_S, env=_env())
+    p = subprocess.run(
+        [
+            "sbatch",
+            "--wait",
+            "--nodes=2",
+            "--ntasks-per-node=1",
+            "--cpus-per-task=1",
+            "--time=20",
+            f"--output={out}",
+            "--job-name=srlm-test-sbatch",
+            f"--wrap={wrap}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env=_env(),
+    )
     log = out.read_text() if out.exists() else ""
     assert p.returncode == 0, f"{p.stdout}\n{p.stderr}\n{log[-5000:]}"
     train = json.loads((run_dir / "iter_01" / "stages.json").read_text())["train"]["stats"]

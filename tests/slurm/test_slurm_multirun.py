@@ -33,9 +33,16 @@ pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
 ROLLOUT_STAGES = ("prompts", "samples", "judgements", "pairs")
 TINY = [
-    "rollout=hf", "logger=none", "eval.enabled=false", "method.iterations=1", "method.prompts_per_iteration=2",
-    "method.samples_per_prompt=2", "reward.samples=1", "method.warm_start.enabled=false",
-    "method.response_sampling.max_tokens=24", "reward.sampling.max_tokens=24",
+    "rollout=hf",
+    "logger=none",
+    "eval.enabled=false",
+    "method.iterations=1",
+    "method.prompts_per_iteration=2",
+    "method.samples_per_prompt=2",
+    "reward.samples=1",
+    "method.warm_start.enabled=false",
+    "method.response_sampling.max_tokens=24",
+    "reward.sampling.max_tokens=24",
     "method.prompt_sampling.max_tokens=48",
 ]
 SWEEP_TIMEOUT_S = 420
@@ -43,15 +50,27 @@ SWEEP_TIMEOUT_S = 420
 
 def _launcher(name: str, parallel: int) -> list[str]:
     return [
-        "hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.cpus_per_task=1",
-        "hydra.launcher.mem_gb=4", f"hydra.launcher.array_parallelism={parallel}",
-        "hydra.launcher.timeout_min=20", f"hydra.launcher.name={name}",
+        "hydra/launcher=slurm",
+        "hydra.launcher.partition=debug",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=4",
+        f"hydra.launcher.array_parallelism={parallel}",
+        "hydra.launcher.timeout_min=20",
+        f"hydra.launcher.name={name}",
     ]
 
 
 def _command(sweep_values: str, sweep_dir: Path, name: str, parallel: int) -> list[str]:
-    return [sys.executable, "-m", "srlm", "-m", f"optimizer.beta={sweep_values}", *TINY,
-            f"hydra.sweep.dir={sweep_dir}", *_launcher(name, parallel)]
+    return [
+        sys.executable,
+        "-m",
+        "srlm",
+        "-m",
+        f"optimizer.beta={sweep_values}",
+        *TINY,
+        f"hydra.sweep.dir={sweep_dir}",
+        *_launcher(name, parallel),
+    ]
 
 
 def _env() -> dict:
@@ -60,8 +79,9 @@ def _env() -> dict:
 
 def scontrol_job(job_id: str) -> dict[str, str]:
     """`scontrol show job -o JOB_ID` as a dict (JobState, RunTime, Restarts, ExitCode...)."""
-    out = subprocess.run(["scontrol", "show", "job", "-o", job_id],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 0, f"scontrol show job {job_id}: {out.stderr}"
     return dict(re.findall(r"(\w+)=(\S*)", out.stdout))
 
@@ -72,7 +92,10 @@ def finished_job(job_id: str, wait_s: float = 60) -> dict[str, str]:
     finishing (RUNNING, then COMPLETING) for a moment."""
     end = time.time() + wait_s
     info = scontrol_job(job_id)
-    while info.get("JobState") in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING") and time.time() < end:
+    while (
+        info.get("JobState") in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING")
+        and time.time() < end
+    ):
         time.sleep(0.5)
         info = scontrol_job(job_id)
     return info
@@ -85,10 +108,16 @@ def _start_now(job_id: str, wait_s: float = 60) -> None:
     while time.time() < end:
         info = scontrol_job(job_id)
         if info.get("JobState") == "PENDING":
-            r = subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"],
-                               capture_output=True, text=True, timeout=30)
+            r = subprocess.run(
+                ["scontrol", "update", f"JobId={job_id}", "StartTime=now"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             assert r.returncode == 0, r.stderr
-            print(f"{time.strftime('%T')} job {job_id} pending; eligible {scontrol_job(job_id).get('EligibleTime')}")
+            print(
+                f"{time.strftime('%T')} job {job_id} pending; eligible {scontrol_job(job_id).get('EligibleTime')}"
+            )
             return
         if info.get("JobState") == "RUNNING" and int(info.get("Restarts", 0)) >= 1:
             return
@@ -138,8 +167,10 @@ def sweep_root():
 
 def _report(job_id: str, info: dict[str, str], run_dir: Path | None = None) -> None:
     where = f"  {run_dir.name[:60]}..." if run_dir else ""
-    print(f"  job {job_id:>8}  state {info.get('JobState')}  exit {info.get('ExitCode')}  "
-          f"wall {info.get('RunTime')}  restarts {info.get('Restarts')}{where}")
+    print(
+        f"  job {job_id:>8}  state {info.get('JobState')}  exit {info.get('ExitCode')}  "
+        f"wall {info.get('RunTime')}  restarts {info.get('Restarts')}{where}"
+    )
 
 
 def _check_run_dir(run_dir: Path) -> dict:
@@ -160,13 +191,16 @@ def test_slurm_multirun_two_jobs(sweep_root: Path):
     print("\n$ python " + " ".join(cmd[1:]))
     started = time.time()
     try:
-        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                           timeout=SWEEP_TIMEOUT_S, env=_env())
+        p = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S, env=_env()
+        )
     except subprocess.TimeoutExpired:
         _cancel(name)
         pytest.fail(f"the multirun did not finish in {SWEEP_TIMEOUT_S}s\n{_logs(sweep)}")
     wall = time.time() - started
-    assert p.returncode == 0, f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}\n{_logs(sweep)}"
+    assert p.returncode == 0, (
+        f"exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr[-5000:]}\n{_logs(sweep)}"
+    )
 
     job_ids = submitit_job_ids(sweep)
     assert len(job_ids) == 2, job_ids
@@ -174,7 +208,9 @@ def test_slurm_multirun_two_jobs(sweep_root: Path):
     run_dirs = _run_dirs(sweep)
     assert len(run_dirs) == 2, run_dirs
     # One directory per job (the names are long enough here to be shortened with a hash).
-    assert {yaml.safe_load((d / "config.yaml").read_text())["optimizer"]["beta"] for d in run_dirs} == {0.05, 0.1}
+    assert {
+        yaml.safe_load((d / "config.yaml").read_text())["optimizer"]["beta"] for d in run_dirs
+    } == {0.05, 0.1}
 
     print(f"multirun finished in {wall:.0f}s (submission to exit of the submitting command)")
     for job_id in job_ids:
@@ -189,8 +225,10 @@ def test_slurm_multirun_two_jobs(sweep_root: Path):
     assert (sweep / ".submitit" / array_id / f"{array_id}_submission.sh").exists()
     for run_dir in run_dirs:
         stages = _check_run_dir(run_dir)
-        print(f"  {run_dir.name}: stages {list(stages)}; train "
-              f"{'skipped' if 'skipped' in json.dumps(stages['train']) else 'trained'}")
+        print(
+            f"  {run_dir.name}: stages {list(stages)}; train "
+            f"{'skipped' if 'skipped' in json.dumps(stages['train']) else 'trained'}"
+        )
     shutil.rmtree(sweep_root, ignore_errors=True)
 
 
@@ -219,7 +257,9 @@ def test_slurm_requeue_resumes_finished_stages(sweep_root: Path):
         run_dir = _run_dirs(sweep)[0]
         prompts_mtime = (run_dir / "iter_01" / "prompts.jsonl").stat().st_mtime
         assert "judgements" not in before, "too late to requeue: the rollout is nearly done"
-        r = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=30)
+        r = subprocess.run(
+            ["scontrol", "requeue", job_id], capture_output=True, text=True, timeout=30
+        )
         assert r.returncode == 0, r.stderr
         requeued_at = time.time()
         print(f"requeued job {job_id} with stages {list(before)} finished")
@@ -250,5 +290,7 @@ def test_slurm_requeue_resumes_finished_stages(sweep_root: Path):
     job_log = (sweep / ".submitit" / job_id / f"{job_id}_0_log.out").read_text()
     assert job_log.count("Starting with JobEnvironment") >= 2, job_log
     assert job_log.count("[srlm] iteration 1: prompts") == 1, job_log
-    print(f"  resumed: kept {list(before)}, ran {[s for s in after if s not in before]} after the requeue")
+    print(
+        f"  resumed: kept {list(before)}, ran {[s for s in after if s not in before]} after the requeue"
+    )
     shutil.rmtree(sweep_root, ignore_errors=True)

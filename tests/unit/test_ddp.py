@@ -36,10 +36,16 @@ def test_dpo_on_two_cpu_ddp_ranks(tmp_path):
     examples = [Example(*p) for p in PAIRS]
     started = time.time()
     stats = train(
-        examples, str(init), out,
+        examples,
+        str(init),
+        out,
         ModelConfig(name="tiny", source=str(init), max_length=64),
-        OptimizerConfig(loss="dpo", beta=0.1, lr=5e-3, lr_end=5e-3, schedule="constant", epochs=3, batch_size=2),
-        TrainerConfig(accelerator="cpu", devices=2, strategy="ddp", precision="32-true", num_threads=1),
+        OptimizerConfig(
+            loss="dpo", beta=0.1, lr=5e-3, lr_end=5e-3, schedule="constant", epochs=3, batch_size=2
+        ),
+        TrainerConfig(
+            accelerator="cpu", devices=2, strategy="ddp", precision="32-true", num_threads=1
+        ),
         seed=0,
     )
     print(f"2-rank DDP train(): {time.time() - started:.1f} s")

@@ -15,8 +15,9 @@ from srlm.eval.data import QA, SHAPES, EvalPrompt, LabelledPair, load_eval_set
 def _jsonl(tmp_path, rows, name="set.jsonl"):
     """Write rows (dicts, or raw strings written as they are) one per line."""
     p = tmp_path / name
-    p.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows),
-                 encoding="utf-8")
+    p.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8"
+    )
     return p
 
 
@@ -25,10 +26,17 @@ def _jsonl(tmp_path, rows, name="set.jsonl"):
 
 
 def test_mt_bench_turns(tmp_path):
-    p = _jsonl(tmp_path, [
-        {"question_id": 81, "category": "writing", "turns": ["Write a blog post.", "Shorten it."]},
-        {"question_id": 82, "turns": ["Add 2 and 3."], "reference": ["5", "ignored"]},
-    ])
+    p = _jsonl(
+        tmp_path,
+        [
+            {
+                "question_id": 81,
+                "category": "writing",
+                "turns": ["Write a blog post.", "Shorten it."],
+            },
+            {"question_id": 82, "turns": ["Add 2 and 3."], "reference": ["5", "ignored"]},
+        ],
+    )
     rows = load_eval_set(str(p))
     assert rows == [
         EvalPrompt("81", ["Write a blog post.", "Shorten it."], None),
@@ -38,16 +46,25 @@ def test_mt_bench_turns(tmp_path):
 
 
 def test_alpaca_eval_instruction_input_and_output(tmp_path):
-    p = _jsonl(tmp_path, [
-        {"instruction": "Summarise the text.", "input": "Cats sleep a lot.", "output": "Cats nap."},
-        {"instruction": "Name a colour.", "input": "", "output": "Blue."},
-        {"instruction": "Name a fruit."},
-        "",  # blank lines are skipped but still counted
-        {"prompt": "Say hello.", "reference": "Hello!"},
-    ])
+    p = _jsonl(
+        tmp_path,
+        [
+            {
+                "instruction": "Summarise the text.",
+                "input": "Cats sleep a lot.",
+                "output": "Cats nap.",
+            },
+            {"instruction": "Name a colour.", "input": "", "output": "Blue."},
+            {"instruction": "Name a fruit."},
+            "",  # blank lines are skipped but still counted
+            {"prompt": "Say hello.", "reference": "Hello!"},
+        ],
+    )
     rows = load_eval_set(str(p), shape="prompts")
     assert [r.turns for r in rows] == [
-        ["Summarise the text.\n\nCats sleep a lot."], ["Name a colour."], ["Name a fruit."],
+        ["Summarise the text.\n\nCats sleep a lot."],
+        ["Name a colour."],
+        ["Name a fruit."],
         ["Say hello."],
     ]
     assert [r.reference for r in rows] == ["Cats nap.", "Blue.", None, "Hello!"]
@@ -56,18 +73,31 @@ def test_alpaca_eval_instruction_input_and_output(tmp_path):
 
 def test_gsm8k_answer_kept_as_written(tmp_path):
     answer = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72"
-    p = _jsonl(tmp_path, [{"question": "How many clips?", "answer": answer},
-                          {"question": "What is 2 + 2?", "answer": 4}])
-    assert load_eval_set(str(p)) == [QA("1", "How many clips?", answer), QA("2", "What is 2 + 2?", "4")]
+    p = _jsonl(
+        tmp_path,
+        [
+            {"question": "How many clips?", "answer": answer},
+            {"question": "What is 2 + 2?", "answer": 4},
+        ],
+    )
+    assert load_eval_set(str(p)) == [
+        QA("1", "How many clips?", answer),
+        QA("2", "What is 2 + 2?", "4"),
+    ]
 
 
 def test_rewardbench_pairs(tmp_path):
-    p = _jsonl(tmp_path, [
-        {"id": 30, "prompt": "2+2?", "chosen": "4", "rejected": "5", "subset": "math-prm"},
-        {"id": "x", "prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."},
-    ])
-    assert load_eval_set(str(p)) == [LabelledPair("30", "2+2?", "4", "5"),
-                                     LabelledPair("x", "Hi", "Hello!", "Go away.")]
+    p = _jsonl(
+        tmp_path,
+        [
+            {"id": 30, "prompt": "2+2?", "chosen": "4", "rejected": "5", "subset": "math-prm"},
+            {"id": "x", "prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."},
+        ],
+    )
+    assert load_eval_set(str(p)) == [
+        LabelledPair("30", "2+2?", "4", "5"),
+        LabelledPair("x", "Hi", "Hello!", "Go away."),
+    ]
 
 
 def test_shapes_and_limit(tmp_path):
@@ -87,12 +117,12 @@ def test_field_mapping(tmp_path):
     assert rows == [EvalPrompt("q1", ["Explain tides."])]
     p = _jsonl(tmp_path, [{"problem": "1+1?", "solution": "#### 2"}], name="qa.jsonl")
     assert load_eval_set(str(p), fields={"question": "problem", "answer": "solution"}) == [
-        QA("1", "1+1?", "#### 2")]
+        QA("1", "1+1?", "#### 2")
+    ]
 
 
 def test_field_mapping_errors_name_the_files_field(tmp_path):
-    p = _jsonl(tmp_path, [{"prompt": "p", "good": "a", "bad": "b"},
-                          {"prompt": "p", "good": "a"}])
+    p = _jsonl(tmp_path, [{"prompt": "p", "good": "a", "bad": "b"}, {"prompt": "p", "good": "a"}])
     with pytest.raises(DataError) as e:
         load_eval_set(str(p), fields={"chosen": "good", "rejected": "bad"})
     msg = str(e.value)
@@ -102,8 +132,10 @@ def test_field_mapping_errors_name_the_files_field(tmp_path):
 
 
 def test_auto_detection(tmp_path):
-    assert isinstance(load_eval_set(str(_jsonl(tmp_path, [{"prompt": "p", "chosen": "a",
-                                                             "rejected": "b"}])))[0], LabelledPair)
+    assert isinstance(
+        load_eval_set(str(_jsonl(tmp_path, [{"prompt": "p", "chosen": "a", "rejected": "b"}])))[0],
+        LabelledPair,
+    )
     assert isinstance(load_eval_set(str(_jsonl(tmp_path, [{"prompt": "p"}])))[0], EvalPrompt)
     p = _jsonl(tmp_path, ["", {"text": "hello", "label": 1}])
     with pytest.raises(DataError) as e:
@@ -141,17 +173,22 @@ def test_explicit_shape_is_checked(tmp_path):
         ({"instruction": "Do it.", "output": ""}, "prompts", ["'output'", "is empty"]),
         ({"prompt": "p", "chosen": "a"}, "pairs", ["'rejected'", "is missing"]),
         ({"prompt": "p", "chosen": None, "rejected": "b"}, "pairs", ["'chosen'", "is null"]),
-        ({"prompt": "p", "chosen": [{"role": "assistant"}], "rejected": "b"}, "pairs",
-         ["'chosen'", "must be text", "list"]),
+        (
+            {"prompt": "p", "chosen": [{"role": "assistant"}], "rejected": "b"},
+            "pairs",
+            ["'chosen'", "must be text", "list"],
+        ),
         ({"question": "q", "answer": ""}, "qa", ["'answer'", "is empty"]),
         ({"question": "q"}, "qa", ["'answer'", "is missing"]),
         ({"id": True, "question": "q", "answer": "1"}, "qa", ["'id'", "text or an integer"]),
     ],
 )
 def test_malformed_row_names_file_line_and_field(tmp_path, bad_row, shape, words):
-    good = {"prompts": {"instruction": "Fine."},
-            "pairs": {"prompt": "p", "chosen": "a", "rejected": "b"},
-            "qa": {"question": "q", "answer": "1"}}[shape]
+    good = {
+        "prompts": {"instruction": "Fine."},
+        "pairs": {"prompt": "p", "chosen": "a", "rejected": "b"},
+        "qa": {"question": "q", "answer": "1"},
+    }[shape]
     p = _jsonl(tmp_path, [good, "", bad_row, good])
     with pytest.raises(DataError) as e:
         load_eval_set(str(p), shape=shape)
@@ -168,8 +205,14 @@ def test_malformed_row_after_the_limit_still_fails(tmp_path):
 
 
 def test_duplicate_ids(tmp_path):
-    p = _jsonl(tmp_path, [{"id": 1, "instruction": "a"}, {"id": 2, "instruction": "b"},
-                          {"id": "1", "instruction": "c"}])
+    p = _jsonl(
+        tmp_path,
+        [
+            {"id": 1, "instruction": "a"},
+            {"id": 2, "instruction": "b"},
+            {"id": "1", "instruction": "c"},
+        ],
+    )
     with pytest.raises(DataError) as e:
         load_eval_set(str(p))
     assert str(e.value).startswith(f"{p}:3: duplicate id '1'")
@@ -205,8 +248,9 @@ def test_hf_source_fails_clearly_without_the_dataset(monkeypatch):
 
 def test_hf_rows_are_checked_with_their_index(monkeypatch):
     rows = [{"question": "1+1?", "answer": "#### 2"}, {"question": "", "answer": "#### 3"}]
-    monkeypatch.setitem(sys.modules, "datasets",
-                        types.SimpleNamespace(load_dataset=lambda *a, **k: rows))
+    monkeypatch.setitem(
+        sys.modules, "datasets", types.SimpleNamespace(load_dataset=lambda *a, **k: rows)
+    )
     assert load_eval_set("hf:openai/gsm8k:main:test", limit=1) == [QA("0", "1+1?", "#### 2")]
     with pytest.raises(DataError, match=r"hf:openai/gsm8k\[test\] row 1: field 'question'"):
         load_eval_set("hf:openai/gsm8k:test")

@@ -28,19 +28,23 @@ def _sigmoid(z: float) -> float:
 
 
 def test_verdict_spelling_is_the_parsers():
-    assert {parse_verdict("[[A]]"), parse_verdict("[[B]]"), parse_verdict("[[C]]")} == {"A", "B", "tie"}
+    assert {parse_verdict("[[A]]"), parse_verdict("[[B]]"), parse_verdict("[[C]]")} == {
+        "A",
+        "B",
+        "tie",
+    }
 
 
 @pytest.mark.parametrize(
     "ab, ba, expected",
     [
-        ("A", "B", "win"),   # first in AB, second in BA: won both
+        ("A", "B", "win"),  # first in AB, second in BA: won both
         ("A", "tie", "win"),
         ("tie", "B", "win"),
         ("B", "A", "loss"),
         ("B", "tie", "loss"),
         ("tie", "A", "loss"),
-        ("A", "A", "tie"),   # always the first position: the order decided
+        ("A", "A", "tie"),  # always the first position: the order decided
         ("B", "B", "tie"),
         ("tie", "tie", "tie"),
         ("A", None, "win"),
@@ -65,16 +69,17 @@ def test_combine_orders_rejects_unknown_verdicts():
 def test_win_rates_worked_example():
     rows = [
         # ab,   ba,    candidate outcome (AB, BA) -> combined
-        ("A", "B", 30, 20),      # win, win   -> win
-        ("A", "tie", 40, 20),    # win, tie   -> win
-        ("A", "A", 20, 20),      # win, loss  -> tie (flip)
-        ("B", "A", 10, 20),      # loss, loss -> loss
+        ("A", "B", 30, 20),  # win, win   -> win
+        ("A", "tie", 40, 20),  # win, tie   -> win
+        ("A", "A", 20, 20),  # win, loss  -> tie (flip)
+        ("B", "A", 10, 20),  # loss, loss -> loss
         ("tie", "tie", 20, 20),  # tie, tie   -> tie
-        (None, "B", 30, 20),     # -, win     -> win (one order readable: no flip counted)
-        (None, None, 20, 20),    # unjudged
+        (None, "B", 30, 20),  # -, win     -> win (one order readable: no flip counted)
+        (None, None, 20, 20),  # unjudged
     ]
-    out = win_rates([{"ab": a, "ba": b, "len_candidate": c, "len_baseline": d}
-                     for a, b, c, d in rows])
+    out = win_rates(
+        [{"ab": a, "ba": b, "len_candidate": c, "len_baseline": d} for a, b, c, d in rows]
+    )
     # judged 6: wins 3, losses 1, ties 2.
     assert (out["judged"], out["unjudged"]) == (6, 1)
     assert (out["wins"], out["losses"], out["ties"]) == (3, 1, 2)
@@ -94,8 +99,14 @@ def test_win_rates_worked_example():
 def test_win_rates_nothing_judged():
     out = win_rates([{"ab": None, "ba": None, "len_candidate": 5, "len_baseline": 4}])
     assert (out["judged"], out["unjudged"]) == (0, 1)
-    for key in ("win_rate", "loss_rate", "tie_rate", "win_rate_ties_half", "order_flip_rate",
-                "lc_win_rate"):
+    for key in (
+        "win_rate",
+        "loss_rate",
+        "tie_rate",
+        "win_rate_ties_half",
+        "order_flip_rate",
+        "lc_win_rate",
+    ):
         assert out[key] is None, key
     assert win_rates([])["win_rate"] is None
 
@@ -114,7 +125,9 @@ def test_win_rates_without_lengths_has_no_lc_rate():
 def test_lc_equals_raw_rate_without_length_differences():
     # s = 0: only theta is fitted, where n * (mean pref - p) = l2 * theta: the penalty lowers
     # 3/4 by l2 * logit(3/4) / n = 1e-3 * 1.0986 / 4 = 2.7e-4, to 0.74973.
-    assert length_controlled_win_rate([1, 1, 0, 1], [0, 0, 0, 0]) == pytest.approx(0.74973, abs=1e-5)
+    assert length_controlled_win_rate([1, 1, 0, 1], [0, 0, 0, 0]) == pytest.approx(
+        0.74973, abs=1e-5
+    )
     assert length_controlled_win_rate([1, 0.5, 0, 0.5], [7, 7, 7, 7]) == pytest.approx(0.5)
     # One prompt: s is 0 too; a single win stays finite (1 - p = l2 * theta, theta ~ 5.2).
     assert 0.99 < length_controlled_win_rate([1], [12]) < 1
@@ -159,15 +172,15 @@ def test_lc_checks_its_inputs():
 
 def test_judge_pair_metrics_worked_example():
     rows = [
-        {"ab": "A", "ba": "B"},    # right in both orders
-        {"ab": "A", "ba": "A"},    # always the first: right AB, wrong BA, a flip
+        {"ab": "A", "ba": "B"},  # right in both orders
+        {"ab": "A", "ba": "A"},  # always the first: right AB, wrong BA, a flip
         {"ab": "tie", "ba": "B"},  # tie then right: a flip (tie -> chosen)
-        {"ab": None, "ba": "A"},   # unreadable, then wrong
+        {"ab": None, "ba": "A"},  # unreadable, then wrong
     ]
     out = judge_pair_metrics(rows)
     assert out["n"] == 4
-    assert out["accuracy_ab"] == pytest.approx(2 / 4)   # rows 1, 2
-    assert out["accuracy_ba"] == pytest.approx(2 / 4)   # rows 1, 3
+    assert out["accuracy_ab"] == pytest.approx(2 / 4)  # rows 1, 2
+    assert out["accuracy_ba"] == pytest.approx(2 / 4)  # rows 1, 3
     assert out["accuracy"] == pytest.approx(4 / 8)
     assert out["position_consistent_accuracy"] == pytest.approx(1 / 4)  # row 1
     assert out["order_flip_rate"] == pytest.approx(2 / 3)  # rows 1-3 readable; 2 and 3 flip
@@ -185,9 +198,9 @@ def test_judge_pair_metrics_empty():
 
 def test_judge_score_metrics_worked_example():
     rows = [
-        {"chosen": 4, "rejected": 2},     # right
-        {"chosen": 3, "rejected": 3},     # tie
-        {"chosen": 1, "rejected": 4.5},   # wrong
+        {"chosen": 4, "rejected": 2},  # right
+        {"chosen": 3, "rejected": 3},  # tie
+        {"chosen": 1, "rejected": 4.5},  # wrong
         {"chosen": None, "rejected": 2},  # unscored
     ]
     out = judge_score_metrics(rows)
@@ -237,8 +250,10 @@ def test_accuracy():
 def test_soft_preferences_give_the_weighted_win_rate_and_feed_lc():
     # A judge that always names the answer shown first: every prompt is a tie by verdicts,
     # but its probabilities lean: 0.7 and 0.6 for the candidate, averaged over both orders.
-    rows = [{"ab": "A", "ba": "A", "pref": 0.7, "len_candidate": 10, "len_baseline": 10},
-            {"ab": "A", "ba": "A", "pref": 0.6, "len_candidate": 10, "len_baseline": 10}]
+    rows = [
+        {"ab": "A", "ba": "A", "pref": 0.7, "len_candidate": 10, "len_baseline": 10},
+        {"ab": "A", "ba": "A", "pref": 0.6, "len_candidate": 10, "len_baseline": 10},
+    ]
     m = win_rates(rows)
     assert m["ties"] == 2 and m["win_rate"] == 0.0
     assert m["soft_win_rate"] == pytest.approx(0.65)

@@ -16,8 +16,19 @@ from tests.unit.test_rewards import FakeEngine
 
 
 def _evaluation(tmp_path, *overrides) -> Evaluation:
-    cfg = validate(compose(["method=self_reward", "rollout=hf", "logger=none", f"run_dir={tmp_path}",
-                            "eval.max_prompts=4", "eval.max_pairs=3", *overrides]))
+    cfg = validate(
+        compose(
+            [
+                "method=self_reward",
+                "rollout=hf",
+                "logger=none",
+                f"run_dir={tmp_path}",
+                "eval.max_prompts=4",
+                "eval.max_pairs=3",
+                *overrides,
+            ]
+        )
+    )
     run = RunDir(tmp_path)
     return Evaluation(cfg, run, get_method("self_reward")(cfg, run))
 
@@ -129,7 +140,10 @@ def test_methods_choose_what_is_measured(tmp_path):
     assert flags("method=tpo") == (True, True)
     assert flags("method=meta_reward") == (True, True)
     # A separate judge model is not the policy: nothing of the policy's judging to measure.
-    assert flags("method=self_reward", "reward=judge_model", "reward.model.source=/j") == (True, False)
+    assert flags("method=self_reward", "reward=judge_model", "reward.model.source=/j") == (
+        True,
+        False,
+    )
     assert flags("method=self_reward", "eval.enabled=false") == (False, False)
     assert flags("method=irpo", "eval.win_rates=true") == (True, False)
 
@@ -144,7 +158,9 @@ def test_bad_eval_settings_name_the_key():
 def test_judged_instruction_of_several_turns():
     assert judged_instruction(["Only turn."]) == "Only turn."
     text = judged_instruction(["First.", "Second."])
-    assert text.index("First.") < text.index("Second.") and "(the turn to answer now) Second." in text
+    assert (
+        text.index("First.") < text.index("Second.") and "(the turn to answer now) Second." in text
+    )
 
 
 def test_trained_models_follow_the_runner(tmp_path):
@@ -154,15 +170,20 @@ def test_trained_models_follow_the_runner(tmp_path):
     run.mark_finished(1, "train", {"skipped": "no training examples"})  # M_2 = M_1
     run.mark_finished(2, "train")
     run.checkpoint(2).mkdir()
-    assert trained_models(run, "/base") == [(0, str(run.checkpoint(0))), (1, str(run.checkpoint(0))),
-                                            (2, str(run.checkpoint(2)))]
+    assert trained_models(run, "/base") == [
+        (0, str(run.checkpoint(0))),
+        (1, str(run.checkpoint(0))),
+        (2, str(run.checkpoint(2))),
+    ]
     run.mark_finished(2, "evaluate")
     run.forget(2, ("evaluate", "winrates"))
     assert not run.finished(2, "evaluate") and run.finished(2, "train")
 
 
 def test_only_evaluation_settings_may_change():
-    assert _is_eval_override("eval.max_prompts=4") and _is_eval_override("reward@eval.judge=thinking_judge")
+    assert _is_eval_override("eval.max_prompts=4") and _is_eval_override(
+        "reward@eval.judge=thinking_judge"
+    )
     assert _is_eval_override("method.eval_maj_k=8")
     assert not _is_eval_override("optimizer.beta=0.5")
 
@@ -173,8 +194,18 @@ def test_run_config_of_an_older_run_loads_with_evaluation_overrides(tmp_path, ca
     from srlm.errors import ConfigError
     from srlm.evaluate import load_run_config
 
-    cfg = validate(compose(["method=tpo", "rollout=hf", "logger=none", f"run_dir={tmp_path}",
-                            "optimizer.beta=0.3", "+data.field_map={instruction: query}"]))
+    cfg = validate(
+        compose(
+            [
+                "method=tpo",
+                "rollout=hf",
+                "logger=none",
+                f"run_dir={tmp_path}",
+                "optimizer.beta=0.3",
+                "+data.field_map={instruction: query}",
+            ]
+        )
+    )
     RunDir(tmp_path).bind(cfg)
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     saved["method"]["eval_prompts"] = 0  # a key an older srlm wrote
@@ -192,15 +223,18 @@ def test_run_config_of_an_older_run_loads_with_evaluation_overrides(tmp_path, ca
 
 
 def test_several_turns_are_answered_turn_by_turn(tmp_path):
-    ev = _evaluation(tmp_path, "eval.judge_accuracy=false", "eval.prompts=eval_mt", "eval.max_prompts=2")
+    ev = _evaluation(
+        tmp_path, "eval.judge_accuracy=false", "eval.prompts=eval_mt", "eval.max_prompts=2"
+    )
     engine = _policy("my answer")
     ev.evaluate(0, lambda: engine)
     rows = read_jsonl(tmp_path / "iter_00" / f"{ANSWERS}.jsonl")
     assert [len(r["answers"]) for r in rows] == [2, 2]
     # Turn 2 is asked after the model's own answer to turn 1.
     second = [p for p in engine.prompts if rows[0]["turns"][1] in p]
-    assert len(second) == 1 and second[0].index(rows[0]["turns"][0]) < second[0].index("my answer") \
-        < second[0].index(rows[0]["turns"][1])
+    assert len(second) == 1 and second[0].index(rows[0]["turns"][0]) < second[0].index(
+        "my answer"
+    ) < second[0].index(rows[0]["turns"][1])
 
 
 def test_an_evaluation_without_its_files_is_not_complete(tmp_path):

@@ -27,7 +27,10 @@ def test_agent_runs_are_grouped_by_sweep_id():
 
 def test_multirun_jobs_are_grouped_by_sweep_dir_and_file():
     assert choose_group(None, {}, "multirun/self_reward-smollm2_135m") == "self_reward-smollm2_135m"
-    assert choose_group(None, {}, "/abs/multirun/tpo-smollm2_135m/", "tpo_optimizer") == "tpo-smollm2_135m-tpo_optimizer"
+    assert (
+        choose_group(None, {}, "/abs/multirun/tpo-smollm2_135m/", "tpo_optimizer")
+        == "tpo-smollm2_135m-tpo_optimizer"
+    )
 
 
 def test_a_single_run_has_no_group():
@@ -56,13 +59,24 @@ def test_api_key_from_env_or_netrc(tmp_path: Path):
 
 
 # ---------------------------------------------------------------- samples table
-@pytest.mark.parametrize("name,row,expected", [
-    ("judgements.jsonl", {"instruction": "q", "response": "a", "score": 4}, ["q", "a", 4.0]),
-    ("judgements.jsonl", {"instruction": "q", "output": "t a", "response": None, "score": None}, ["q", "t a", None]),
-    ("rewards.jsonl", {"question": "1+1", "response": "2", "reward": 1}, ["1+1", "2", 1.0]),
-    ("samples.jsonl", {"instruction": "q", "response": "a"}, ["q", "a", None]),
-    ("executions.jsonl", {"triple_id": "1-0", "raw": "plan", "correct": True}, ["1-0", "plan", 1.0]),
-])
+@pytest.mark.parametrize(
+    "name,row,expected",
+    [
+        ("judgements.jsonl", {"instruction": "q", "response": "a", "score": 4}, ["q", "a", 4.0]),
+        (
+            "judgements.jsonl",
+            {"instruction": "q", "output": "t a", "response": None, "score": None},
+            ["q", "t a", None],
+        ),
+        ("rewards.jsonl", {"question": "1+1", "response": "2", "reward": 1}, ["1+1", "2", 1.0]),
+        ("samples.jsonl", {"instruction": "q", "response": "a"}, ["q", "a", None]),
+        (
+            "executions.jsonl",
+            {"triple_id": "1-0", "raw": "plan", "correct": True},
+            ["1-0", "plan", 1.0],
+        ),
+    ],
+)
 def test_sample_rows_of_each_method(tmp_path: Path, name, row, expected):
     write_jsonl(tmp_path / name, [row])
     assert sample_rows(tmp_path) == [expected]
@@ -70,7 +84,9 @@ def test_sample_rows_of_each_method(tmp_path: Path, name, row, expected):
 
 def test_sample_rows_prefer_scored_file_and_cap(tmp_path: Path):
     write_jsonl(tmp_path / "samples.jsonl", [{"instruction": "q", "response": "a"}] * 5)
-    write_jsonl(tmp_path / "judgements.jsonl", [{"instruction": "q", "response": "a", "score": 2.5}] * 5)
+    write_jsonl(
+        tmp_path / "judgements.jsonl", [{"instruction": "q", "response": "a", "score": 2.5}] * 5
+    )
     assert sample_rows(tmp_path, limit=3) == [["q", "a", 2.5]] * 3
     assert sample_rows(tmp_path / "missing") == []
 
@@ -91,25 +107,43 @@ def _tiny_run(root: Path) -> tuple:
     config = validate(compose([f"run_dir={root}", "rollout=hf", "logger=wandb"]))
     run = RunDir(root)
     run.bind(config)
-    write_json(run.iter_dir(0) / "stages.json", {"warm_start": {"finished": "", "stats": {"loss": 2.0}}})
+    write_json(
+        run.iter_dir(0) / "stages.json", {"warm_start": {"finished": "", "stats": {"loss": 2.0}}}
+    )
     for t in (1, 2):
         d = run.iter_dir(t)
-        write_jsonl(d / "samples.jsonl", [{"prompt_id": f"{t}-0", "instruction": f"q{t}", "response": r}
-                                          for r in ("good", "bad")])
-        write_jsonl(d / "judgements.jsonl", [{"prompt_id": f"{t}-0", "instruction": f"q{t}", "response": r, "score": s}
-                                             for r, s in (("good", 5), ("bad", 1))])
-        write_jsonl(d / "pairs.jsonl", [{"instruction": f"q{t}", "chosen": "good", "rejected": "bad"}])
+        write_jsonl(
+            d / "samples.jsonl",
+            [
+                {"prompt_id": f"{t}-0", "instruction": f"q{t}", "response": r}
+                for r in ("good", "bad")
+            ],
+        )
+        write_jsonl(
+            d / "judgements.jsonl",
+            [
+                {"prompt_id": f"{t}-0", "instruction": f"q{t}", "response": r, "score": s}
+                for r, s in (("good", 5), ("bad", 1))
+            ],
+        )
+        write_jsonl(
+            d / "pairs.jsonl", [{"instruction": f"q{t}", "chosen": "good", "rejected": "bad"}]
+        )
     return config, run
 
 
 def test_offline_run_logs_metrics_and_tables(tmp_path: Path, offline_env, monkeypatch):
-    monkeypatch.setattr(srlm_logging, "hydra_multirun", lambda: (str(tmp_path / "multirun" / "beta_study"), None))
+    monkeypatch.setattr(
+        srlm_logging, "hydra_multirun", lambda: (str(tmp_path / "multirun" / "beta_study"), None)
+    )
     config, run = _tiny_run(tmp_path / "run")
     logger = srlm_logging.make_logger(config, run)
     assert logger.run.settings.mode == "offline"
     assert logger.run.group == "beta_study"
-    logged = [logger.log_iteration(t, run, {"iteration": t, "pairs": 1, "margin_after": 0.1 * t}, 3.0)
-              for t in (1, 2)]
+    logged = [
+        logger.log_iteration(t, run, {"iteration": t, "pairs": 1, "margin_after": 0.1 * t}, 3.0)
+        for t in (1, 2)
+    ]
     assert logged[1]["iter/margin_after"] == pytest.approx(0.2)
     assert logged[1]["iter/seconds"] == 3.0
     assert {"pairs", "samples"} <= set(logged[0])
@@ -131,7 +165,8 @@ def test_offline_run_logs_metrics_and_tables(tmp_path: Path, offline_env, monkey
     assert len(tables["samples"]) == len(tables["pairs"]) == 2  # one of each per iteration
     assert all(t["columns"] == list(SAMPLE_COLUMNS) for t in tables["samples"])
     assert sorted(row for t in tables["samples"] for row in t["data"]) == sorted(
-        [f"q{t}", r, s] for t in (1, 2) for r, s in (("good", 5.0), ("bad", 1.0)))
+        [f"q{t}", r, s] for t in (1, 2) for r, s in (("good", 5.0), ("bad", 1.0))
+    )
     assert all(t["columns"] == ["instruction", "chosen", "rejected"] for t in tables["pairs"])
     # The report's figures went to wandb as images, one per PNG.
     assert len(list((offline / "files" / "media" / "images").rglob("*.png"))) == len(figures)
@@ -148,7 +183,9 @@ def test_resumed_wandb_run_skips_the_steps_it_has(tmp_path: Path):
     logger = object.__new__(srlm_logging.WandbLogger)
     logger.run, logger.first_step, logger.wandb = FakeRun(), 2, None
     run = RunDir(tmp_path)
-    write_json(run.iter_dir(0) / "stages.json", {"evaluate": {"finished": "", "stats": {"accuracy": 0.5}}})
+    write_json(
+        run.iter_dir(0) / "stages.json", {"evaluate": {"finished": "", "stats": {"accuracy": 0.5}}}
+    )
     assert logger.log_iteration(1, run, {"iteration": 1, "pairs": 3}, 1.0) == {}
     assert logger.log_iteration(2, run, {"iteration": 2, "pairs": 3}, 1.0)["iter/pairs"] == 3
     assert logger.run.steps == [2]

@@ -33,9 +33,9 @@ from srlm.rundir import RunDir, read_jsonl
 
 def test_most_varied_picks_the_highest_variance_of_valid_scores():
     scores = [
-        [4, 4, 4],        # variance 0
-        [1, 5, None],     # valid 1, 5: variance 4
-        [3, 5, 4],        # variance 2/3
+        [4, 4, 4],  # variance 0
+        [1, 5, None],  # valid 1, 5: variance 4
+        [3, 5, 4],  # variance 2/3
         [None, None, 2],  # one valid score: no variance
     ]
     assert most_varied(scores) == 1
@@ -59,13 +59,13 @@ def test_judgement_battles_skip_invalid_and_identical_judgements():
 # Three judgements of one response, each pair shown to the meta-judge in both orders.
 # (first, second, winner-position):
 OUTCOMES = [
-    (0, 1, "first"),   # 0 shown first, wins
+    (0, 1, "first"),  # 0 shown first, wins
     (1, 0, "second"),  # 0 shown second, wins: 0 beats 1 in both orders
-    (0, 2, "first"),   # 0 first wins ...
-    (2, 0, "first"),   # ... and 2 first wins: only the position decided
-    (1, 2, "first"),   # 1 first wins ...
-    (2, 1, "first"),   # ... and 2 first wins: position again
-    (1, 2, None),      # a meta-judgement that did not parse: no battle
+    (0, 2, "first"),  # 0 first wins ...
+    (2, 0, "first"),  # ... and 2 first wins: only the position decided
+    (1, 2, "first"),  # 1 first wins ...
+    (2, 1, "first"),  # ... and 2 first wins: position again
+    (1, 2, None),  # a meta-judgement that did not parse: no battle
 ]
 # By hand: first-position wins 5, second-position wins 1, so
 #   omega_1 = win_2nd / total = 1/6 (weight of a first-position win),
@@ -77,11 +77,13 @@ OUTCOMES = [
 # and negating every rating leaves the likelihood unchanged, so the (unique, centred) maximum
 # has elo_1 = -elo_0 and elo_2 = 0, with elo_0 > 0: highest = judgement 0, lowest = judgement 1.
 OMEGA = (1 / 6, 5 / 6)
-B_BY_HAND = np.array([
-    [0, 1, 1 / 6],
-    [0, 0, 1 / 6],
-    [1 / 6, 1 / 6, 0],
-])
+B_BY_HAND = np.array(
+    [
+        [0, 1, 1 / 6],
+        [0, 0, 1 / 6],
+        [1 / 6, 1 / 6, 0],
+    ]
+)
 
 
 def test_position_counts_and_weights():
@@ -141,10 +143,10 @@ def test_judge_pair_share_cap():
     # j / (actor + j) <= share: 0.15 of 10 actor pairs allows 1 (1/11 = 9%; 2/12 = 17%).
     assert judge_pairs_allowed(10, 5, 0.15) == 1
     assert judge_pairs_allowed(3, 5, 0.5) == 3
-    assert judge_pairs_allowed(4, 5, 0.2) == 1    # 1/5 = 0.2 exactly, despite rounding
-    assert judge_pairs_allowed(3, 2, 0.5) == 2    # fewer formed than allowed
-    assert judge_pairs_allowed(0, 5, 0.5) == 0    # no actor pairs: no judge pairs
-    assert judge_pairs_allowed(3, 5, 1.0) == 5    # 1: no cap
+    assert judge_pairs_allowed(4, 5, 0.2) == 1  # 1/5 = 0.2 exactly, despite rounding
+    assert judge_pairs_allowed(3, 2, 0.5) == 2  # fewer formed than allowed
+    assert judge_pairs_allowed(0, 5, 0.5) == 0  # no actor pairs: no judge pairs
+    assert judge_pairs_allowed(3, 5, 1.0) == 5  # 1: no cap
     assert judge_pairs_allowed(3, 5, 0.0) == 0
     for a in range(0, 30):
         for share in (0.1, 0.15, 0.25, 0.5, 0.9):
@@ -178,7 +180,9 @@ def test_meta_judge_prompt_and_parse_format():
 def test_meta_format_demos_are_balanced_and_parse():
     from srlm.data import load_rows
 
-    rows = load_rows("builtin:seed_judgements", required=["instruction", "response", "justification", "score"])
+    rows = load_rows(
+        "builtin:seed_judgements", required=["instruction", "response", "justification", "score"]
+    )
     demos = meta_format_demos(rows)
     assert len(demos) == len(rows)
     verdicts = [parse_meta_winner(target) for _, target in demos]
@@ -200,8 +204,16 @@ def test_config_rules():
     with pytest.raises(ConfigError, match=r"method\.judge_pair_share=1\.5"):
         validate(compose(["method=meta_reward", "rollout=hf", "method.judge_pair_share=1.5"]))
     with pytest.raises(ConfigError, match=r"method\.warm_start_meta_format"):
-        validate(compose(["method=meta_reward", "rollout=hf", "method.warm_start.enabled=false",
-                          "method.warm_start_meta_format=true"]))
+        validate(
+            compose(
+                [
+                    "method=meta_reward",
+                    "rollout=hf",
+                    "method.warm_start.enabled=false",
+                    "method.warm_start_meta_format=true",
+                ]
+            )
+        )
     with pytest.raises(ConfigError, match=r"method\.position_weights"):
         validate(compose(["method=meta_reward", "rollout=hf", "method.position_weights=global"]))
 
@@ -210,9 +222,18 @@ def test_experiments_compose():
     q = validate(compose(["experiment=meta_reward_quickstart", "rollout=hf"]))
     assert q.method.name == "meta_reward" and q.method.warm_start.enabled
     p = validate(compose(["experiment=meta_reward_llama3_8b", "rollout=hf"]))
-    assert (p.method.prompts_per_iteration, p.method.samples_per_prompt, p.reward.samples) == (5000, 7, 11)
+    assert (p.method.prompts_per_iteration, p.method.samples_per_prompt, p.reward.samples) == (
+        5000,
+        7,
+        11,
+    )
     assert p.method.iterations == 4 and p.method.train_judge[:3] == [True, True, False]
-    assert (p.optimizer.beta, p.optimizer.lr, p.optimizer.batch_size, p.optimizer.epochs) == (0.1, 5e-6, 32, 10)
+    assert (p.optimizer.beta, p.optimizer.lr, p.optimizer.batch_size, p.optimizer.epochs) == (
+        0.1,
+        5e-6,
+        32,
+        10,
+    )
 
 
 # ---------------------------------------------------------------- stages on a scripted engine
@@ -220,11 +241,14 @@ def test_experiments_compose():
 
 class _Tok:
     def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
-        return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"
+        return (
+            "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"
+        )
 
     def __call__(self, text, add_special_tokens=False):
         class _E:
             input_ids = text.split()
+
         return _E()
 
 
@@ -244,13 +268,31 @@ class ScriptedEngine(RolloutEngine):
             if "<judgement A>" in p:
                 a = parse_score(re.search(r"<judgement A>(.*?)</judgement A>", p, re.S).group(1))
                 b = parse_score(re.search(r"<judgement B>(.*?)</judgement B>", p, re.S).group(1))
-                out.append([Completion(f"Reasoning.\nWinner: Judgement {'A' if a >= b else 'B'}", 5, "stop")])
+                out.append(
+                    [
+                        Completion(
+                            f"Reasoning.\nWinner: Judgement {'A' if a >= b else 'B'}", 5, "stop"
+                        )
+                    ]
+                )
             elif "additive 5-point" in p:
                 words = len(re.search(r"<response>(.*?)</response>", p, re.S).group(1).split())
-                out.append([Completion("unparseable" if k == n - 1 else f"Because.\nScore: {min(5, words + k)}", 3, "stop")
-                            for k in range(n)])
+                out.append(
+                    [
+                        Completion(
+                            "unparseable"
+                            if k == n - 1
+                            else f"Because.\nScore: {min(5, words + k)}",
+                            3,
+                            "stop",
+                        )
+                        for k in range(n)
+                    ]
+                )
             else:
-                out.append([Completion(" ".join(["word"] * (k + 1)), k + 1, "stop") for k in range(n)])
+                out.append(
+                    [Completion(" ".join(["word"] * (k + 1)), k + 1, "stop") for k in range(n)]
+                )
         return out
 
     def token_logprobs(self, text):
@@ -258,11 +300,21 @@ class ScriptedEngine(RolloutEngine):
 
 
 def _method(tmp_path, *overrides) -> MetaReward:
-    cfg: Config = validate(compose([
-        "method=meta_reward", "rollout=hf", f"run_dir={tmp_path}", "method.prompts_per_iteration=2",
-        "method.samples_per_prompt=3", "reward.samples=4", "method.warm_start.enabled=false",
-        "method.warm_start_meta_format=false",
-        *overrides]))
+    cfg: Config = validate(
+        compose(
+            [
+                "method=meta_reward",
+                "rollout=hf",
+                f"run_dir={tmp_path}",
+                "method.prompts_per_iteration=2",
+                "method.samples_per_prompt=3",
+                "reward.samples=4",
+                "method.warm_start.enabled=false",
+                "method.warm_start_meta_format=false",
+                *overrides,
+            ]
+        )
+    )
     return MetaReward(cfg, RunDir(tmp_path))
 
 
@@ -283,13 +335,19 @@ def test_stages_on_a_scripted_engine(tmp_path):
     assert stats["meta_judgements"]["meta_judgements"] == 12 and len(meta) == 12
     assert {r["order"] for r in meta} == {"AB", "BA"}
     for r in meta:
-        twin = [x for x in meta if x["pair"] == r["pair"] and x["prompt_id"] == r["prompt_id"] and x is not r]
+        twin = [
+            x
+            for x in meta
+            if x["pair"] == r["pair"] and x["prompt_id"] == r["prompt_id"] and x is not r
+        ]
         assert len(twin) == 1 and (twin[0]["first"], twin[0]["second"]) == (r["second"], r["first"])
     # The scripted meta-judge follows the score, never the position: half its wins are second.
     assert stats["meta_judgements"]["meta_position_bias"] == 0.5
     assert stats["meta_judgements"]["meta_order_consistency"] == 1.0
     jp = read_jsonl(m._path(1, "judge_pairs"))
-    assert len(jp) == 2 and all(p["chosen_judgement"] == 2 and p["rejected_judgement"] == 0 for p in jp)
+    assert len(jp) == 2 and all(
+        p["chosen_judgement"] == 2 and p["rejected_judgement"] == 0 for p in jp
+    )
     assert stats["judge_pairs"]["judge_chosen_higher_score"] == 1.0
     assert (stats["pairs"]["actor_pairs_used"], stats["pairs"]["judge_pairs_used"]) == (2, 2)
 
@@ -319,6 +377,11 @@ def test_share_cap_and_length_filter_in_stages(tmp_path):
     kinds = [p["kind"] for p in read_jsonl(m._path(1, "pairs"))]
     assert kinds.count("actor") == 2 and kinds.count("judge") == 1
 
-    m = _method(tmp_path / "short", "method.judge_max_chosen_chars=[5]", "method.judge_pair_share=1")
+    m = _method(
+        tmp_path / "short", "method.judge_max_chosen_chars=[5]", "method.judge_pair_share=1"
+    )
     stats = _run_stages(m, 1, ScriptedEngine())
-    assert stats["judge_pairs"]["judge_pairs"] == 0 and stats["judge_pairs"]["judge_dropped_chosen_too_long"] == 2
+    assert (
+        stats["judge_pairs"]["judge_pairs"] == 0
+        and stats["judge_pairs"]["judge_dropped_chosen_too_long"] == 2
+    )

@@ -29,31 +29,74 @@ def _judge(prompt: str, k: int) -> str:
 
 
 def _config(method: str, *extra: str):
-    return validate(compose([f"method={method}", "rollout=hf", "logger=none", "method.warm_start.enabled=false",
-                             "reward.samples=1", *extra]))
+    return validate(
+        compose(
+            [
+                f"method={method}",
+                "rollout=hf",
+                "logger=none",
+                "method.warm_start.enabled=false",
+                "reward.samples=1",
+                *extra,
+            ]
+        )
+    )
 
 
 def _samples(t: int, responses: list[list[str]]) -> list[dict]:
-    return [{"prompt_id": f"{t}-{i}", "sample": j, "instruction": f"question {i}", "response": r,
-             "tokens": 3, "finish_reason": "stop"}
-            for i, rs in enumerate(responses) for j, r in enumerate(rs)]
+    return [
+        {
+            "prompt_id": f"{t}-{i}",
+            "sample": j,
+            "instruction": f"question {i}",
+            "response": r,
+            "tokens": 3,
+            "finish_reason": "stop",
+        }
+        for i, rs in enumerate(responses)
+        for j, r in enumerate(rs)
+    ]
 
 
 def test_self_reward_self_judge_rows_and_stats(tmp_path):
     run = RunDir(tmp_path)
     method = SelfReward(_config("self_reward"), run)
-    write_jsonl(run.iter_dir(1) / "samples.jsonl", _samples(1, [["fine", "great", "poor"], ["fine", "fine"]]))
+    write_jsonl(
+        run.iter_dir(1) / "samples.jsonl",
+        _samples(1, [["fine", "great", "poor"], ["fine", "fine"]]),
+    )
     engine = FakeEngine(_judge)
     stats = method.run_stage("judgements", 1, lambda: engine)
     # The judge prompts are Self-Rewarding's, in sample order.
-    assert [judge_prompt_text(f"question {i}", r) in p for p, (i, r) in
-            zip(engine.prompts, [(0, "fine"), (0, "great"), (0, "poor"), (1, "fine"), (1, "fine")], strict=True)] == [True] * 5
+    assert [
+        judge_prompt_text(f"question {i}", r) in p
+        for p, (i, r) in zip(
+            engine.prompts,
+            [(0, "fine"), (0, "great"), (0, "poor"), (1, "fine"), (1, "fine")],
+            strict=True,
+        )
+    ] == [True] * 5
     rows = read_jsonl(run.iter_dir(1) / "judgements.jsonl")
-    assert list(rows[0]) == ["prompt_id", "sample", "instruction", "response", "tokens", "finish_reason",
-                             "judgements", "scores", "score"]
+    assert list(rows[0]) == [
+        "prompt_id",
+        "sample",
+        "instruction",
+        "response",
+        "tokens",
+        "finish_reason",
+        "judgements",
+        "scores",
+        "score",
+    ]
     assert [r["score"] for r in rows] == [3.0, 5.0, 1.0, 3.0, 3.0]
-    assert stats == {"judgements": 5, "parse_failures": 0, "parse_failure_rate": 0.0, "unscored_responses": 0,
-                     "mean_score": 3.0, "tie_rate": 0.5}
+    assert stats == {
+        "judgements": 5,
+        "parse_failures": 0,
+        "parse_failure_rate": 0.0,
+        "unscored_responses": 0,
+        "mean_score": 3.0,
+        "tie_rate": 0.5,
+    }
     pairs = method.run_stage("pairs", 1, lambda: engine)
     assert pairs["pairs"] == 1 and pairs["ties_dropped"] == 1
 
@@ -75,8 +118,16 @@ def test_tpo_judges_responses_only_through_the_reward(tmp_path, reward):
     method = Tpo(_config("tpo", f"reward={reward}"), run)
     rows = []
     for r in _samples(1, [["great", "poor", "fine"], ["fine", "poor"]]):
-        rows.append(r | {"output": f"secret thought\nHere is my response: {r['response']}", "parse_error": False,
-                         "thought": "secret thought", "thought_tokens": 2, "response_tokens": 1})
+        rows.append(
+            r
+            | {
+                "output": f"secret thought\nHere is my response: {r['response']}",
+                "parse_error": False,
+                "thought": "secret thought",
+                "thought_tokens": 2,
+                "response_tokens": 1,
+            }
+        )
     rows[-1] |= {"parse_error": True, "response": None, "response_tokens": None}
     write_jsonl(run.iter_dir(1) / "split.jsonl", rows)
     engine = FakeEngine(_judge)

@@ -24,7 +24,12 @@ def test_shard_bounds():
 def test_replica_devices_and_cores():
     gpus = [str(i) for i in range(8)]
     # 4 replicas x tensor parallel 2 over one 8-GPU node.
-    assert [replica_devices(i, 2, gpus) for i in range(4)] == [["0", "1"], ["2", "3"], ["4", "5"], ["6", "7"]]
+    assert [replica_devices(i, 2, gpus) for i in range(4)] == [
+        ["0", "1"],
+        ["2", "3"],
+        ["4", "5"],
+        ["6", "7"],
+    ]
     # Under CUDA_VISIBLE_DEVICES=4,6 the ids are the visible ones.
     assert replica_devices(1, 1, ["4", "6"]) == ["6"]
     assert [replica_cores(i, 2, [0, 1, 2, 3, 4]) for i in range(2)] == [[0, 1, 2], [3, 4]]
@@ -38,8 +43,13 @@ def tiny(tmp_path_factory):
     return str(path)
 
 
-PROMPTS = ["what is two plus three ?", "hello world", "the answer is", "a b c",
-           "what is four plus five ?"]
+PROMPTS = [
+    "what is two plus three ?",
+    "hello world",
+    "the answer is",
+    "a b c",
+    "what is four plus five ?",
+]
 
 
 def test_two_replicas_answer_as_one_engine(tiny):
@@ -51,7 +61,9 @@ def test_two_replicas_answer_as_one_engine(tiny):
     probe = one.token_logprobs("what is two plus three ?")
     one.close()
 
-    two = make_engine(tiny, model, RolloutConfig(engine="hf", data_parallel_size=2, check_weights=False))
+    two = make_engine(
+        tiny, model, RolloutConfig(engine="hf", data_parallel_size=2, check_weights=False)
+    )
     assert isinstance(two, ReplicatedEngine) and len(two.procs) == 2
     pids = {p.pid for p in two.procs}
     assert len(pids) == 2
@@ -61,7 +73,11 @@ def test_two_replicas_answer_as_one_engine(tiny):
         assert [[c.text for c in o] for o in got] == [[c.text for c in o] for o in expected]
         lp = two.next_token_logprobs(PROMPTS, [3, 4])
         assert len(lp) == len(PROMPTS)
-        assert all(abs(a - b) < 1e-4 for r, e in zip(lp, expected_lp, strict=True) for a, b in zip(r, e, strict=True))
+        assert all(
+            abs(a - b) < 1e-4
+            for r, e in zip(lp, expected_lp, strict=True)
+            for a, b in zip(r, e, strict=True)
+        )
         assert two.token_logprobs("what is two plus three ?") == pytest.approx(probe, abs=1e-4)
         # n samples per prompt, fewer prompts than replicas.
         sampled = two.generate(PROMPTS[:1], SamplingConfig(temperature=1.0, max_tokens=4), n=3)
@@ -77,4 +93,6 @@ def test_two_replicas_answer_as_one_engine(tiny):
 def test_a_replica_that_cannot_start_is_named(tmp_path):
     model = ModelConfig(name="missing", source=str(tmp_path / "nowhere"), max_length=64)
     with pytest.raises(SetupError, match="rollout replica 0 failed"):
-        make_engine(str(tmp_path / "nowhere"), model, RolloutConfig(engine="hf", data_parallel_size=2))
+        make_engine(
+            str(tmp_path / "nowhere"), model, RolloutConfig(engine="hf", data_parallel_size=2)
+        )

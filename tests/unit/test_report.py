@@ -34,45 +34,107 @@ def _stages(**stats) -> dict:
 
 
 def _train_stats(margin: float) -> dict:
-    return {"chosen_logp_change": 1.0, "rejected_logp_change": -2.0, "margin_before": 0.0,
-            "margin_after": margin, "pair_accuracy_after": 0.75, "precision": "bf16-mixed",
-            "examples": 4, "steps": 2, "loss": 0.6, "loss_first": 0.69, "loss_last": 0.5}
+    return {
+        "chosen_logp_change": 1.0,
+        "rejected_logp_change": -2.0,
+        "margin_before": 0.0,
+        "margin_after": margin,
+        "pair_accuracy_after": 0.75,
+        "precision": "bf16-mixed",
+        "examples": 4,
+        "steps": 2,
+        "loss": 0.6,
+        "loss_first": 0.69,
+        "loss_last": 0.5,
+    }
 
 
 def _metrics(n: int) -> list[dict]:
-    return [{"loss": 0.7 - 0.1 * i, "rewards/chosen": 0.1 * i, "rewards/rejected": -0.1 * i,
-             "rewards/margin": 0.2 * i, "rewards/accuracy": 0.5, "step": i, "epoch": 0, "lr": 1e-5}
-            for i in range(n)]
+    return [
+        {
+            "loss": 0.7 - 0.1 * i,
+            "rewards/chosen": 0.1 * i,
+            "rewards/rejected": -0.1 * i,
+            "rewards/margin": 0.2 * i,
+            "rewards/accuracy": 0.5,
+            "step": i,
+            "epoch": 0,
+            "lr": 1e-5,
+        }
+        for i in range(n)
+    ]
 
 
 def judged_run(root: Path) -> Path:
     """A Self-Rewarding run of two iterations, its texts full of HTML."""
     (root).mkdir(parents=True)
-    (root / "config.yaml").write_text("method:\n  name: self_reward\nmodel:\n  path: embedded:tiny\n")
+    (root / "config.yaml").write_text(
+        "method:\n  name: self_reward\nmodel:\n  path: embedded:tiny\n"
+    )
     for t in (1, 2):
         d = root / f"iter_{t:02d}"
         responses = ["answer 0 " + "long text " * 100, f"answer 1 {NASTY}"]
         judgements = [
-            {"prompt_id": f"{t}-0", "sample": j, "instruction": f"Explain {NASTY}",
-             "response": responses[j], "tokens": 10 + 5 * j,
-             "judgements": [f"The answer is fine {NASTY}.\nScore: {3 + j}", "no score here"],
-             "scores": [3.0 + j, None], "score": 3.0 + j}
+            {
+                "prompt_id": f"{t}-0",
+                "sample": j,
+                "instruction": f"Explain {NASTY}",
+                "response": responses[j],
+                "tokens": 10 + 5 * j,
+                "judgements": [f"The answer is fine {NASTY}.\nScore: {3 + j}", "no score here"],
+                "scores": [3.0 + j, None],
+                "score": 3.0 + j,
+            }
             for j in range(2)
         ]
         _write(d / "judgements.jsonl", judgements)
-        _write(d / "pairs.jsonl", [{
-            "prompt_id": f"{t}-0", "instruction": f"Explain {NASTY}", "chosen": responses[1],
-            "rejected": responses[0], "chosen_score": 4.0, "rejected_score": 3.0,
-            "chosen_tokens": 15, "rejected_tokens": 10}])
+        _write(
+            d / "pairs.jsonl",
+            [
+                {
+                    "prompt_id": f"{t}-0",
+                    "instruction": f"Explain {NASTY}",
+                    "chosen": responses[1],
+                    "rejected": responses[0],
+                    "chosen_score": 4.0,
+                    "rejected_score": 3.0,
+                    "chosen_tokens": 15,
+                    "rejected_tokens": 10,
+                }
+            ],
+        )
         _write(d / "checkpoint" / "metrics.jsonl", _metrics(3))
-        _write(d / "stages.json", _stages(
-            prompts={"prompts": 1, "rounds": 1, "generated": 3, "unsuitable": 0, "similar": 2, "bad_length": 0},
-            samples={"samples": 2, "mean_tokens": 12.5, "truncated": 0},
-            judgements={"judgements": 4, "parse_failures": 2, "parse_failure_rate": 0.5,
-                        "unscored_responses": 0, "mean_score": 3.5},
-            pairs={"pairs": 1, "ties_dropped": 0, "too_few_scored": 0, "chosen_tokens": 15.0,
-                   "rejected_tokens": 10.0, "chosen_score": 4.0, "rejected_score": 3.0},
-            train=_train_stats(0.5 * t)))
+        _write(
+            d / "stages.json",
+            _stages(
+                prompts={
+                    "prompts": 1,
+                    "rounds": 1,
+                    "generated": 3,
+                    "unsuitable": 0,
+                    "similar": 2,
+                    "bad_length": 0,
+                },
+                samples={"samples": 2, "mean_tokens": 12.5, "truncated": 0},
+                judgements={
+                    "judgements": 4,
+                    "parse_failures": 2,
+                    "parse_failure_rate": 0.5,
+                    "unscored_responses": 0,
+                    "mean_score": 3.5,
+                },
+                pairs={
+                    "pairs": 1,
+                    "ties_dropped": 0,
+                    "too_few_scored": 0,
+                    "chosen_tokens": 15.0,
+                    "rejected_tokens": 10.0,
+                    "chosen_score": 4.0,
+                    "rejected_score": 3.0,
+                },
+                train=_train_stats(0.5 * t),
+            ),
+        )
     return root
 
 
@@ -80,47 +142,158 @@ def irpo_run(root: Path) -> Path:
     """An IRPO run: evaluate at iterations 0-1, a rule instead of a judge."""
     root.mkdir(parents=True)
     (root / "config.yaml").write_text("method:\n  name: irpo\n")
-    _write(root / "iter_00" / "stages.json", _stages(evaluate={"accuracy": 0.5, "format_rate": 1.0, "mean_tokens": 26.0}))
+    _write(
+        root / "iter_00" / "stages.json",
+        _stages(evaluate={"accuracy": 0.5, "format_rate": 1.0, "mean_tokens": 26.0}),
+    )
     d = root / "iter_01"
-    _write(d / "rewards.jsonl", [
-        {"question_id": "q1", "sample": 0, "question": "What is 2 + 3?", "gold": "5", "response": "Final answer: 5",
-         "tokens": 5, "pred": "5", "reward": 1},
-        {"question_id": "q1", "sample": 1, "question": "What is 2 + 3?", "gold": "5", "response": "Final answer: 6",
-         "tokens": 6, "pred": "6", "reward": 0}])
-    _write(d / "pairs.jsonl", [{"question_id": "q1", "question": "What is 2 + 3?", "chosen": "Final answer: 5",
-                                "rejected": "Final answer: 6", "chosen_sample": 0, "rejected_sample": 1,
-                                "chosen_tokens": 5, "rejected_tokens": 6}])
-    _write(d / "stages.json", _stages(
-        samples={"questions": 1, "samples": 2, "temperature": 0.8, "mean_tokens": 5.5, "truncated": 0},
-        rewards={"sample_accuracy": 0.5, "sample_format_rate": 1.0, "questions_all_correct": 0, "questions_all_wrong": 0},
-        pairs={"pairs": 1, "questions_with_pairs": 1, "skipped_no_winner": 0, "skipped_no_loser": 0,
-               "gold_chosen": 0, "chosen_tokens": 5.0, "rejected_tokens": 6.0},
-        train=_train_stats(1.2) | {"nll": 0.1},
-        evaluate={"accuracy": 0.8, "format_rate": 1.0, "mean_tokens": 25.0}))
+    _write(
+        d / "rewards.jsonl",
+        [
+            {
+                "question_id": "q1",
+                "sample": 0,
+                "question": "What is 2 + 3?",
+                "gold": "5",
+                "response": "Final answer: 5",
+                "tokens": 5,
+                "pred": "5",
+                "reward": 1,
+            },
+            {
+                "question_id": "q1",
+                "sample": 1,
+                "question": "What is 2 + 3?",
+                "gold": "5",
+                "response": "Final answer: 6",
+                "tokens": 6,
+                "pred": "6",
+                "reward": 0,
+            },
+        ],
+    )
+    _write(
+        d / "pairs.jsonl",
+        [
+            {
+                "question_id": "q1",
+                "question": "What is 2 + 3?",
+                "chosen": "Final answer: 5",
+                "rejected": "Final answer: 6",
+                "chosen_sample": 0,
+                "rejected_sample": 1,
+                "chosen_tokens": 5,
+                "rejected_tokens": 6,
+            }
+        ],
+    )
+    _write(
+        d / "stages.json",
+        _stages(
+            samples={
+                "questions": 1,
+                "samples": 2,
+                "temperature": 0.8,
+                "mean_tokens": 5.5,
+                "truncated": 0,
+            },
+            rewards={
+                "sample_accuracy": 0.5,
+                "sample_format_rate": 1.0,
+                "questions_all_correct": 0,
+                "questions_all_wrong": 0,
+            },
+            pairs={
+                "pairs": 1,
+                "questions_with_pairs": 1,
+                "skipped_no_winner": 0,
+                "skipped_no_loser": 0,
+                "gold_chosen": 0,
+                "chosen_tokens": 5.0,
+                "rejected_tokens": 6.0,
+            },
+            train=_train_stats(1.2) | {"nll": 0.1},
+            evaluate={"accuracy": 0.8, "format_rate": 1.0, "mean_tokens": 25.0},
+        ),
+    )
     return root
 
 
 def thinking_judge_run(root: Path) -> Path:
     root.mkdir(parents=True)
     (root / "config.yaml").write_text("method:\n  name: thinking_judge\n")
-    judge_eval = {"triples": 2, "acc_first": 0.5, "acc_second": 0.0, "pos_consistent_acc": 0.0,
-                  "flip_rate": None, "parse_fail_rate": 0.5, "eval_tokens": 64.0}
+    judge_eval = {
+        "triples": 2,
+        "acc_first": 0.5,
+        "acc_second": 0.0,
+        "pos_consistent_acc": 0.0,
+        "flip_rate": None,
+        "parse_fail_rate": 0.5,
+        "eval_tokens": 64.0,
+    }
     _write(root / "iter_00" / "stages.json", _stages(evaluate=judge_eval))
-    _write(root / "iter_00" / "eval.jsonl", [{"triple_id": "eval-0", "order": o, "raw": "x", "verdict": v,
-                                              "correct": v == "A"} for o, v in (("AB", "A"), ("BA", None))])
+    _write(
+        root / "iter_00" / "eval.jsonl",
+        [
+            {"triple_id": "eval-0", "order": o, "raw": "x", "verdict": v, "correct": v == "A"}
+            for o, v in (("AB", "A"), ("BA", None))
+        ],
+    )
     d = root / "iter_01"
-    _write(d / "executions.jsonl", [{"triple_id": "1-0", "plan_id": 0, "order": "AB", "sample": k, "raw": "r",
-                                     "verdict": v, "correct": v == "A"} for k, v in enumerate(["A", "B", None, "tie"])])
-    _write(d / "pairs.jsonl", [{"triple_id": "1-0", "plan_id": 0, "order": "AB", "instruction": "Which is right?",
-                                "answer_a": "yes", "answer_b": "no", "chosen": "[Start of Evaluation Plan]...[[A]]",
-                                "rejected": "[Start of Evaluation Plan]...[[B]]", "chosen_verdict": "A",
-                                "rejected_verdict": "B", "chosen_tokens": 40, "rejected_tokens": 50}])
-    _write(d / "stages.json", _stages(
-        executions={"samples": 4, "parse_failures": 1, "parse_failure_rate": 0.25, "execution_accuracy": 0.25,
-                    "verdicts": {"A": 1, "B": 1, "None": 1, "tie": 1}},
-        pairs={"pairs": 1, "pairs_by_order": {"AB": 1, "BA": 0}, "chosen_tokens": 40.0, "rejected_tokens": 50.0},
-        train={"skipped": "no training examples"},
-        evaluate=judge_eval | {"acc_first": 1.0}))
+    _write(
+        d / "executions.jsonl",
+        [
+            {
+                "triple_id": "1-0",
+                "plan_id": 0,
+                "order": "AB",
+                "sample": k,
+                "raw": "r",
+                "verdict": v,
+                "correct": v == "A",
+            }
+            for k, v in enumerate(["A", "B", None, "tie"])
+        ],
+    )
+    _write(
+        d / "pairs.jsonl",
+        [
+            {
+                "triple_id": "1-0",
+                "plan_id": 0,
+                "order": "AB",
+                "instruction": "Which is right?",
+                "answer_a": "yes",
+                "answer_b": "no",
+                "chosen": "[Start of Evaluation Plan]...[[A]]",
+                "rejected": "[Start of Evaluation Plan]...[[B]]",
+                "chosen_verdict": "A",
+                "rejected_verdict": "B",
+                "chosen_tokens": 40,
+                "rejected_tokens": 50,
+            }
+        ],
+    )
+    _write(
+        d / "stages.json",
+        _stages(
+            executions={
+                "samples": 4,
+                "parse_failures": 1,
+                "parse_failure_rate": 0.25,
+                "execution_accuracy": 0.25,
+                "verdicts": {"A": 1, "B": 1, "None": 1, "tie": 1},
+            },
+            pairs={
+                "pairs": 1,
+                "pairs_by_order": {"AB": 1, "BA": 0},
+                "chosen_tokens": 40.0,
+                "rejected_tokens": 50.0,
+            },
+            train={"skipped": "no training examples"},
+            evaluate=judge_eval | {"acc_first": 1.0},
+        ),
+    )
     return root
 
 
@@ -140,8 +313,15 @@ def test_judged_run_has_every_judge_figure_and_its_pngs(judged):
     run, page = judged
     assert (run / "report" / "index.html").read_text() == page
     ids = _img_ids(page)
-    assert {"judge_health", "judge_scores", "score_margins", "pair_lengths", "training",
-            "stage_judgements", "stage_train"} <= ids
+    assert {
+        "judge_health",
+        "judge_scores",
+        "score_margins",
+        "pair_lengths",
+        "training",
+        "stage_judgements",
+        "stage_train",
+    } <= ids
     assert "eval" not in ids and "verdicts" not in ids  # no evaluate stage, no pairwise judge
     for name in ids:
         png = (run / "report" / f"{name}.png").read_bytes()
@@ -168,7 +348,9 @@ def test_page_is_self_contained(judged):
     page = judged[1]
     links = re.findall(r'(?:src|href)="([^"]*)"', page)
     assert links and all(u.startswith("data:image/png;base64,") for u in links)
-    assert "<script" not in page and "http" not in re.sub(r"<pre class=\"config\">.*?</pre>", "", page, flags=re.S)
+    assert "<script" not in page and "http" not in re.sub(
+        r"<pre class=\"config\">.*?</pre>", "", page, flags=re.S
+    )
 
 
 def test_irpo_run_shows_accuracy_and_the_rule_verdicts(tmp_path):
@@ -192,8 +374,14 @@ def test_thinking_judge_run_shows_verdicts_and_judge_accuracy(tmp_path):
 
 
 def test_series_take_nested_counts_and_skip_flags_and_texts():
-    stats = {"pairs": 3, "train_judge": True, "precision": "bf16", "x": None, "nan": float("nan"),
-             "verdicts": {"A": 2, "None": 1}}
+    stats = {
+        "pairs": 3,
+        "train_judge": True,
+        "precision": "bf16",
+        "x": None,
+        "nan": float("nan"),
+        "verdicts": {"A": 2, "None": 1},
+    }
     assert report.numeric_stats(stats) == {"pairs": 3.0, "verdicts/A": 2.0, "verdicts/None": 1.0}
 
 
@@ -246,10 +434,14 @@ def test_runner_warns_and_goes_on_when_the_report_fails(tmp_path, monkeypatch, c
 
     monkeypatch.setattr(report, "write_report", broken)
     assert runner._write_report(str(tmp_path)) is None
-    assert "warning: the report could not be written (ValueError: disk full)" in capsys.readouterr().err
+    assert (
+        "warning: the report could not be written (ValueError: disk full)"
+        in capsys.readouterr().err
+    )
     assert report_line(None, tmp_path).startswith("report: not written")
     assert report_line(tmp_path / "report" / "index.html", tmp_path).startswith(
-        f"report: {tmp_path / 'report' / 'index.html'}")
+        f"report: {tmp_path / 'report' / 'index.html'}"
+    )
 
 
 # ---------------------------------------------------------------- in a real browser
@@ -266,16 +458,28 @@ window.addEventListener("load", function () {
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--user-data-dir={tmp_path / 'profile'}", *args],
-        capture_output=True, text=True, timeout=180)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 @pytest.mark.browser
 def test_report_renders_in_headless_chromium(tmp_path):
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium with "
-                    "apt-get when run as root; or run apt-get install -y chromium")
+        pytest.skip(
+            f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium with "
+            "apt-get when run as root; or run apt-get install -y chromium"
+        )
     from PIL import Image
 
     index = write_report(irpo_run(tmp_path / "run"))
@@ -313,16 +517,41 @@ def test_evaluated_run_shows_win_rates_judge_accuracy_and_answers(tmp_path):
     for t in (0, 1, 2):
         d = root / f"iter_{t:02d}"
         stages = json.loads((d / "stages.json").read_text()) if (d / "stages.json").exists() else {}
-        stages |= _stages(evaluate={"eval_prompts": 4, "response_tokens": 40.0 + t, "unanswered_rate": 0.0,
-                                    "judge_n": 3, "judge_accuracy": 0.3 + 0.2 * t, "judge_tie_rate": 0.1,
-                                    "judge_score_histogram": {"2": 3, "4": 3}})
+        stages |= _stages(
+            evaluate={
+                "eval_prompts": 4,
+                "response_tokens": 40.0 + t,
+                "unanswered_rate": 0.0,
+                "judge_n": 3,
+                "judge_accuracy": 0.3 + 0.2 * t,
+                "judge_tie_rate": 0.1,
+                "judge_score_histogram": {"2": 3, "4": 3},
+            }
+        )
         if t:
-            stages |= _stages(winrates={"win_rate_vs_m0": 0.5 + 0.1 * t, "lc_win_rate_vs_m0": 0.45 + 0.1 * t,
-                                        "tie_rate_vs_m0": 0.2, "loss_rate_vs_m0": 0.3 - 0.1 * t,
-                                        **({"win_rate_vs_prev": 0.55, "lc_win_rate_vs_prev": 0.5,
-                                            "tie_rate_vs_prev": 0.1, "loss_rate_vs_prev": 0.35} if t == 2 else {})})
+            stages |= _stages(
+                winrates={
+                    "win_rate_vs_m0": 0.5 + 0.1 * t,
+                    "lc_win_rate_vs_m0": 0.45 + 0.1 * t,
+                    "tie_rate_vs_m0": 0.2,
+                    "loss_rate_vs_m0": 0.3 - 0.1 * t,
+                    **(
+                        {
+                            "win_rate_vs_prev": 0.55,
+                            "lc_win_rate_vs_prev": 0.5,
+                            "tie_rate_vs_prev": 0.1,
+                            "loss_rate_vs_prev": 0.35,
+                        }
+                        if t == 2
+                        else {}
+                    ),
+                }
+            )
         _write(d / "stages.json", stages)
-        _write(d / "eval_judge.jsonl", [{"pair_id": str(i), "chosen": 4.0, "rejected": 2.0 + t} for i in range(3)])
+        _write(
+            d / "eval_judge.jsonl",
+            [{"pair_id": str(i), "chosen": 4.0, "rejected": 2.0 + t} for i in range(3)],
+        )
     page = write_report(root).read_text()
     ids = _img_ids(page)
     assert {"win_rates", "eval_judge", "labelled_pair_scores", "eval_answers"} <= ids

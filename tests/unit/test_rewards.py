@@ -34,9 +34,9 @@ from srlm.rewards.pairwise import (
     PairwiseJudgeReward,
     ThinkingJudgeReward,
     elo_scores,
-    verdict_token_ids,
     order_flip_rate,
     ordered_pairs,
+    verdict_token_ids,
 )
 from srlm.rewards.self_judge import SelfJudgeReward, expected_score, score_continuation
 from srlm.rewards.verifiable import VerifiableReward, check_answer
@@ -55,7 +55,9 @@ class CharTokenizer:
         return [self.vocab.setdefault(t, len(self.vocab)) for t in self.pattern.findall(text)]
 
     def apply_chat_template(self, messages, tokenize=False, add_generation_prompt=True):
-        return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"
+        return (
+            "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in messages) + "<assistant>"
+        )
 
 
 class FakeEngine:
@@ -91,13 +93,20 @@ def test_score_continuation_split_and_glued_digits():
 def test_expected_score_by_hand():
     # Probabilities 0.1, 0.2, 0.7 on scores 0, 1, 2: 0.2 + 1.4 = 1.6 (renormalised: the
     # same when they are given at half the mass).
-    assert expected_score([math.log(0.1), math.log(0.2), math.log(0.7)], [0, 1, 2]) == pytest.approx(1.6)
-    assert expected_score([math.log(0.05), math.log(0.1), math.log(0.35)], [0, 1, 2]) == pytest.approx(1.6)
+    assert expected_score(
+        [math.log(0.1), math.log(0.2), math.log(0.7)], [0, 1, 2]
+    ) == pytest.approx(1.6)
+    assert expected_score(
+        [math.log(0.05), math.log(0.1), math.log(0.35)], [0, 1, 2]
+    ) == pytest.approx(1.6)
 
 
 def test_before_final_score_keeps_the_justification():
     assert before_final_score("Good answer.\nScore: 4") == "Good answer.\n"
-    assert before_final_score("Quoted Score: 5 then mine.\n**Score:** 2") == "Quoted Score: 5 then mine.\n"
+    assert (
+        before_final_score("Quoted Score: 5 then mine.\n**Score:** 2")
+        == "Quoted Score: 5 then mine.\n"
+    )
     assert before_final_score("no number at all") == "no number at all"
 
 
@@ -108,12 +117,18 @@ def _cfg(**kw) -> SelfJudgeRewardConfig:
 
 def test_self_judge_records_scores_and_health():
     # Judge outputs per response: "good" 4 and 5, "bad" 1 and unparseable, "meh" 3 and 3.
-    texts = {"good": ["Fine.\nScore: 4", "Great.\nScore: 5"], "bad": ["Poor.\nScore: 1", "no idea"],
-             "meh": ["Ok.\nScore: 3", "Ok.\nScore: 3"], "same": ["Ok.\nScore: 3", "Ok.\nScore: 3"]}
+    texts = {
+        "good": ["Fine.\nScore: 4", "Great.\nScore: 5"],
+        "bad": ["Poor.\nScore: 1", "no idea"],
+        "meh": ["Ok.\nScore: 3", "Ok.\nScore: 3"],
+        "same": ["Ok.\nScore: 3", "Ok.\nScore: 3"],
+    }
     engine = FakeEngine(lambda p, k: texts[re.search(r"<response>(\w+)</response>", p).group(1)][k])
     src = SelfJudgeReward(_cfg())
-    out = src.score([[Item("q1", "good"), Item("q1", "bad")], [Item("q2", "meh"), Item("q2", "same")]],
-                    lambda: engine)
+    out = src.score(
+        [[Item("q1", "good"), Item("q1", "bad")], [Item("q2", "meh"), Item("q2", "same")]],
+        lambda: engine,
+    )
     assert [[s.score for s in g] for g in out.scored] == [[4.5, 1.0], [3.0, 3.0]]
     assert out.scored[0][1].record == {"judgements": texts["bad"], "scores": [1.0, None]}
     h = out.health
@@ -124,19 +139,25 @@ def test_self_judge_records_scores_and_health():
 
 
 def test_self_judge_expected_mode_reads_probabilities_after_the_justification():
-    engine = FakeEngine(lambda p, k: "Relevant.\nScore: 4" if k == 0 else "rambling",
-                        # p(0..5) = 0, 0, 0, 0.5, 0.5, 0 -> 3.5 for every judgement
-                        logprobs=lambda p: [-1e9, -1e9, -1e9, math.log(0.5), math.log(0.5), -1e9])
+    engine = FakeEngine(
+        lambda p, k: "Relevant.\nScore: 4" if k == 0 else "rambling",
+        # p(0..5) = 0, 0, 0, 0.5, 0.5, 0 -> 3.5 for every judgement
+        logprobs=lambda p: [-1e9, -1e9, -1e9, math.log(0.5), math.log(0.5), -1e9],
+    )
     calls = []
-    engine.next_token_logprobs = lambda prompts, ids: calls.extend(prompts) or [
-        [-1e9, -1e9, -1e9, math.log(0.5), math.log(0.5), -1e9] for _ in prompts]
+    engine.next_token_logprobs = lambda prompts, ids: (
+        calls.extend(prompts)
+        or [[-1e9, -1e9, -1e9, math.log(0.5), math.log(0.5), -1e9] for _ in prompts]
+    )
     out = SelfJudgeReward(_cfg(score_mode="expected")).score([[Item("q", "r")]], lambda: engine)
     s = out.scored[0][0]
     assert s.score == pytest.approx(3.5)
     assert s.record["written_scores"] == [4.0, None] and s.record["scores"] == [3.5, 3.5]
     # Continued after the justification (its own "Score: 4" cut), and after the whole text
     # when there is no score label.
-    assert calls[0].endswith("<assistant>Relevant.\nScore: ") and calls[1].endswith("rambling\nScore: ")
+    assert calls[0].endswith("<assistant>Relevant.\nScore: ") and calls[1].endswith(
+        "rambling\nScore: "
+    )
     assert out.health["parse_failures"] == 1 and out.health["score_mode"] == "expected"
 
 
@@ -173,7 +194,14 @@ def test_ordered_pairs_both_orders():
 
 def test_elo_scores_order_and_unjudged():
     # 0 beats 1 in both orders; 2's comparisons are unreadable: no score for 2.
-    outcomes = [(0, 1, "first"), (1, 0, "second"), (0, 2, None), (2, 0, None), (1, 2, None), (2, 1, None)]
+    outcomes = [
+        (0, 1, "first"),
+        (1, 0, "second"),
+        (0, 2, None),
+        (2, 0, None),
+        (1, 2, None),
+        (2, 1, None),
+    ]
     s = elo_scores(outcomes, 3)
     assert s[2] is None and s[0] > s[1]
     assert elo_scores([], 1) == [0.0]
@@ -181,9 +209,12 @@ def test_elo_scores_order_and_unjudged():
 
 def test_order_flip_rate_by_hand():
     results = [
-        (0, 1, 0, "first"), (1, 0, 0, "second"),   # 0 preferred both times: no flip
-        (0, 2, 0, "first"), (2, 0, 0, "first"),    # the first shown wins both times: a flip
-        (1, 2, 0, "tie"), (2, 1, 0, None),         # unreadable in one order: left out
+        (0, 1, 0, "first"),
+        (1, 0, 0, "second"),  # 0 preferred both times: no flip
+        (0, 2, 0, "first"),
+        (2, 0, 0, "first"),  # the first shown wins both times: a flip
+        (1, 2, 0, "tie"),
+        (2, 1, 0, None),  # unreadable in one order: left out
     ]
     assert order_flip_rate(results) == 0.5
     assert order_flip_rate([(0, 1, 0, None)]) is None
@@ -206,8 +237,13 @@ def test_pairwise_judge_elo_ranks_and_health():
     engine = _pairwise_engine({"best": 3, "mid": 2, "worst": 1, "x": 1, "y": 1})
     src = PairwiseJudgeReward(PairwiseJudgeRewardConfig())
     assert src.judged_by_policy(src.config)
-    out = src.score([[Item("q", "mid"), Item("q", "best"), Item("q", "worst")], [Item("p", "x"), Item("p", "y")]],
-                    lambda: engine)
+    out = src.score(
+        [
+            [Item("q", "mid"), Item("q", "best"), Item("q", "worst")],
+            [Item("p", "x"), Item("p", "y")],
+        ],
+        lambda: engine,
+    )
     mid, best, worst = (s.score for s in out.scored[0])
     assert best > mid > worst and abs(best + mid + worst) < 1e-9  # centred within the group
     assert len(engine.prompts) == 6 + 2  # K(K-1) per group
@@ -221,7 +257,8 @@ def test_pairwise_judge_elo_ranks_and_health():
 
 def test_pairwise_judge_reports_position_bias_as_flips():
     out = PairwiseJudgeReward(PairwiseJudgeRewardConfig()).score(
-        [[Item("q", "a"), Item("q", "b")]], lambda: _pairwise_engine({}, position_bias=True))
+        [[Item("q", "a"), Item("q", "b")]], lambda: _pairwise_engine({}, position_bias=True)
+    )
     assert out.health["order_flip_rate"] == 1.0 and out.health["first_position_rate"] == 1.0
     # One win each: no preference survives both orders.
     assert out.scored[0][0].score == pytest.approx(out.scored[0][1].score)
@@ -229,8 +266,13 @@ def test_pairwise_judge_reports_position_bias_as_flips():
 
 def test_thinking_judge_reads_the_final_verdict_section():
     src = ThinkingJudgeReward(ThinkingJudgeRewardConfig())
-    assert src.parse("[Start of Evaluation Plan]\nprefer [[B]]-style answers\n[End of Evaluation Plan]\n"
-                     "[Final Verdict]\n[[A]]") == "A"
+    assert (
+        src.parse(
+            "[Start of Evaluation Plan]\nprefer [[B]]-style answers\n[End of Evaluation Plan]\n"
+            "[Final Verdict]\n[[A]]"
+        )
+        == "A"
+    )
     prompt = src.prompt(CharTokenizer(), "q", "ans1", "ans2")
     assert "[Start of Evaluation Plan]" in prompt and "ans1" in prompt  # the trained judge's prompt
 
@@ -239,24 +281,33 @@ def test_separate_pairwise_judge_is_not_the_policy():
     cfg = PairwiseJudgeRewardConfig(model=ModelConfig(name="j", source="org/judge"))
     assert not PairwiseJudgeReward.judged_by_policy(cfg)
     assert not PairwiseJudgeReward.judged_by_policy(
-        PairwiseJudgeRewardConfig(model=ModelConfig(name="j", source="policy", path="/ckpt")))
+        PairwiseJudgeRewardConfig(model=ModelConfig(name="j", source="policy", path="/ckpt"))
+    )
 
 
 # ---------------------------------------------------------------- verifiable
-@pytest.mark.parametrize("response,gold,expected", [
-    ("So 12 + 30 = 42.\nFinal answer: 42", "42", ("42", 1)),
-    ("Final answer: 41", "42", ("41", 0)),
-    ("The result is \\boxed{0.75}", "3/4", ("0.75", 1)),
-    ("I think it is 42", "42", (None, 0)),  # no committed answer: 0, and a parse failure
-])
+@pytest.mark.parametrize(
+    "response,gold,expected",
+    [
+        ("So 12 + 30 = 42.\nFinal answer: 42", "42", ("42", 1)),
+        ("Final answer: 41", "42", ("41", 0)),
+        ("The result is \\boxed{0.75}", "3/4", ("0.75", 1)),
+        ("I think it is 42", "42", (None, 0)),  # no committed answer: 0, and a parse failure
+    ],
+)
 def test_check_answer(response, gold, expected):
     assert check_answer(response, gold) == expected
 
 
 def test_verifiable_health():
     src = VerifiableReward(VerifiableRewardConfig(math_verify="off"))
-    out = src.score([[Item("q", "Final answer: 3", "3"), Item("q", "no answer", "3")],
-                     [Item("p", "Final answer: 1", "2"), Item("p", "Final answer: 5", "2")]], lambda: None)
+    out = src.score(
+        [
+            [Item("q", "Final answer: 3", "3"), Item("q", "no answer", "3")],
+            [Item("p", "Final answer: 1", "2"), Item("p", "Final answer: 5", "2")],
+        ],
+        lambda: None,
+    )
     assert [[s.score for s in g] for g in out.scored] == [[1.0, 0.0], [0.0, 0.0]]
     assert out.scored[0][0].record == {"pred": "3", "reward": 1}
     h = out.health
@@ -272,7 +323,14 @@ def test_tie_rate_by_hand():
 def test_every_registered_source_has_a_kind_and_a_config():
     from srlm.config import CONF_DIR, REWARDS
 
-    for name in ("self_judge", "judge_model", "pairwise_judge", "reward_model", "verifiable", "thinking_judge"):
+    for name in (
+        "self_judge",
+        "judge_model",
+        "pairwise_judge",
+        "reward_model",
+        "verifiable",
+        "thinking_judge",
+    ):
         cls = reward_class(name)
         assert cls.kind in ("pointwise", "pairwise", "verifiable") and name in REWARDS
         assert (CONF_DIR / "reward" / f"{name}.yaml").exists()
@@ -286,8 +344,13 @@ def test_get_reward_from_a_composed_config():
 
 
 def test_method_defaults_pick_a_fitting_reward():
-    for method, reward in [("self_reward", "self_judge"), ("tpo", "self_judge"), ("meta_reward", "self_judge"),
-                           ("irpo", "verifiable"), ("thinking_judge", "verifiable")]:
+    for method, reward in [
+        ("self_reward", "self_judge"),
+        ("tpo", "self_judge"),
+        ("meta_reward", "self_judge"),
+        ("irpo", "verifiable"),
+        ("thinking_judge", "verifiable"),
+    ]:
         assert validate(compose([f"method={method}", "rollout=hf"])).reward.name == reward
 
 
@@ -295,8 +358,13 @@ def test_refusal_names_both_keys_and_what_fits():
     with pytest.raises(ConfigError) as e:
         validate(compose(["method=irpo", "reward=pairwise_judge", "rollout=hf"]))
     msg = str(e.value)
-    assert msg.startswith("method=irpo with reward=pairwise_judge:") and msg.endswith("fit method=irpo: verifiable")
-    with pytest.raises(ConfigError, match="method=meta_reward with reward=judge_model: .*fit method=meta_reward: self_judge"):
+    assert msg.startswith("method=irpo with reward=pairwise_judge:") and msg.endswith(
+        "fit method=irpo: verifiable"
+    )
+    with pytest.raises(
+        ConfigError,
+        match="method=meta_reward with reward=judge_model: .*fit method=meta_reward: self_judge",
+    ):
         validate(compose(["method=meta_reward", "reward=judge_model", "rollout=hf"]))
     # A pairwise judge that is the policy is still not what Meta-Rewarding's meta-judge reads.
     with pytest.raises(ConfigError, match="gives pairwise scores"):
@@ -323,9 +391,13 @@ def test_a_new_source_needs_no_method_change():
             return Scores(scored, base.judgement_health([], scored))
 
     try:
-        out = reward_class("length_test")(None).score([[Item("q", "abc"), Item("q", "a")]], lambda: None)
+        out = reward_class("length_test")(None).score(
+            [[Item("q", "abc"), Item("q", "a")]], lambda: None
+        )
         assert [s.score for s in out.scored[0]] == [3.0, 1.0]
-        assert "length_test" in fitting_rewards(type("N", (), {"rewards": ("pointwise",), "self_judge": False})())
+        assert "length_test" in fitting_rewards(
+            type("N", (), {"rewards": ("pointwise",), "self_judge": False})()
+        )
     finally:
         base._SOURCES.pop("length_test")
 
@@ -339,15 +411,19 @@ def test_probability_verdicts_continue_after_the_reasoning():
     # after its reasoning and "[["; a written verdict is replaced by the opening, not kept.
     assert src.verdict_context("A is more accurate.") == "A is more accurate.\n[["
     assert src.verdict_context("A is better. [[B]]") == "A is better.\n[["
-    assert ThinkingJudgeReward(cfg).verdict_context("plan\n[Final Verdict]\n[[A]]") == "plan\n[Final Verdict]\n[["
+    assert (
+        ThinkingJudgeReward(cfg).verdict_context("plan\n[Final Verdict]\n[[A]]")
+        == "plan\n[Final Verdict]\n[["
+    )
     contexts = []
 
     def logprobs(context):
         contexts.append(context)
         return [-0.1, -3.0] if context.endswith("first answer\n[[") else [-3.0, -0.2]  # A, B
 
-    engine = FakeEngine(lambda p, k: "first answer" if "ALPHA" in p.split("Assistant B")[0] else "second",
-                        logprobs)
+    engine = FakeEngine(
+        lambda p, k: "first answer" if "ALPHA" in p.split("Assistant B")[0] else "second", logprobs
+    )
     engine.tokenizer = tok
     out = src.compare([("q", "ALPHA", "BETA"), ("q", "BETA", "ALPHA")], lambda: engine)
     assert [j.verdict for [j] in out] == ["A", "B"] and len(contexts) == 2

@@ -43,7 +43,9 @@ def test_triple_is_read_between_the_tags():
         "Give it bright light, water it only when the soil is dry, and use a pot that drains.",
     )
     # Text around the sections (chatter before, a sign-off after) is ignored.
-    assert parse_triple("Sure! Here it is.\n" + GOOD_TRIPLE + "\nHope this helps.") == parse_triple(GOOD_TRIPLE)
+    assert parse_triple("Sure! Here it is.\n" + GOOD_TRIPLE + "\nHope this helps.") == parse_triple(
+        GOOD_TRIPLE
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,8 +68,9 @@ def test_malformed_triples_are_none(text):
 
 # ---------------------------------------------------------------- plans
 def test_plan_extraction():
-    assert extract_plan(f"{PLAN_START}\n1. Check the facts.\n2. Check the tone.\n{PLAN_END}\nextra") == (
-        "1. Check the facts.\n2. Check the tone.", True)
+    assert extract_plan(
+        f"{PLAN_START}\n1. Check the facts.\n2. Check the tone.\n{PLAN_END}\nextra"
+    ) == ("1. Check the facts.\n2. Check the tone.", True)
     # Unterminated (stopped or out of tokens): the plan runs to the end, flagged as not closed.
     assert extract_plan(f"{PLAN_START}\n1. Check the facts.") == ("1. Check the facts.", False)
     assert extract_plan("1. Check the facts.") == (None, False)  # no start tag
@@ -86,7 +89,12 @@ def test_execution_prompt_has_question_answers_and_plan_in_order():
     msgs = execution_messages("Q?", "first answer", "second answer", "the plan", shots=0)
     user = msgs[-1]["content"]
     assert msgs[0]["role"] == "system" and "[[A]]" in msgs[0]["content"]
-    assert user.index("Q?") < user.index("first answer") < user.index("second answer") < user.index("the plan")
+    assert (
+        user.index("Q?")
+        < user.index("first answer")
+        < user.index("second answer")
+        < user.index("the plan")
+    )
     assert len(execution_messages("Q?", "a", "b", "p", shots=2)) == 1 + 2 * 2 + 1
 
 
@@ -120,19 +128,32 @@ def test_preferred_answer():
 
 # ---------------------------------------------------------------- pairs
 def _exec(plan, order, sample, verdict):
-    return {"plan_id": plan, "order": order, "sample": sample, "verdict": verdict,
-            "correct": is_correct(verdict, order)}
+    return {
+        "plan_id": plan,
+        "order": order,
+        "sample": sample,
+        "verdict": verdict,
+        "correct": is_correct(verdict, order),
+    }
 
 
 def test_pairs_are_correct_times_incorrect_per_plan_and_order():
     execs = [
         # plan 0, AB: 2 correct (A), 1 wrong (B), 1 unparseable -> 2 x 2 = 4 pairs
-        _exec(0, "AB", 0, "A"), _exec(0, "AB", 1, "A"), _exec(0, "AB", 2, "B"), _exec(0, "AB", 3, None),
+        _exec(0, "AB", 0, "A"),
+        _exec(0, "AB", 1, "A"),
+        _exec(0, "AB", 2, "B"),
+        _exec(0, "AB", 3, None),
         # plan 0, BA: 1 correct (B), 3 wrong (A, A, tie) -> 1 x 3 = 3 pairs
-        _exec(0, "BA", 0, "B"), _exec(0, "BA", 1, "A"), _exec(0, "BA", 2, "A"), _exec(0, "BA", 3, "tie"),
+        _exec(0, "BA", 0, "B"),
+        _exec(0, "BA", 1, "A"),
+        _exec(0, "BA", 2, "A"),
+        _exec(0, "BA", 3, "tie"),
         # plan 1, AB: all correct -> 0 pairs; plan 1, BA: all wrong -> 0 pairs
-        _exec(1, "AB", 0, "A"), _exec(1, "AB", 1, "A"),
-        _exec(1, "BA", 0, "A"), _exec(1, "BA", 1, None),
+        _exec(1, "AB", 0, "A"),
+        _exec(1, "AB", 1, "A"),
+        _exec(1, "BA", 0, "A"),
+        _exec(1, "BA", 1, None),
     ]
     pairs = pair_executions(execs)
     assert len(pairs) == 4 + 3
@@ -140,12 +161,22 @@ def test_pairs_are_correct_times_incorrect_per_plan_and_order():
         assert c["correct"] and not r["correct"]
         assert (c["plan_id"], c["order"]) == (r["plan_id"], r["order"])  # never across plans/orders
     got = {(c["plan_id"], c["order"], c["sample"], r["sample"]) for c, r in pairs}
-    assert got == {(0, "AB", 0, 2), (0, "AB", 0, 3), (0, "AB", 1, 2), (0, "AB", 1, 3),
-                   (0, "BA", 0, 1), (0, "BA", 0, 2), (0, "BA", 0, 3)}
+    assert got == {
+        (0, "AB", 0, 2),
+        (0, "AB", 0, 3),
+        (0, "AB", 1, 2),
+        (0, "AB", 1, 3),
+        (0, "BA", 0, 1),
+        (0, "BA", 0, 2),
+        (0, "BA", 0, 3),
+    }
 
 
 def test_no_correct_execution_gives_no_pair():
-    assert pair_executions([_exec(0, "AB", 0, "B"), _exec(0, "BA", 0, "A"), _exec(0, "AB", 1, None)]) == []
+    assert (
+        pair_executions([_exec(0, "AB", 0, "B"), _exec(0, "BA", 0, "A"), _exec(0, "AB", 1, None)])
+        == []
+    )
 
 
 # ---------------------------------------------------------------- training sequence
@@ -175,17 +206,21 @@ def test_final_verdict_section_decides():
 def test_position_consistent_accuracy_and_flip_rate_by_hand():
     rows = [
         # t1: correct in both orders (A, then B)           -> consistent, correct, no flip
-        {"triple_id": "t1", "order": "AB", "verdict": "A"}, {"triple_id": "t1", "order": "BA", "verdict": "B"},
+        {"triple_id": "t1", "order": "AB", "verdict": "A"},
+        {"triple_id": "t1", "order": "BA", "verdict": "B"},
         # t2: "[[A]]" both times: right first, wrong second -> flip
-        {"triple_id": "t2", "order": "AB", "verdict": "A"}, {"triple_id": "t2", "order": "BA", "verdict": "A"},
+        {"triple_id": "t2", "order": "AB", "verdict": "A"},
+        {"triple_id": "t2", "order": "BA", "verdict": "A"},
         # t3: wrong in both orders (prefers the rejected)   -> consistent but wrong, no flip
-        {"triple_id": "t3", "order": "AB", "verdict": "B"}, {"triple_id": "t3", "order": "BA", "verdict": "A"},
+        {"triple_id": "t3", "order": "AB", "verdict": "B"},
+        {"triple_id": "t3", "order": "BA", "verdict": "A"},
         # t4: unparseable first, right second               -> not in the flip denominator
-        {"triple_id": "t4", "order": "AB", "verdict": None}, {"triple_id": "t4", "order": "BA", "verdict": "B"},
+        {"triple_id": "t4", "order": "AB", "verdict": None},
+        {"triple_id": "t4", "order": "BA", "verdict": "B"},
     ]
     m = judge_metrics(rows)
     assert m["triples"] == 4
-    assert m["acc_first"] == pytest.approx(2 / 4)   # t1, t2
+    assert m["acc_first"] == pytest.approx(2 / 4)  # t1, t2
     assert m["acc_second"] == pytest.approx(2 / 4)  # t1, t4
     assert m["pos_consistent_acc"] == pytest.approx(1 / 4)  # t1 only
     assert m["flip_rate"] == pytest.approx(1 / 3)  # t2 of t1, t2, t3
@@ -222,18 +257,32 @@ def test_bad_values_name_the_key(override, needle):
 
 
 def test_warm_start_reads_the_sft_keys():
-    cfg = validate(compose(["method=thinking_judge", "rollout=hf", "method.sft_lr=3e-6", "method.sft_epochs=1"]))
+    cfg = validate(
+        compose(
+            ["method=thinking_judge", "rollout=hf", "method.sft_lr=3e-6", "method.sft_epochs=1"]
+        )
+    )
     ws = cfg.method.warm_start  # what srlm.runner reads
     assert ws.enabled and ws.lr == 3e-6 and ws.epochs == 1
-    assert not validate(compose(["method=thinking_judge", "rollout=hf",
-                                 "method.sft_warm_start=false"])).method.warm_start.enabled
+    assert not validate(
+        compose(["method=thinking_judge", "rollout=hf", "method.sft_warm_start=false"])
+    ).method.warm_start.enabled
 
 
 def test_too_few_seed_instructions_is_a_clear_error(tmp_path):
     from srlm.methods.thinking_judge import ThinkingJudge
     from srlm.rundir import RunDir
 
-    cfg = validate(compose(["method=thinking_judge", "rollout=hf", "method.instructions_per_iteration=[40]",
-                            "method.iterations=2", f"run_dir={tmp_path}"]))
+    cfg = validate(
+        compose(
+            [
+                "method=thinking_judge",
+                "rollout=hf",
+                "method.instructions_per_iteration=[40]",
+                "method.iterations=2",
+                f"run_dir={tmp_path}",
+            ]
+        )
+    )
     with pytest.raises(ConfigError, match="needs 80 distinct instructions"):
         ThinkingJudge(cfg, RunDir(tmp_path))

@@ -79,18 +79,28 @@ def test_prompt_is_the_chat_template_around_thought_prompt_and_instruction(tmp_p
         f"<user>: {SPECIFIC_PROMPT}Name a red fruit.\n<assistant>: "
     )
     direct = Tpo(_config(f"run_dir={tmp_path}", "method.thoughts=false"), RunDir(tmp_path))
-    assert direct.prompt(_Template(), "Name a red fruit.") == "<user>: Name a red fruit.\n<assistant>: "
+    assert (
+        direct.prompt(_Template(), "Name a red fruit.")
+        == "<user>: Name a red fruit.\n<assistant>: "
+    )
 
 
 # ---------------------------------------------------------------- split
 GENERIC_OUTPUTS = [
-    ("Here is my thought process:\nThe user wants one fruit; keep it short.\n\nHere is my response:\nA strawberry.",
-     ("The user wants one fruit; keep it short.", "A strawberry.")),
+    (
+        "Here is my thought process:\nThe user wants one fruit; keep it short.\n\nHere is my response:\nA strawberry.",
+        ("The user wants one fruit; keep it short.", "A strawberry."),
+    ),
     # No header before the thoughts: still thoughts, split at the response key.
-    ("Red fruits: apple, cherry. Pick one.\nHere is my response: An apple.", ("Red fruits: apple, cherry. Pick one.", "An apple.")),
+    (
+        "Red fruits: apple, cherry. Pick one.\nHere is my response: An apple.",
+        ("Red fruits: apple, cherry. Pick one.", "An apple."),
+    ),
     # The response may quote the key: the first occurrence splits.
-    ("Thinking.\nHere is my response: I start with \"Here is my response:\" as asked.",
-     ("Thinking.", 'I start with "Here is my response:" as asked.')),
+    (
+        'Thinking.\nHere is my response: I start with "Here is my response:" as asked.',
+        ("Thinking.", 'I start with "Here is my response:" as asked.'),
+    ),
     # No thoughts at all is allowed.
     ("Here is my response: A cherry.", ("", "A cherry.")),
     ("Here is my thought process:\nI think an apple is a good answer. An apple.", None),  # no key
@@ -98,8 +108,10 @@ GENERIC_OUTPUTS = [
     ("here is my response: An apple.", None),  # the key is matched exactly
 ]
 SPECIFIC_OUTPUTS = [
-    ("Draft: Apple.\nEvaluation: correct but terse; name the colour.\n<R>\nA red apple.",
-     ("Draft: Apple.\nEvaluation: correct but terse; name the colour.", "A red apple.")),
+    (
+        "Draft: Apple.\nEvaluation: correct but terse; name the colour.\n<R>\nA red apple.",
+        ("Draft: Apple.\nEvaluation: correct but terse; name the colour.", "A red apple."),
+    ),
     ("Draft: cherry. Good enough.<R>A cherry.</R>", ("Draft: cherry. Good enough.", "A cherry.")),
     ("Draft: cherry. Evaluation: fine.\nFinal response: A cherry.", None),
     ("Draft: cherry.\n<r> A cherry.", None),
@@ -117,7 +129,10 @@ def test_split_specific(text, expected):
 
 
 def test_split_direct_is_the_whole_output():
-    assert split_output("  A strawberry. Here is my response: x ", None) == ("", "A strawberry. Here is my response: x")
+    assert split_output("  A strawberry. Here is my response: x ", None) == (
+        "",
+        "A strawberry. Here is my response: x",
+    )
     assert split_output("  \n", None) is None
 
 
@@ -167,23 +182,39 @@ def test_groups_without_a_preference_are_dropped():
     # Equal scores: only length would decide, which is not a quality preference.
     assert select_pair([3.0, 3.0, 3.0], [10, 50, 90], [False] * 3, 0.5) == (None, "tied_scores")
     # ... but a parse error among them still gives a pair; the shortest tied output is chosen.
-    assert select_pair([3.0, 3.0, None], [50, 10, None], [False, False, True], 0.5) == ((1, 2), "parse_error")
+    assert select_pair([3.0, 3.0, None], [50, 10, None], [False, False, True], 0.5) == (
+        (1, 2),
+        "parse_error",
+    )
 
 
 # ---------------------------------------------------------------- stages without a model
 def _samples(t: int) -> list[dict]:
     outputs = {
         # prompt 0: two parsed answers of different quality, one parse error
-        0: ["Here is my thought process:\nSECRET-A\nHere is my response:\nA strawberry is red.",
+        0: [
+            "Here is my thought process:\nSECRET-A\nHere is my response:\nA strawberry is red.",
             "SECRET-B\nHere is my response:\nFruit.",
-            "I forgot the layout entirely."],
+            "I forgot the layout entirely.",
+        ],
         # prompt 1: all parsed
-        1: ["SECRET-C\nHere is my response:\nA ripe red cherry.",
-            "SECRET-D\nHere is my response:\nCherries."],
+        1: [
+            "SECRET-C\nHere is my response:\nA ripe red cherry.",
+            "SECRET-D\nHere is my response:\nCherries.",
+        ],
     }
-    return [{"prompt_id": f"{t}-{i}", "sample": j, "instruction": f"Question {i}?", "output": o,
-             "tokens": len(o.split()), "finish_reason": "stop"}
-            for i, outs in outputs.items() for j, o in enumerate(outs)]
+    return [
+        {
+            "prompt_id": f"{t}-{i}",
+            "sample": j,
+            "instruction": f"Question {i}?",
+            "output": o,
+            "tokens": len(o.split()),
+            "finish_reason": "stop",
+        }
+        for i, outs in outputs.items()
+        for j, o in enumerate(outs)
+    ]
 
 
 def test_split_and_judge_stages_never_show_the_judge_a_thought(tmp_path):
@@ -191,7 +222,9 @@ def test_split_and_judge_stages_never_show_the_judge_a_thought(tmp_path):
     write_jsonl(method._path(1, "samples"), _samples(1))
     engine = _Engine()
     split = method.run_stage("split", 1, lambda: engine)
-    assert split["thought_parse_errors"] == 1 and split["thought_parse_error_rate"] == pytest.approx(0.2)
+    assert split["thought_parse_errors"] == 1 and split[
+        "thought_parse_error_rate"
+    ] == pytest.approx(0.2)
     judged = method.run_stage("judgements", 1, lambda: engine)
     assert judged["judged_responses"] == 4 and judged["mean_score"] == 4.0
     assert len(engine.prompts) == 4  # the parse error is not judged
@@ -199,7 +232,12 @@ def test_split_and_judge_stages_never_show_the_judge_a_thought(tmp_path):
         assert "SECRET" not in prompt and "Here is my response:" not in prompt
     rows = read_jsonl(method._path(1, "judgements"))
     assert [r["judged_response"] for r in rows] == [
-        "A strawberry is red.", "Fruit.", None, "A ripe red cherry.", "Cherries."]
+        "A strawberry is red.",
+        "Fruit.",
+        None,
+        "A ripe red cherry.",
+        "Cherries.",
+    ]
     assert rows[2]["parse_error"] and rows[2]["score"] is None
 
 
@@ -209,10 +247,23 @@ def test_pairs_stage_and_training_examples_keep_thoughts_and_thought_prompt(tmp_
     for r in _samples(1):
         parts = split_output(r["output"], method.separator)
         thought, response = parts if parts else (None, None)
-        score = {"A strawberry is red.": 4.0, "Fruit.": 1.0, "A ripe red cherry.": 5.0, "Cherries.": 2.0}.get(response)
-        rows.append(r | {"parse_error": parts is None, "thought": thought, "response": response,
-                         "thought_tokens": 1 if parts else None,
-                         "response_tokens": len(response.split()) if parts else None, "score": score})
+        score = {
+            "A strawberry is red.": 4.0,
+            "Fruit.": 1.0,
+            "A ripe red cherry.": 5.0,
+            "Cherries.": 2.0,
+        }.get(response)
+        rows.append(
+            r
+            | {
+                "parse_error": parts is None,
+                "thought": thought,
+                "response": response,
+                "thought_tokens": 1 if parts else None,
+                "response_tokens": len(response.split()) if parts else None,
+                "score": score,
+            }
+        )
     write_jsonl(method._path(1, "judgements"), rows)
     stats = method.run_stage("pairs", 1, engine=None)
     assert stats["pairs"] == 2 and stats["pairs_rejecting_parse_error"] == 1
@@ -220,7 +271,9 @@ def test_pairs_stage_and_training_examples_keep_thoughts_and_thought_prompt(tmp_
     assert (stats["chosen_tokens"], stats["rejected_tokens"]) == (4, 1)
     pairs = read_jsonl(method._path(1, "pairs"))
     assert pairs[0]["chosen"].startswith("Here is my thought process:\nSECRET-A")
-    assert pairs[0]["rejected"] == "I forgot the layout entirely." and pairs[0]["rejected_parse_error"]
+    assert (
+        pairs[0]["rejected"] == "I forgot the layout entirely." and pairs[0]["rejected_parse_error"]
+    )
     assert pairs[1]["chosen"] == "SECRET-C\nHere is my response:\nA ripe red cherry."
     examples = method.training_examples(1, _Template())
     assert examples[1].prompt == f"<user>: {GENERIC_PROMPT}Question 1?\n<assistant>: "
@@ -229,8 +282,10 @@ def test_pairs_stage_and_training_examples_keep_thoughts_and_thought_prompt(tmp_
 
 # ---------------------------------------------------------------- instructions and config
 def test_every_iteration_gets_fresh_instructions(tmp_path):
-    method = Tpo(_config(f"run_dir={tmp_path}", "method.prompts_per_iteration=10", "method.iterations=3"),
-                 RunDir(tmp_path))
+    method = Tpo(
+        _config(f"run_dir={tmp_path}", "method.prompts_per_iteration=10", "method.iterations=3"),
+        RunDir(tmp_path),
+    )
     slices = [method.iteration_instructions(t) for t in (1, 2, 3)]
     assert all(len(s) == 10 for s in slices)
     assert len({x for s in slices for x in s}) == 30
@@ -248,14 +303,20 @@ def test_rho_schedule_last_value_repeats(tmp_path):
     assert [method.rho(t) for t in (1, 2, 3, 4)] == [0.0, 0.25, 0.25, 0.25]
 
 
-@pytest.mark.parametrize("override,needle", [
-    ("method.thought_prompt=fancy", "method.thought_prompt='fancy': allowed values are generic, specific"),
-    ("method.samples_per_prompt=1", "method.samples_per_prompt=1"),
-    ("method.length_rho=[]", "method.length_rho=[]"),
-    ("method.length_rho=[0.1,-0.2]", "method.length_rho=[0.1, -0.2]"),
-    ("method.sampling.top_p=0", "method.sampling.top_p=0.0"),
-    ("method.eval_resamples=-1", "method.eval_resamples=-1"),
-])
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        (
+            "method.thought_prompt=fancy",
+            "method.thought_prompt='fancy': allowed values are generic, specific",
+        ),
+        ("method.samples_per_prompt=1", "method.samples_per_prompt=1"),
+        ("method.length_rho=[]", "method.length_rho=[]"),
+        ("method.length_rho=[0.1,-0.2]", "method.length_rho=[0.1, -0.2]"),
+        ("method.sampling.top_p=0", "method.sampling.top_p=0.0"),
+        ("method.eval_resamples=-1", "method.eval_resamples=-1"),
+    ],
+)
 def test_bad_config_names_key_and_value(override, needle):
     with pytest.raises(ConfigError) as e:
         _config(override)
@@ -267,7 +328,7 @@ def test_direct_baseline_warm_start_has_no_thought_layout(tmp_path):
     thinking = Tpo(_config(f"run_dir={tmp_path}"), RunDir(tmp_path))
     assert thinking.m.warm_start_thought_format and thinking.m.warm_start.enabled
     plain = direct.warm_start_examples(_Template())
-    demos = thinking.warm_start_examples(_Template())[len(plain):]
+    demos = thinking.warm_start_examples(_Template())[len(plain) :]
     assert plain and demos and all(GENERIC_PROMPT not in ex.prompt for ex in plain)
     assert all(ex.prompt.startswith(f"<user>: {GENERIC_PROMPT}") for ex in demos)
     assert all(split_output(ex.chosen, "Here is my response:") for ex in demos)
@@ -284,8 +345,11 @@ class _EvalEngine(_Engine):
         if "additive 5-point" in prompts[0]:
             return super().generate(prompts, sampling, n, desc)
         self.answer_calls += 1
-        text = ("no layout here" if self.answer_calls == 1
-                else "SECRET thoughts\nHere is my response:\nThe answer.")
+        text = (
+            "no layout here"
+            if self.answer_calls == 1
+            else "SECRET thoughts\nHere is my response:\nThe answer."
+        )
         return [[Completion(text, 5, "stop")] for _ in prompts]
 
 

@@ -14,9 +14,12 @@ from srlm.training.trainer import PreferenceModule
 
 def _row(chosen_len: int, rejected_len: int, ref=(0.0, 0.0)) -> dict:
     prompt = [1, 2]
-    return {"chosen": (prompt + [5] * chosen_len, [IGNORE] * 2 + [5] * chosen_len),
-            "rejected": (prompt + [6] * rejected_len, [IGNORE] * 2 + [6] * rejected_len),
-            "ref_chosen": ref[0], "ref_rejected": ref[1]}
+    return {
+        "chosen": (prompt + [5] * chosen_len, [IGNORE] * 2 + [5] * chosen_len),
+        "rejected": (prompt + [6] * rejected_len, [IGNORE] * 2 + [6] * rejected_len),
+        "ref_chosen": ref[0],
+        "ref_rejected": ref[1],
+    }
 
 
 @pytest.fixture
@@ -38,7 +41,9 @@ def fixed_logps(monkeypatch):
 
 
 def _module(loss: str, **kw) -> PreferenceModule:
-    return PreferenceModule(torch.nn.Linear(1, 1), OptimizerConfig(loss=loss, **kw), total_steps=1, pad_id=0)
+    return PreferenceModule(
+        torch.nn.Linear(1, 1), OptimizerConfig(loss=loss, **kw), total_steps=1, pad_id=0
+    )
 
 
 def test_sft_trains_on_chosen_only(fixed_logps):

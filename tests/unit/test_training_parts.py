@@ -40,7 +40,9 @@ def test_sequence_logps_sums_response_tokens_only():
     logps, counts = sequence_logps(_Uniform(), b)
     # Uniform over 4 tokens: each scored token has log(1/4); 2 and 1 scored tokens.
     assert counts.tolist() == [2, 1]
-    assert logps.tolist() == pytest.approx([2 * torch.log(torch.tensor(0.25)).item(), torch.log(torch.tensor(0.25)).item()])
+    assert logps.tolist() == pytest.approx(
+        [2 * torch.log(torch.tensor(0.25)).item(), torch.log(torch.tensor(0.25)).item()]
+    )
 
 
 def test_margin_stats_by_hand():
