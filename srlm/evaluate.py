@@ -18,7 +18,8 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
-from srlm.config import Config, compose, validate
+from srlm.compose import compose, validate
+from srlm.config import Config
 from srlm.errors import ConfigError, SrlmError
 from srlm.rundir import RunDir, write_json
 

@@ -19,13 +19,35 @@ from pathlib import Path
 
 from srlm.config import Config, OptimizerConfig
 from srlm.errors import SrlmError
+from srlm.eval.stage import Evaluation
 from srlm.methods import get_method
 from srlm.models import resolve_model_dir
+from srlm.rollout.engines import make_engine
 from srlm.rundir import RunDir, write_json
 from srlm.summary import format_summary, iteration_row, report_line
+from srlm.tracking import make_logger
+from srlm.training.nodes import check_allocation
 
 
 def run(config: Config) -> list[dict]:
+    """Run (or resume) the experiment of a validated config; the per-iteration summary rows."""
+    run_dir, logger = prepare(config)
+    base = resolve_model_dir(config.model.source, config.model.path)
+    start = warm_start(config, run_dir, base)
+    rows, final = iterate(config, run_dir, start, logger)
+    write_json(Path(config.run_dir) / "summary.json", rows)
+    report = _write_report(config.run_dir)
+    logger.finish(
+        rows, report
+    )  # before the table, so that wandb's own closing lines do not bury it
+    print("\n" + format_summary(rows))
+    print(f"\nrun directory: {config.run_dir}   final model: {final}")
+    print(report_line(report, config.run_dir))
+    return rows
+
+
+def prepare(config: Config):
+    """Everything that can fail cheaply, before any model loads; then claim the run directory."""
     if not config.run_dir:
         raise SrlmError("run_dir is not set: pass run_dir=PATH")
     run_dir = RunDir(config.run_dir)
@@ -33,22 +55,36 @@ def run(config: Config) -> list[dict]:
     # model loads or any file is written, so a bad row fails in seconds.
     get_method(config.method.name)(config, run_dir)
     if config.trainer.num_nodes > 1:
-        from srlm.training.nodes import check_allocation
-
         check_allocation(config.trainer.num_nodes)
-    base = resolve_model_dir(config.model.source, config.model.path)
+    resolve_model_dir(config.model.source, config.model.path)
     run_dir.bind(config)
-    from srlm.logging import make_logger
+    return run_dir, make_logger(config, run_dir)
 
-    logger = make_logger(config, run_dir)
 
-    current = base
-    if getattr(config.method, "warm_start", None) is not None and config.method.warm_start.enabled:
-        if not run_dir.finished(0, "warm_start"):
-            _run_phase(config, "warm_start", 0, base)
-        current = str(run_dir.checkpoint(0))
+def warm_start(config: Config, run_dir: RunDir, base: str) -> str:
+    """The supervised warm start before iteration 1, when the method has one and it is on
+    (Method.warm_start_from says from what data); the model iteration 1 starts from."""
+    ws = getattr(config.method, "warm_start", None)
+    if ws is None or not ws.enabled:
+        return base
+    if not run_dir.finished(0, "warm_start"):
+        method = get_method(config.method.name)
+        if method.warm_start_from == "first_rollout":
+            # Its data are M_0's own outputs in iteration 1, so M_0 is measured and those
+            # stages run first, on M_0; iterate() then finds them finished.
+            if evaluation_on(config):
+                evaluate_model(config, run_dir, 0, base, base)
+            if not all(run_dir.finished(1, s) for s in method.rollout_stages):
+                _run_phase(config, "rollout", 1, base)
+        _run_phase(config, "warm_start", 0, base)
+    return str(run_dir.checkpoint(0))
 
-    initial = current
+
+def iterate(config: Config, run_dir: RunDir, start: str, logger) -> tuple[list[dict], str]:
+    """The iterative regime: for t = 1..iterations, the rollout phase on M_t, the train phase
+    (M_t -> M_{t+1}), the evaluate phases; each phase skipped when the run directory records
+    it finished. Returns the summary rows (iteration 0 = the starting model) and the final model."""
+    initial = current = start
     method = get_method(config.method.name)
     evaluates = evaluation_on(config)
     rows = []
@@ -68,16 +104,7 @@ def run(config: Config) -> list[dict]:
         row = iteration_row(t, run_dir.stages(t))
         rows.append(row)
         logger.log_iteration(t, run_dir, row, time.time() - started)
-
-    write_json(Path(config.run_dir) / "summary.json", rows)
-    report = _write_report(config.run_dir)
-    logger.finish(
-        rows, report
-    )  # before the table, so that wandb's own closing lines do not bury it
-    print("\n" + format_summary(rows))
-    print(f"\nrun directory: {config.run_dir}   final model: {current}")
-    print(report_line(report, config.run_dir))
-    return rows
+    return rows, current
 
 
 def evaluation_on(config: Config) -> bool:
@@ -86,7 +113,7 @@ def evaluation_on(config: Config) -> bool:
 
 
 def evaluate_model(config: Config, run_dir: RunDir, t: int, model_dir: str, initial: str) -> None:
-    """The evaluate phases of M_t (srlm/eval/evaluate.py), each skipped when finished."""
+    """The evaluate phases of M_t (srlm/eval/stage.py), each skipped when finished."""
     ev = evaluation(config, run_dir)
     if run_dir.finished(t, "evaluate") and not ev.complete(t):
         # Evaluated by an older srlm, or before these parts were turned on: measure again.
@@ -98,13 +125,12 @@ def evaluate_model(config: Config, run_dir: RunDir, t: int, model_dir: str, init
 
 
 def evaluation(config: Config, run_dir: RunDir):
-    from srlm.eval.evaluate import Evaluation
-
     return Evaluation(config, run_dir, get_method(config.method.name)(config, run_dir))
 
 
 def _write_report(run_dir: str) -> Path | None:
     try:
+        # Imported here so that a missing plotting library fails the report, not the run.
         from srlm.report import write_report
 
         return write_report(run_dir)
@@ -181,8 +207,6 @@ class PolicyEngine:
 
     def __call__(self):
         if self.engine is None:
-            from srlm.rollout import make_engine
-
             self.engine = make_engine(self.model_dir, self.config.model, self.config.rollout)
         return self.engine
 
@@ -225,6 +249,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
             engine.release()
         return
 
+    # Only a phase that trains imports Lightning: seconds a rollout or evaluate process saves.
     from srlm.training.model import load_tokenizer
     from srlm.training.trainer import train
 

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from srlm.config import CONF_DIR, compose, validate
+from srlm.compose import CONF_DIR, compose, validate
 from srlm.errors import ConfigError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from srlm.config import compose, validate
+from srlm.compose import compose, validate
 from srlm.errors import SetupError
 from srlm.models import resolve_model_dir
 
@@ -47,8 +47,8 @@ def test_cli_offline_hub_model_fails_before_any_work(srlm_cli, tmp_path):
 def test_wandb_offline_logs_the_plain_config_and_iterations(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    from srlm.logging import WandbLogger
     from srlm.rundir import RunDir, write_jsonl
+    from srlm.tracking import WandbLogger
 
     cfg = validate(compose([f"run_dir={tmp_path}/run", "rollout=hf", "logger=wandb"]))
     run = RunDir(cfg.run_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from srlm.config import compose, validate
+from srlm.compose import compose, validate
 from srlm.errors import RunDirError
 from srlm.rundir import RunDir, read_jsonl, write_jsonl
 
@@ -41,12 +41,13 @@ def test_every_method_evaluation_key_stays_out_of_run_directory_names():
     # leave the same keys out, or changing one would start a new run elsewhere.
     from omegaconf import OmegaConf
 
-    from srlm.config import CONF_DIR, METHODS
+    from srlm.compose import CONF_DIR
+    from srlm.methods import method_names
 
     excluded = set(
         OmegaConf.load(CONF_DIR / "config.yaml").hydra.job.config.override_dirname.exclude_keys
     )
-    for name in METHODS:
+    for name in method_names():
         keys = [f"method.{k}" for k in compose([f"method={name}"]).method if k.startswith("eval_")]
         assert set(keys) <= excluded, (name, set(keys) - excluded)
 

@@ -24,8 +24,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from srlm.config import CONF_DIR, register_configs, validate
-from srlm.logging import choose_group, hydra_multirun, iteration_metrics
+from srlm.compose import CONF_DIR, register_configs, validate
+from srlm.tracking import choose_group, hydra_multirun, iteration_metrics
 from tests.conftest import ROOT
 
 SPECS = sorted((ROOT / "sweeps").glob("*.yaml"))

@@ -20,6 +20,7 @@ watches the chosen one fall under plain DPO), and one ``loss/<part>`` per term.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -27,17 +28,71 @@ from torch import Tensor
 
 __all__ = [
     "LOSSES",
+    "LossSpec",
     "dpo_loss",
     "dpo_nll_loss",
     "get_loss",
     "ipo_loss",
+    "loss_spec",
     "needs_reference",
+    "register_loss",
     "simpo_loss",
     "sft_loss",
 ]
 
 Metrics = dict[str, Tensor]
 LossFn = Callable[..., tuple[Tensor, Metrics]]
+
+
+# What a training batch holds for a loss; srlm.training.trainer builds one batch shape per kind.
+#   pairs:  chosen and rejected sequences of each preference pair (the DPO family);
+#   chosen: the chosen sequences only (supervised fine-tuning).
+# A loss over something else (a policy-gradient loss over a prompt's group of samples with
+# per-token advantages) adds its kind here and its batch in the trainer; its function then
+# takes that batch's tensors instead of the pair arguments above.
+INPUTS = ("pairs", "chosen")
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A registered loss: its function, the batch it needs, whether it reads reference
+    log-probs, and which optimizer.* keys are passed to it as keyword arguments."""
+
+    name: str
+    fn: LossFn
+    inputs: str
+    reference: bool
+    options: tuple[str, ...]
+
+
+LOSSES: dict[str, LossSpec] = {}
+
+
+def register_loss(
+    name: str, *, inputs: str = "pairs", reference: bool = True, options: tuple[str, ...] = ()
+) -> Callable[[LossFn], LossFn]:
+    """Function decorator: make ``fn`` the loss of ``optimizer.loss=<name>`` (its config is
+    ``conf/optimizer/<name>.yaml``, starting from ``/schema/optimizer/base@_here_``)."""
+
+    def wrap(fn: LossFn) -> LossFn:
+        if inputs not in INPUTS:
+            raise TypeError(
+                f"register_loss({name!r}, inputs={inputs!r}): one of {', '.join(INPUTS)}"
+            )
+        LOSSES[name] = LossSpec(name, fn, inputs, reference, tuple(options))
+        return fn
+
+    return wrap
+
+
+def loss_spec(name: str) -> LossSpec:
+    """The loss registered under ``name``; ValueError naming the known ones otherwise."""
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown loss {name!r}; known losses: {', '.join(sorted(LOSSES))}"
+        ) from None
 
 
 def _as_counts(tokens: Tensor, like: Tensor) -> Tensor:
@@ -83,6 +138,7 @@ def _dpo_terms(
     return losses, metrics
 
 
+@register_loss("dpo", options=("beta", "label_smoothing"))
 def dpo_loss(
     policy_chosen: Tensor,
     policy_rejected: Tensor,
@@ -108,6 +164,7 @@ def dpo_loss(
     return loss, metrics
 
 
+@register_loss("ipo", options=("beta",))
 def ipo_loss(
     policy_chosen: Tensor,
     policy_rejected: Tensor,
@@ -140,6 +197,7 @@ def ipo_loss(
     return loss, metrics
 
 
+@register_loss("dpo_nll", options=("beta", "alpha"))
 def dpo_nll_loss(
     policy_chosen: Tensor,
     policy_rejected: Tensor,
@@ -168,6 +226,7 @@ def dpo_nll_loss(
     return loss, metrics
 
 
+@register_loss("simpo", reference=False, options=("beta", "gamma"))
 def simpo_loss(
     policy_chosen: Tensor,
     policy_rejected: Tensor,
@@ -195,6 +254,7 @@ def simpo_loss(
     return loss, metrics
 
 
+@register_loss("sft", inputs="chosen", reference=False)
 def sft_loss(
     policy_chosen: Tensor,
     policy_rejected: Tensor | None,
@@ -225,28 +285,11 @@ def sft_loss(
     return loss, metrics
 
 
-LOSSES: dict[str, LossFn] = {
-    "dpo": dpo_loss,
-    "ipo": ipo_loss,
-    "dpo_nll": dpo_nll_loss,
-    "simpo": simpo_loss,
-    "sft": sft_loss,
-}
-
-_REFERENCE_FREE = frozenset({"simpo", "sft"})
-
-
 def get_loss(name: str) -> LossFn:
     """The loss function registered under ``name``; ValueError naming the known ones otherwise."""
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown loss {name!r}; known losses: {', '.join(sorted(LOSSES))}"
-        ) from None
+    return loss_spec(name).fn
 
 
 def needs_reference(name: str) -> bool:
     """Whether loss ``name`` uses reference-model log-probs (False for simpo and sft)."""
-    get_loss(name)  # unknown names fail loudly here too
-    return name not in _REFERENCE_FREE
+    return loss_spec(name).reference

@@ -1,29 +1,13 @@
-"""Methods: each one readable top to bottom in its own module."""
+"""Methods: each one readable top to bottom in its own module.
+
+A method is a :class:`srlm.methods.base.Method` subclass decorated with
+``@register_method("name", schema=NameConfig)`` in a module of this package, plus
+``conf/method/<name>.yaml``. Every module here is imported on the first lookup, so nothing else
+lists the methods (see docs/extending.md).
+"""
 
 from __future__ import annotations
 
-from srlm.methods.base import Method
+from srlm.methods.base import Method, get_method, method_names, register_method
 
-
-def get_method(name: str) -> type[Method]:
-    if name == "self_reward":
-        from srlm.methods.self_reward import SelfReward
-
-        return SelfReward
-    if name == "irpo":
-        from srlm.methods.irpo import Irpo
-
-        return Irpo
-    if name == "thinking_judge":
-        from srlm.methods.thinking_judge import ThinkingJudge
-
-        return ThinkingJudge
-    if name == "tpo":
-        from srlm.methods.tpo import Tpo
-
-        return Tpo
-    if name == "meta_reward":
-        from srlm.methods.meta_reward import MetaReward
-
-        return MetaReward
-    raise KeyError(name)
+__all__ = ["Method", "get_method", "method_names", "register_method"]

@@ -1,16 +1,22 @@
-"""What a method provides to the iteration engine (srlm.runner).
+"""What a method provides to the iteration engine (srlm.runner), and the method registry.
 
 A method names the stages of its rollout phase; the runner runs each unfinished one in order
 and then trains on :meth:`Method.training_examples`. Stages read the files earlier stages
-wrote and write their own (atomically), so any stage can be rerun on its own.
+wrote and write their own (atomically), so any stage can be rerun on its own. A method never
+calls back into the runner: what it needs scheduled (a warm start, and from what data) it
+declares, and the runner schedules it.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from srlm.config import Config
+from srlm.config import Config, MethodConfig
+from srlm.errors import ConfigError
 from srlm.rollout.base import RolloutEngine
 from srlm.rundir import RunDir
 from srlm.training.data import Example
@@ -19,34 +25,45 @@ from srlm.training.data import Example
 # no model (pair selection) never pays for one.
 EngineFn = Callable[[], RolloutEngine]
 
-ALL_LOSSES = ("dpo", "ipo", "dpo_nll", "simpo", "sft")
-
 
 @dataclass(frozen=True)
 class Needs:
-    """What a method needs from the reward and optimizer axes; checked by srlm.config.validate
+    """What a method needs from the reward and optimizer axes; checked by srlm.compose.validate
     (srlm.rewards.base.check_combination) before any model loads.
 
     - ``rewards``: the reward kinds the method can turn into pairs: pointwise, pairwise
       (scores from comparisons within a prompt's group), verifiable (needs gold answers).
     - ``self_judge``: the judge must be the policy itself (a method that trains its judge).
-    - ``losses``: the optimizer losses that fit the pairs the method makes.
+    - ``losses``: the optimizer losses that fit the pairs the method makes (None: every loss
+      registered in srlm.core.losses).
     - ``why`` / ``loss_why``: what the method does with them, for the refusal message.
     """
 
     rewards: tuple[str, ...]
     why: str
     self_judge: bool = False
-    losses: tuple[str, ...] = ALL_LOSSES
+    losses: tuple[str, ...] | None = None
     loss_why: str = ""
 
 
 class Method:
     name: str = ""
+    # The method's config schema (a srlm.config.MethodConfig subclass), set by @register_method.
+    schema: type[MethodConfig] = MethodConfig
     rollout_stages: tuple[str, ...] = ()
     needs: Needs = Needs(
         rewards=("pointwise", "pairwise"), why="it ranks each prompt's responses by score"
     )
+    # The supervised warm start before iteration 1, run when method.warm_start.enabled:
+    # "seed": from seed data alone (Self-Rewarding's M0 -> M1), before anything else;
+    # "first_rollout": from what iteration 1's rollout stages write on M_0 (EvalPlanner's
+    # M1^SFT): the runner first evaluates M_0 and runs those stages, then the warm start, and
+    # iteration 1 trains from its checkpoint on the pairs M_0 sampled.
+    warm_start_from: str = "seed"
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        """Checks of this method's settings against other groups (srlm.compose.validate)."""
 
     def __init__(self, config: Config, run: RunDir):
         self.config = config
@@ -98,3 +115,45 @@ class Method:
             }
             for [c] in outs
         ]
+
+
+# ---------------------------------------------------------------- registry
+_METHODS: dict[str, type[Method]] = {}
+
+
+def register_method(name: str, schema: type[MethodConfig]):
+    """Class decorator: make a Method the implementation of ``method=<name>``, configured by
+    ``schema`` (its ``conf/method/<name>.yaml`` starts from ``/schema/method/<name>@_here_``)."""
+
+    def wrap(cls: type[Method]) -> type[Method]:
+        if cls.warm_start_from not in ("seed", "first_rollout"):
+            raise TypeError(
+                f"{cls.__name__}.warm_start_from={cls.warm_start_from!r}: seed or first_rollout"
+            )
+        cls.name, cls.schema = name, schema
+        _METHODS[name] = cls
+        return cls
+
+    return wrap
+
+
+def _load_method_modules() -> None:
+    """Import every module of srlm.methods, so that each registers its method."""
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"srlm.methods.{info.name}")
+
+
+def method_names() -> list[str]:
+    _load_method_modules()
+    return list(_METHODS)
+
+
+def get_method(name: str) -> type[Method]:
+    """The Method class registered as ``method=<name>``."""
+    if name not in _METHODS:
+        _load_method_modules()
+    if name not in _METHODS:
+        raise ConfigError(
+            f"method={name}: no method is registered under this name; known: {', '.join(_METHODS)}"
+        )
+    return _METHODS[name]

@@ -38,14 +38,14 @@ from __future__ import annotations
 
 import re
 
-from srlm.config import Config, SamplingConfig
+from srlm.config import Config, IrpoConfig, SamplingConfig
 from srlm.core.parsing import answers_match, extract_final_answer
 from srlm.core.selection import irpo_pairs
 from srlm.core.stats import mean
 from srlm.data import DataError, load_rows
 from srlm.data.arithmetic import FEW_SHOT, train_test_split
 from srlm.eval.metrics import majority_vote as majority_answer
-from srlm.methods.base import EngineFn, Method, Needs
+from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rewards.verifiable import check_answer
 from srlm.rundir import read_jsonl, write_jsonl
@@ -59,8 +59,8 @@ _GSM8K_FINAL = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
 _CALCULATOR = re.compile(r"<<[^>]*>>")
 
 
+@register_method("irpo", schema=IrpoConfig)
 class Irpo(Method):
-    name = "irpo"
     rollout_stages = ("samples", "rewards", "pairs")
     needs = Needs(
         rewards=("verifiable",),

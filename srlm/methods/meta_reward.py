@@ -57,28 +57,26 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from srlm.config import Config
+from srlm.config import Config, MetaRewardConfig
 from srlm.core.elo import battle_matrix, fit_elo
 from srlm.core.parsing import parse_meta_winner
 from srlm.core.selection import meta_judge_weights, meta_reward_band_pair
 from srlm.core.stats import mean
 from srlm.data import fresh_instructions, load_rows
-from srlm.methods.base import EngineFn, Method, Needs
-from srlm.rewards.base import judgement_health
-from srlm.rewards.self_judge import (
-    JUDGE_TEMPLATE,
+from srlm.errors import ConfigError
+from srlm.judging import (
+    RUBRIC,
     SEED_JUDGEMENT_FIELDS,
-    SelfJudge,
     judge_prompt_text,
     judge_target,
     judge_warm_start_examples,
 )
+from srlm.methods.base import EngineFn, Method, Needs, register_method
+from srlm.rewards.base import judgement_health
+from srlm.rewards.self_judge import SelfJudge
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
-
-# The judge's rubric, taken from the judge prompt so that judge and meta-judge read the same one.
-RUBRIC = "\n".join(line for line in JUDGE_TEMPLATE.splitlines() if line.startswith("- Add"))
 
 # The meta-judge prompt (paper Fig. 2, in srlm's own words): question, response, the rubric the
 # judgements were asked to apply, two judgements labelled A and B; reason, then the verdict.
@@ -108,8 +106,8 @@ def meta_judge_prompt_text(
     )
 
 
+@register_method("meta_reward", schema=MetaRewardConfig)
 class MetaReward(Method):
-    name = "meta_reward"
     rollout_stages = (
         "prompts",
         "samples",
@@ -125,6 +123,14 @@ class MetaReward(Method):
         why="Meta-Rewarding's meta-judge compares the pointwise judgements (texts and "
         "scores) of the policy's own judge, which it trains",
     )
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        if config.reward.samples < 2:
+            raise ConfigError(
+                f"method=meta_reward with reward.samples={config.reward.samples}: the meta-judge "
+                "compares judgements of one response, so each response needs at least 2 (paper: 11)"
+            )
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)

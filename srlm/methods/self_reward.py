@@ -20,15 +20,15 @@ from __future__ import annotations
 import random
 import re
 
-from srlm.config import Config
+from srlm.config import Config, SelfRewardConfig
 from srlm.core.rouge import rouge_l
 from srlm.core.selection import best_worst
 from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import SetupError
-from srlm.methods.base import EngineFn, Method, Needs
+from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
+from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
-from srlm.rewards.self_judge import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
@@ -48,8 +48,8 @@ UNSUITABLE = re.compile(
 ITEM = re.compile(r"^\s*(\d+)\s*[.)]\s*(.+?)\s*$")
 
 
+@register_method("self_reward", schema=SelfRewardConfig)
 class SelfReward(Method):
-    name = "self_reward"
     rollout_stages = ("prompts", "samples", "judgements", "pairs")
     needs = Needs(
         rewards=("pointwise", "pairwise"),

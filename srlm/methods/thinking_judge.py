@@ -51,10 +51,9 @@ plan that quotes "[[A]]" does not decide it (:func:`parse_judge_output`).
 
 **SFT then DPO (EvalPlanner's schedule).** With ``method.sft_warm_start`` the paper's M1^SFT is
 made before the first DPO: supervised training from M_0 on one random correct judgement per
-instruction of iteration 1. Those judgements come from iteration 1's rollout, so the warm start
-(srlm.runner's hook, which runs before anything else) first runs the seed model's evaluation
-(iteration 0) and iteration 1's rollout stages itself, each in its own child process as the
-runner would; the runner then finds them finished and goes on with iteration 1's DPO from
+instruction of iteration 1. Those judgements come from iteration 1's rollout, so the method
+declares ``warm_start_from = "first_rollout"``: the runner first runs the seed model's evaluation
+(iteration 0) and iteration 1's rollout stages on M_0, then the warm start, then iteration 1's DPO from
 M1^SFT on the pairs M_0 sampled (M1^DPO, reference M1^SFT), then iteration 2 samples fresh
 instructions from M1^DPO (M2^DPO), as in the paper.
 
@@ -77,13 +76,21 @@ from collections import Counter, defaultdict
 from itertools import product
 from pathlib import Path
 
-from srlm.config import Config, SamplingConfig
+from srlm.config import Config, SamplingConfig, ThinkingJudgeConfig
 from srlm.core.parsing import parse_verdict
 from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import ConfigError, SetupError
 from srlm.eval.data import load_eval_set
-from srlm.methods.base import EngineFn, Method, Needs
+from srlm.judging import (
+    PLAN_END,
+    PLAN_START,
+    assemble_judgement,
+    judge_messages,
+    pair_text,
+    parse_judge_output,
+)
+from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
@@ -92,10 +99,6 @@ from srlm.training.data import Example
 MODIFIED_Q = "[User Question Modified]"
 MODIFIED_START = "[The start of Assistant's answer to the modified instruction]"
 MODIFIED_END = "[The end of Assistant's answer to the modified instruction]"
-PLAN_START, PLAN_END = "[Start of Evaluation Plan]", "[End of Evaluation Plan]"
-EXEC_START, EXEC_END = "[Start of Plan Execution]", "[End of Plan Execution]"
-FINAL_VERDICT = "[Final Verdict]"
-VERDICT_TOKEN = {"A": "[[A]]", "B": "[[B]]", "tie": "[[C]]"}
 ORDERS = ("AB", "BA")  # AB: y_w shown as Assistant A; BA: y_w shown as Assistant B
 
 # STE's "similar but different" instruction prompt, in srlm's words; the output sections are
@@ -143,31 +146,6 @@ EXECUTION_REMINDER = (
     "verdict: [[A]] or [[B]]."
 )
 
-# The single-pass thinking-judge prompt (EvalPlanner Fig. 5; MT-Bench pairwise): the training
-# prompt and the evaluation prompt.
-JUDGE_SYSTEM = (
-    "Please act as an impartial judge and evaluate the quality of the responses provided by two "
-    "AI assistants to the user question displayed below. Choose the assistant that follows the "
-    "user's instructions and answers the user's question better. First write an evaluation plan "
-    f"for this question between {PLAN_START} and {PLAN_END}. Then carry out the plan on both "
-    f"responses between {EXEC_START} and {EXEC_END}. Finally write {FINAL_VERDICT} followed by "
-    'your verdict strictly as "[[A]]" if assistant A is better or "[[B]]" if assistant B is '
-    "better. Avoid any position bias: the order of the responses must not influence your "
-    "decision. Do not let the length of the responses or the names of the assistants influence "
-    "you. Be as objective as possible."
-)
-
-PAIR_TEMPLATE = """[User Question]
-{instruction}
-
-[The Start of Assistant A's Answer]
-{answer_a}
-[The End of Assistant A's Answer]
-
-[The Start of Assistant B's Answer]
-{answer_b}
-[The End of Assistant B's Answer]"""
-
 
 # Worked examples for the three data-generation prompts (method.generation_shots; the papers'
 # prompts are zero-shot). A small seed model writes none of the formats without them: the
@@ -206,12 +184,6 @@ SHOT_JUDGEMENTS = [
         "rhymes with 'cat'.\nVerdict: [[B]]",
     },
 ]
-
-
-def pair_text(instruction: str, answer_a: str, answer_b: str) -> str:
-    return PAIR_TEMPLATE.format(
-        instruction=instruction.strip(), answer_a=answer_a.strip(), answer_b=answer_b.strip()
-    )
 
 
 def _with_shots(shots: list[tuple[str, str]], user: str) -> list[dict]:
@@ -267,14 +239,6 @@ def execution_messages(
     return [
         {"role": "system", "content": EXECUTION_SYSTEM},
         *_with_shots(demos, user(instruction, answer_a, answer_b, plan)),
-    ]
-
-
-def judge_messages(instruction: str, answer_a: str, answer_b: str) -> list[dict]:
-    """The single-pass thinking-judge prompt (training and evaluation); always zero-shot."""
-    return [
-        {"role": "system", "content": JUDGE_SYSTEM},
-        {"role": "user", "content": pair_text(instruction, answer_a, answer_b)},
     ]
 
 
@@ -338,27 +302,6 @@ def correct_verdict(order: str) -> str:
 def is_correct(verdict: str | None, order: str) -> bool:
     """A verdict is correct when it names the chosen answer; tie and unparseable never are."""
     return verdict is not None and verdict == correct_verdict(order)
-
-
-def parse_judge_output(text: str) -> str | None:
-    """Verdict of a single-pass judgement: read after the last ``[Final Verdict]``, if any.
-
-    ``parse_verdict`` rules (STE): ``[[A]]`` -> A, ``[[B]]`` -> B, ``[[C]]`` -> tie, both A
-    and B -> None. Reading the final section keeps a plan that quotes the tokens from
-    deciding the verdict. Execution-stage outputs have no such section and are parsed whole.
-    """
-    cut = text.rfind(FINAL_VERDICT)
-    return parse_verdict(text[cut + len(FINAL_VERDICT) :] if cut >= 0 else text)
-
-
-def assemble_judgement(plan: str, execution: str, verdict: str | None) -> str:
-    """The single-pass judge output that a (plan, execution) pair is trained as (see top)."""
-    text = (
-        f"{PLAN_START}\n{plan.strip()}\n{PLAN_END}\n{EXEC_START}\n{execution.strip()}\n{EXEC_END}"
-    )
-    if verdict is not None:
-        text += f"\n{FINAL_VERDICT}\n{VERDICT_TOKEN[verdict]}"
-    return text
 
 
 def pair_executions(executions: list[dict]) -> list[tuple[dict, dict]]:
@@ -437,14 +380,16 @@ def iteration_slices(total: int, counts: list[int], iterations: int) -> list[tup
 
 
 # ---------------------------------------------------------------- the method
+@register_method("thinking_judge", schema=ThinkingJudgeConfig)
 class ThinkingJudge(Method):
-    name = "thinking_judge"
     rollout_stages = ("triples", "plans", "executions", "pairs")
     # It trains a judge, not answers: measured on labelled pairs by its own evaluate().
     eval_win_rates = False
     eval_judge_accuracy = False
     # The verdicts it trains on are checked by rule against a label known by construction (y_w
     # answers the instruction, y_l a modified one): a verifiable reward, in this module.
+    # EvalPlanner's M1^SFT trains on judgements M_0 made in iteration 1's rollout.
+    warm_start_from = "first_rollout"
     needs = Needs(
         rewards=("verifiable",),
         why="the thinking judge trains on verdicts checked by rule against a label known "
@@ -686,18 +631,9 @@ class ThinkingJudge(Method):
     def warm_start_examples(self, tokenizer) -> list[Example]:
         """M1^SFT's data: one random correct judgement per instruction of iteration 1.
 
-        The runner calls this before anything else runs, so the judgements do not exist yet:
-        the seed model's evaluation (iteration 0) and iteration 1's rollout stages run first,
-        on M_0, each in a child process through the runner (already finished ones are kept).
+        ``warm_start_from = "first_rollout"``: the runner has evaluated M_0 and run iteration 1's
+        rollout stages on it before calling this, so those judgements exist.
         """
-        from srlm.models import resolve_model_dir
-        from srlm.runner import _run_phase
-
-        base = resolve_model_dir(self.config.model.source, self.config.model.path)
-        if not self.run.finished(0, "evaluate"):
-            _run_phase(self.config, "evaluate", 0, base)
-        if not all(self.run.finished(1, s) for s in self.rollout_stages):
-            _run_phase(self.config, "rollout", 1, base)
         triples = {r["id"]: r for r in self._read(1, "triples") if r["ok"]}
         plans = {(p["triple_id"], p["plan_id"]): p for p in self._read(1, "plans")}
         rng = random.Random(self.config.seed)

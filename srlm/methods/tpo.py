@@ -45,14 +45,14 @@ Choices the paper leaves open:
 
 from __future__ import annotations
 
-from srlm.config import Config
+from srlm.config import Config, TpoConfig
 from srlm.core.parsing import split_thought
 from srlm.core.selection import length_controlled_scores
 from srlm.core.stats import mean
 from srlm.data import fresh_instructions, load_rows
-from srlm.methods.base import EngineFn, Method, Needs
+from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
+from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
-from srlm.rewards.self_judge import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
@@ -78,8 +78,8 @@ THOUGHT_PROMPTS = {
 THOUGHT_HEADER = "Here is my thought process:"
 
 
+@register_method("tpo", schema=TpoConfig)
 class Tpo(Method):
-    name = "tpo"
     rollout_stages = ("samples", "split", "judgements", "pairs")
     needs = Needs(
         rewards=("pointwise", "pairwise"),

@@ -29,16 +29,21 @@ Methods declare which kinds they can use (:class:`srlm.methods.base.Needs`);
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
+from srlm.config import SAME_ROLLOUT, RewardConfig, RolloutConfig
 from srlm.core.stats import mean
 from srlm.errors import ConfigError
+from srlm.models import resolve_model_dir
+from srlm.rollout.engines import make_engine
 
 KINDS = ("pointwise", "pairwise", "verifiable")
-LOSS_NAMES = ("dpo", "ipo", "dpo_nll", "simpo", "sft")
 
 
 @dataclass
@@ -73,6 +78,7 @@ class RewardSource(ABC):
     """
 
     name: ClassVar[str] = ""
+    schema: ClassVar[type[RewardConfig]] = RewardConfig
     kind: ClassVar[str] = ""
     # Whether this source can judge with the policy itself (needed by methods that train their
     # own judge, e.g. meta_reward); see also judged_by_policy().
@@ -102,6 +108,14 @@ def release_policy(policy: Callable | None) -> None:
         release()
 
 
+def judge_rollout(reward: RewardConfig, run_rollout: RolloutConfig | None) -> RolloutConfig:
+    """The rollout settings of a reward source's own engine: its own, or the run's."""
+    own = getattr(reward, "rollout", None)
+    if own is not None and own.engine != SAME_ROLLOUT:
+        return own
+    return run_rollout if run_rollout is not None else RolloutConfig(engine="hf")
+
+
 class OwnEngine:
     """The rollout engine of a judge that is not the policy: its own model, fixed for the run,
     started on first use (the weights never change, so nothing is reloaded between stages)."""
@@ -116,9 +130,6 @@ class OwnEngine:
         memory at the same time (the policy restarts lazily if a later stage needs it)."""
         release_policy(policy)
         if self.engine is None:
-            from srlm.models import resolve_model_dir
-            from srlm.rollout import make_engine
-
             self.engine = make_engine(
                 resolve_model_dir(self.model.source, self.model.path), self.model, self.rollout
             )
@@ -134,30 +145,28 @@ class OwnEngine:
 _SOURCES: dict[str, type[RewardSource]] = {}
 
 
-def register_reward(name: str, schema=None):
-    """Class decorator: make a RewardSource the implementation of ``reward=<name>``.
-
-    ``schema`` (a dataclass subclassing srlm.config.RewardConfig) registers the option's config
-    schema too, for sources whose schema lives in their own module.
-    """
+def register_reward(name: str, schema: type[RewardConfig]):
+    """Class decorator: make a RewardSource the implementation of ``reward=<name>``, configured
+    by ``schema`` (a srlm.config.RewardConfig subclass, in srlm/config.py or the source's own
+    module; ``conf/reward/<name>.yaml`` starts from ``/schema/reward/<name>@_here_``)."""
 
     def wrap(cls: type[RewardSource]) -> type[RewardSource]:
         if cls.kind not in KINDS:
             raise TypeError(f"{cls.__name__}.kind={cls.kind!r}: must be one of {', '.join(KINDS)}")
-        cls.name = name
+        cls.name, cls.schema = name, schema
         _SOURCES[name] = cls
-        if schema is not None:
-            from srlm.config import register_reward_schema
-
-            register_reward_schema(name, schema)
         return cls
 
     return wrap
 
 
-def reward_class(name: str) -> type[RewardSource]:
-    from srlm.rewards import load_reward_modules
+def load_reward_modules() -> None:
+    """Import every module of srlm.rewards, so that each registers its source."""
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"srlm.rewards.{info.name}")
 
+
+def reward_class(name: str) -> type[RewardSource]:
     if name not in _SOURCES:
         load_reward_modules()
     if name not in _SOURCES:
@@ -169,8 +178,6 @@ def reward_class(name: str) -> type[RewardSource]:
 
 
 def reward_names() -> list[str]:
-    from srlm.rewards import load_reward_modules
-
     load_reward_modules()
     return sorted(_SOURCES)
 
@@ -207,7 +214,7 @@ def check_combination(method: str, needs, reward_cfg, loss: str) -> None:
             f"method={method} with reward={reward}: {needs.why}, so the judge must be the policy "
             f"itself; rewards that fit method={method}: {fits}"
         )
-    if loss not in needs.losses:
+    if needs.losses is not None and loss not in needs.losses:
         raise ConfigError(
             f"method={method} with optimizer={loss}: {needs.loss_why or 'this loss does not fit the method'}; "
             f"optimizers that fit method={method}: {', '.join(needs.losses)}"

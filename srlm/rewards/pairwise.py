@@ -19,27 +19,25 @@ import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from srlm.config import judge_rollout, judged_by_policy
+from srlm.config import PairwiseJudgeRewardConfig, ThinkingJudgeRewardConfig
 from srlm.core.elo import battle_matrix, fit_elo
 from srlm.core.parsing import parse_verdict
+from srlm.judging import (
+    FINAL_VERDICT,
+    PAIRWISE_SYSTEM,
+    judge_messages,
+    pair_text,
+    parse_judge_output,
+)
 from srlm.rewards.base import (
     Item,
     OwnEngine,
     RewardSource,
     Scored,
     Scores,
+    judge_rollout,
     judgement_health,
     register_reward,
-)
-
-PAIRWISE_SYSTEM = (
-    "Please act as an impartial judge and compare the quality of the responses of two AI "
-    "assistants to the user question below. Choose the one that follows the user's instructions "
-    "and answers the question better: consider helpfulness, relevance, accuracy and level of "
-    "detail. The order in which the responses are shown, their length and the assistants' names "
-    "must not influence you. Explain your comparison briefly, then give your final verdict "
-    'strictly as "[[A]]" if assistant A is better, "[[B]]" if assistant B is better, or '
-    '"[[C]]" for a tie.'
 )
 
 
@@ -119,7 +117,7 @@ def verdict_token_ids(tokenizer, opening: str) -> list[int]:
     return ids
 
 
-@register_reward("pairwise_judge")
+@register_reward("pairwise_judge", schema=PairwiseJudgeRewardConfig)
 class PairwiseJudgeReward(RewardSource):
     """reward=pairwise_judge: see the module docstring."""
 
@@ -129,16 +127,14 @@ class PairwiseJudgeReward(RewardSource):
     def __init__(self, config, run_config=None):
         super().__init__(config, run_config)
         rollout = judge_rollout(config, run_config.rollout if run_config else None)
-        self.own = None if judged_by_policy(config.model) else OwnEngine(config.model, rollout)
+        self.own = None if config.model.is_policy else OwnEngine(config.model, rollout)
 
     @classmethod
     def judged_by_policy(cls, config) -> bool:
-        return judged_by_policy(config.model)
+        return config.model.is_policy
 
     # The prompt and the parser are what a subclass (the thinking judge) changes.
     def prompt(self, tokenizer, instruction: str, answer_a: str, answer_b: str) -> str:
-        from srlm.methods.thinking_judge import pair_text
-
         messages = [
             {"role": "system", "content": PAIRWISE_SYSTEM},
             {"role": "user", "content": pair_text(instruction, answer_a, answer_b)},
@@ -265,7 +261,7 @@ class PairwiseJudgeReward(RewardSource):
             self.own.close()
 
 
-@register_reward("thinking_judge")
+@register_reward("thinking_judge", schema=ThinkingJudgeRewardConfig)
 class ThinkingJudgeReward(PairwiseJudgeReward):
     """reward=thinking_judge: a trained thinking judge as the pairwise judge.
 
@@ -276,8 +272,6 @@ class ThinkingJudgeReward(PairwiseJudgeReward):
     """
 
     def prompt(self, tokenizer, instruction: str, answer_a: str, answer_b: str) -> str:
-        from srlm.methods.thinking_judge import judge_messages
-
         return tokenizer.apply_chat_template(
             judge_messages(instruction, answer_a, answer_b),
             tokenize=False,
@@ -285,13 +279,9 @@ class ThinkingJudgeReward(PairwiseJudgeReward):
         )
 
     def parse(self, text: str) -> str | None:
-        from srlm.methods.thinking_judge import parse_judge_output
-
         return parse_judge_output(text)
 
     def verdict_context(self, text: str) -> str:
-        from srlm.methods.thinking_judge import FINAL_VERDICT
-
         cut = text.rfind(FINAL_VERDICT)
         kept = (text[:cut] if cut >= 0 else text).rstrip()
         return (kept + "\n" if kept else "") + FINAL_VERDICT + "\n" + self.VERDICT_OPEN

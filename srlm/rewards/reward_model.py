@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from srlm.config import RewardModelRewardConfig
 from srlm.rewards.base import (
     Item,
     RewardSource,
@@ -54,7 +55,7 @@ def rm_text(tokenizer, instruction: str, response: str) -> str:
     return f"{instruction.strip()}\n\n{response.strip()}"
 
 
-@register_reward("reward_model")
+@register_reward("reward_model", schema=RewardModelRewardConfig)
 class RewardModelReward(RewardSource):
     kind = "pointwise"
 

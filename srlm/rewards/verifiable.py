@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 
+from srlm.config import VerifiableRewardConfig
 from srlm.core.parsing import answers_match, extract_final_answer
 from srlm.rewards.base import Item, RewardSource, Scored, Scores, judgement_health, register_reward
 
@@ -39,7 +40,7 @@ def math_verify_enabled(mode: str) -> bool:
     return mode == "on" or (mode == "auto" and importlib.util.find_spec("math_verify") is not None)
 
 
-@register_reward("verifiable")
+@register_reward("verifiable", schema=VerifiableRewardConfig)
 class VerifiableReward(RewardSource):
     kind = "verifiable"
 

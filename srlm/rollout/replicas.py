@@ -68,6 +68,7 @@ def _visible_gpus() -> list[str]:
 
 def _serve(
     conn,
+    factory,
     model_dir: str,
     model: ModelConfig,
     rollout: RolloutConfig,
@@ -88,9 +89,7 @@ def _serve(
             import torch
 
             torch.set_num_threads(len(cpus))
-        from srlm.rollout import make_engine
-
-        engine = make_engine(model_dir, model, rollout)
+        engine = factory(model_dir, model, rollout)
     except BaseException:  # noqa: BLE001 - every failure goes back to the parent
         conn.send(("error", traceback.format_exc()))
         return
@@ -108,7 +107,9 @@ def _serve(
 
 
 class ReplicatedEngine(RolloutEngine):
-    def __init__(self, model_dir: str, model: ModelConfig, rollout: RolloutConfig):
+    def __init__(self, model_dir: str, model: ModelConfig, rollout: RolloutConfig, factory):
+        """``factory(model_dir, model, rollout)`` starts one replica's engine, in its process
+        (srlm.rollout.engines.single_engine; a module-level function, so spawn can send it)."""
         from srlm.training.model import load_tokenizer
 
         n, tp = rollout.data_parallel_size, rollout.tensor_parallel_size
@@ -129,7 +130,7 @@ class ReplicatedEngine(RolloutEngine):
             one = replace(rollout, data_parallel_size=1, seed=rollout.seed + i)
             proc = ctx.Process(
                 target=_serve,
-                args=(child, model_dir, model, one, own_gpus, own_cpus),
+                args=(child, factory, model_dir, model, one, own_gpus, own_cpus),
                 name=f"srlm-rollout-replica-{i}",
             )
             proc.start()

@@ -6,7 +6,7 @@ the batch step of ``sbatch --nodes=N``, or task 0 when Hydra's SLURM launcher ru
 node. For a training stage the driver writes the stage's inputs to
 ``iter_XX/train_nodes/args.pkl`` (the run directory is on a file system every node sees) and
 starts one task per node with ``srun --overlap``; each task starts ``trainer.devices`` ranks on
-its node exactly as a one-node stage does (srlm.training.trainer._launch_ranks), with global
+its node exactly as a one-node stage does (srlm.training.ranks.launch_ranks), with global
 ranks ``node * devices + local`` and the first node's address as the rendezvous. Rank 0 writes
 the checkpoint; each node task writes its statistics to ``node_K.json``, and the driver checks
 that all nodes agree before it records the stage.
@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from srlm.errors import SetupError
+from srlm.training.ranks import free_port, launch_ranks
 
 NODE_LAUNCH = [sys.executable, "-m", "srlm.training.nodes"]
 
@@ -74,18 +75,18 @@ def node_addr(name: str) -> str:
     return parse_node_addr(out)
 
 
-def launch_nodes(args: tuple, out_dir: Path, num_nodes: int) -> dict:
-    """Run one training stage over `num_nodes` nodes; the statistics every rank agrees on."""
-    from srlm.training.trainer import _free_port
+def launch_nodes(rank_fn, args: tuple, out_dir: Path, num_nodes: int) -> dict:
+    """Run one training stage, ``rank_fn(*args)`` on every rank, over `num_nodes` nodes; the
+    statistics every rank agrees on."""
 
     nodes = check_allocation(num_nodes)
     spec = Path(out_dir).parent / "train_nodes"
     spec.mkdir(parents=True, exist_ok=True)
     for old in spec.glob("node_*.json"):
         old.unlink()
-    (spec / "args.pkl").write_bytes(pickle.dumps(args))
+    (spec / "args.pkl").write_bytes(pickle.dumps((rank_fn, args)))
     # The driver runs on the first node, so a port free here is free on the rendezvous host.
-    addr, port = node_addr(nodes[0]), _free_port()
+    addr, port = node_addr(nodes[0]), free_port()
     cmd = [
         "srun",
         "--overlap",
@@ -120,18 +121,23 @@ def launch_nodes(args: tuple, out_dir: Path, num_nodes: int) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    from srlm.training.trainer import _launch_ranks
 
     spec, addr, port = Path(argv[0]), argv[1], int(argv[2])
-    args = pickle.loads((spec / "args.pkl").read_bytes())
+    rank_fn, args = pickle.loads((spec / "args.pkl").read_bytes())
     trainer_cfg = args[5]
     node, num_nodes = int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
     if num_nodes != trainer_cfg.num_nodes:
         raise SystemExit(
             f"srlm.training.nodes: {num_nodes} tasks for trainer.num_nodes={trainer_cfg.num_nodes}"
         )
-    stats = _launch_ranks(
-        trainer_cfg.devices, args, node_rank=node, num_nodes=num_nodes, master_addr=addr, port=port
+    stats = launch_ranks(
+        rank_fn,
+        trainer_cfg.devices,
+        args,
+        node_rank=node,
+        num_nodes=num_nodes,
+        master_addr=addr,
+        port=port,
     )
     name = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
     tmp = spec / f".node_{node}.json.tmp"

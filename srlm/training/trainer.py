@@ -10,13 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing as mp
 import os
-import queue
 import shutil
-import socket
-import sys
-import traceback
 from pathlib import Path
 
 import lightning as L
@@ -25,20 +20,17 @@ from lightning.pytorch.plugins.environments import LightningEnvironment
 from torch.utils.data import DataLoader, Dataset
 
 from srlm.config import ModelConfig, OptimizerConfig, TrainerConfig
-from srlm.core.losses import get_loss, needs_reference
+from srlm.core.losses import loss_spec
 from srlm.rollout.base import PROBE_FILE, PROBE_TEXT
 from srlm.training.data import Example, collate, encode_example, sequence_logps, token_logps
 from srlm.training.model import load_causal_lm, load_tokenizer
+from srlm.training.nodes import launch_nodes
+from srlm.training.ranks import launch_ranks
 
 
 def loss_kwargs(opt: OptimizerConfig) -> dict:
-    return {
-        "dpo": {"beta": opt.beta, "label_smoothing": opt.label_smoothing},
-        "ipo": {"beta": opt.beta},
-        "dpo_nll": {"beta": opt.beta, "alpha": opt.alpha},
-        "simpo": {"beta": opt.beta, "gamma": opt.gamma},
-        "sft": {},
-    }[opt.loss]
+    """The optimizer.* values the configured loss takes as keyword arguments."""
+    return {key: getattr(opt, key) for key in loss_spec(opt.loss).options}
 
 
 class _Rows(Dataset):
@@ -64,9 +56,9 @@ class PreferenceModule(L.LightningModule):
         super().__init__()
         self.model = model
         self.opt = opt
-        self.loss_fn = get_loss(opt.loss)
+        self.loss = loss_spec(opt.loss)
         self.kwargs = loss_kwargs(opt)
-        self.pairwise = opt.loss != "sft"
+        self.pairwise = self.loss.inputs == "pairs"
         self.total_steps = max(total_steps, 1)
         self.pad_id = pad_id
         self.history: list[dict] = []
@@ -97,8 +89,8 @@ class PreferenceModule(L.LightningModule):
         chosen, rejected = logps[:n], logps[n:] if self.pairwise else None
         n_chosen, n_rejected = counts[:n], counts[n:] if self.pairwise else None
         # Reference-free losses (simpo, sft) get None: they must not read the zeros in "ref".
-        ref = batch["ref"].to(logps.dtype) if needs_reference(self.opt.loss) else None
-        return self.loss_fn(
+        ref = batch["ref"].to(logps.dtype) if self.loss.reference else None
+        return self.loss.fn(
             chosen,
             rejected,
             None if ref is None else ref[:, 0],
@@ -164,7 +156,7 @@ class PreferenceModule(L.LightningModule):
         # a rank needs the reference values of whichever rows the sampler gives it in each
         # epoch, and the pass costs 1/world of a full pass per rank instead of a full one.
         self.before = self._score_rows()
-        if self.pairwise and needs_reference(self.opt.loss):
+        if self.pairwise and self.loss.reference:
             for r, (c, j) in zip(self.rows, self.before, strict=True):
                 r["ref_chosen"], r["ref_rejected"] = c, j
 
@@ -294,106 +286,11 @@ def train(
     args = (examples, init_dir, out_dir, model_cfg, opt, trainer_cfg, seed)
     world = trainer_cfg.devices * trainer_cfg.num_nodes
     if "LOCAL_RANK" in os.environ or world == 1:
-        # One process, or a rank that something else started (torchrun, or _launch_ranks).
+        # One process, or a rank that something else started (torchrun, or launch_ranks).
         return _train_rank(*args)
     if trainer_cfg.num_nodes > 1:
-        from srlm.training.nodes import launch_nodes
-
-        return launch_nodes(args, out_dir, trainer_cfg.num_nodes)
-    return _launch_ranks(trainer_cfg.devices, args)
-
-
-def _launch_ranks(
-    devices: int,
-    args: tuple,
-    node_rank: int = 0,
-    num_nodes: int = 1,
-    master_addr: str = "127.0.0.1",
-    port: int | None = None,
-) -> dict:
-    """Run `_train_rank` in `devices` new processes on this node, like torchrun does (on node
-    `node_rank` of `num_nodes`: global ranks node_rank * devices + local).
-
-    Lightning's own launcher for strategy=ddp/fsdp (in Lightning 2.6 `_SubprocessScriptLauncher`)
-    starts the extra ranks by running the program's command line (sys.argv) again: from srlm's
-    spawned phase child, or from pytest, that starts the whole srlm run (or test session) once
-    more. `ddp_spawn` would work but trains in children and hands the weights back through a
-    temporary checkpoint, and has no FSDP counterpart. So srlm starts the ranks itself (spawn:
-    forking a process that already runs torch threads can deadlock) and sets LOCAL_RANK and the
-    rendezvous variables; Lightning then treats the processes as launched from outside and only
-    joins them into one process group (gloo on CPU, NCCL on GPU).
-    """
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    port = port or _free_port()
-    world = devices * num_nodes
-    layout = (node_rank, devices, world, master_addr, port)
-    procs = [
-        ctx.Process(
-            target=_rank_main,
-            args=(local, layout, results, args),
-            name=f"srlm-train-rank{node_rank * devices + local}",
-        )
-        for local in range(devices)
-    ]
-    for p in procs:
-        p.start()
-    stats: dict[int, dict] = {}
-    try:
-        while len(stats) < devices:
-            try:
-                rank, ok, payload = results.get(timeout=1.0)
-            except queue.Empty:
-                dead = [
-                    (node_rank * devices + r, p.exitcode)
-                    for r, p in enumerate(procs)
-                    if p.exitcode not in (None, 0)
-                ]
-                if dead:
-                    raise RuntimeError(
-                        f"training rank {dead[0][0]} died (exit code {dead[0][1]}); see above"
-                    ) from None
-                continue
-            if not ok:
-                raise RuntimeError(f"training rank {rank} failed:\n{payload}")
-            stats[rank] = payload
-    finally:
-        if len(stats) < devices:
-            # The other ranks may wait forever in a collective for the one that failed.
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
-        for p in procs:
-            p.join()
-        results.close()
-    first = stats[min(stats)]  # keyed by global rank
-    if any(s != first for s in stats.values()):
-        raise RuntimeError(f"training ranks report different statistics: {stats}")
-    return first
-
-
-def _rank_main(local: int, layout: tuple, results, args: tuple) -> None:
-    node_rank, devices, world, master_addr, port = layout
-    rank = node_rank * devices + local
-    os.environ.update(
-        MASTER_ADDR=master_addr,
-        MASTER_PORT=str(port),
-        WORLD_SIZE=str(world),
-        RANK=str(rank),
-        LOCAL_RANK=str(local),
-        NODE_RANK=str(node_rank),
-    )
-    try:
-        results.put((rank, True, _train_rank(*args)))
-    except BaseException:
-        results.put((rank, False, traceback.format_exc()))
-        sys.exit(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return launch_nodes(_train_rank, args, out_dir, trainer_cfg.num_nodes)
+    return launch_ranks(_train_rank, trainer_cfg.devices, args)
 
 
 def _train_rank(

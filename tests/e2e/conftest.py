@@ -13,7 +13,7 @@ import pytest
 
 def warm_start_checkpoint(run_dir: Path, overrides: list[str]) -> Path:
     """Run only the warm start of the config `overrides` on the embedded model; its checkpoint."""
-    from srlm.config import compose, validate
+    from srlm.compose import compose, validate
     from srlm.models import resolve_model_dir
     from srlm.runner import _run_phase
 

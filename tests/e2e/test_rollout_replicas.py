@@ -10,7 +10,8 @@ import pytest
 
 from srlm.config import ModelConfig, RolloutConfig, SamplingConfig
 from srlm.models import resolve_model_dir
-from srlm.rollout import chat_prompt, make_engine
+from srlm.rollout import chat_prompt
+from srlm.rollout.engines import make_engine
 from srlm.rollout.replicas import ReplicatedEngine
 
 pytestmark = [pytest.mark.e2e, pytest.mark.vllm]

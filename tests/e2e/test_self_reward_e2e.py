@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from srlm.config import compose, validate
+from srlm.compose import compose, validate
 from tests.conftest import ROOT, run_srlm
 
 pytestmark = pytest.mark.e2e
@@ -187,7 +187,7 @@ def test_killed_mid_stage_resumes_without_redoing_finished_stages(warm_model, tm
 
 def test_engine_refuses_stale_weights(warm_model, tmp_path):
     from srlm.errors import SetupError
-    from srlm.rollout import make_engine
+    from srlm.rollout.engines import make_engine
 
     cfg = validate(compose(["rollout=hf"]))
     make_engine(str(warm_model), cfg.model, cfg.rollout).close()  # the real probe passes

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from srlm.rewards.self_judge import judge_prompt_text
+from srlm.judging import judge_prompt_text
 from tests.conftest import run_srlm
 
 pytestmark = pytest.mark.e2e

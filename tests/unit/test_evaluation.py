@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from srlm.config import compose, validate
-from srlm.eval.evaluate import ANSWERS, JUDGE, WINRATES, Evaluation, judged_instruction
+from srlm.compose import compose, validate
+from srlm.eval.stage import ANSWERS, JUDGE, WINRATES, Evaluation, judged_instruction
 from srlm.evaluate import _is_eval_override, trained_models
 from srlm.methods import get_method
 from srlm.rewards.base import reward_class

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from srlm.config import compose, validate
+from srlm.compose import compose, validate
 from srlm.data.arithmetic import FEW_SHOT
 from srlm.errors import ConfigError
 from srlm.methods.irpo import (

@@ -7,9 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from srlm.config import Config, SamplingConfig, compose, validate
+from srlm.compose import compose, validate
+from srlm.config import Config, SamplingConfig
 from srlm.core.parsing import parse_meta_winner, parse_score
 from srlm.errors import ConfigError
+from srlm.judging import judge_prompt_text
 from srlm.methods import get_method
 from srlm.methods.meta_reward import (
     MetaReward,
@@ -24,7 +26,6 @@ from srlm.methods.meta_reward import (
     position_counts,
     weighted_battles,
 )
-from srlm.rewards.self_judge import judge_prompt_text
 from srlm.rollout.base import Completion, RolloutEngine
 from srlm.rundir import RunDir, read_jsonl
 

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from srlm.config import compose, validate
+from srlm.compose import compose, validate
+from srlm.judging import judge_prompt_text
 from srlm.methods.self_reward import SelfReward
 from srlm.methods.tpo import Tpo
-from srlm.rewards.self_judge import judge_prompt_text
 from srlm.rundir import RunDir, read_jsonl, write_jsonl
 from tests.unit.test_rewards import FakeEngine
 

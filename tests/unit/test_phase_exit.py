@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from srlm.config import compose, validate
+from srlm.compose import compose, validate
 from srlm.errors import SrlmError
 from srlm.methods import get_method
 from srlm.rundir import RunDir

@@ -9,7 +9,7 @@ import pytest
 
 from srlm.config import ModelConfig, RolloutConfig, SamplingConfig
 from srlm.errors import SetupError
-from srlm.rollout import make_engine
+from srlm.rollout.engines import make_engine
 from srlm.rollout.replicas import ReplicatedEngine, replica_cores, replica_devices, shard_bounds
 from tests.unit.tiny_lm import save_tiny_lm
 

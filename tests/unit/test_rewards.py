@@ -8,16 +8,16 @@ import re
 
 import pytest
 
+from srlm.compose import compose, validate
 from srlm.config import (
     JudgeModelRewardConfig,
     ModelConfig,
     PairwiseJudgeRewardConfig,
+    RewardConfig,
     SamplingConfig,
     SelfJudgeRewardConfig,
     ThinkingJudgeRewardConfig,
     VerifiableRewardConfig,
-    compose,
-    validate,
 )
 from srlm.core.parsing import before_final_score
 from srlm.errors import ConfigError
@@ -28,6 +28,7 @@ from srlm.rewards.base import (
     fitting_rewards,
     get_reward,
     reward_class,
+    reward_names,
     tie_rate,
 )
 from srlm.rewards.pairwise import (
@@ -321,7 +322,7 @@ def test_tie_rate_by_hand():
 
 
 def test_every_registered_source_has_a_kind_and_a_config():
-    from srlm.config import CONF_DIR, REWARDS
+    from srlm.compose import CONF_DIR
 
     for name in (
         "self_judge",
@@ -332,7 +333,8 @@ def test_every_registered_source_has_a_kind_and_a_config():
         "thinking_judge",
     ):
         cls = reward_class(name)
-        assert cls.kind in ("pointwise", "pairwise", "verifiable") and name in REWARDS
+        assert cls.kind in ("pointwise", "pairwise", "verifiable") and name in reward_names()
+        assert issubclass(cls.schema, RewardConfig) and cls.schema is not RewardConfig
         assert (CONF_DIR / "reward" / f"{name}.yaml").exists()
 
 
@@ -382,7 +384,7 @@ def test_fitting_rewards_by_kind():
 def test_a_new_source_needs_no_method_change():
     from srlm.rewards import base
 
-    @base.register_reward("length_test")
+    @base.register_reward("length_test", schema=RewardConfig)
     class Length(RewardSource):
         kind = "pointwise"
 

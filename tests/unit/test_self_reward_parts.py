@@ -6,8 +6,9 @@ import pytest
 
 from srlm.core.parsing import parse_score
 from srlm.core.rouge import lcs_length, rouge_l
+from srlm.judging import judge_prompt_text, judge_target
 from srlm.methods.self_reward import _parse_items
-from srlm.rewards.self_judge import Judged, judge_prompt_text, judge_target
+from srlm.rewards.self_judge import Judged
 
 
 def test_rouge_l_by_hand():

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from srlm.config import compose, validate
+from srlm.compose import compose, validate
 from srlm.errors import ConfigError
+from srlm.judging import (
+    PLAN_END,
+    PLAN_START,
+    assemble_judgement,
+    judge_messages,
+    parse_judge_output,
+)
 from srlm.methods.thinking_judge import (
     MODIFIED_END,
     MODIFIED_Q,
     MODIFIED_START,
-    PLAN_END,
-    PLAN_START,
     arrange,
-    assemble_judgement,
     correct_verdict,
     execution_messages,
     extract_plan,
     is_correct,
     iteration_slices,
-    judge_messages,
     judge_metrics,
     pair_executions,
-    parse_judge_output,
     parse_triple,
     plan_messages,
     preferred,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from srlm.config import compose, validate
+from srlm.compose import compose, validate
 from srlm.core.selection import length_controlled_scores
 from srlm.data import DataError, instruction_order
 from srlm.errors import ConfigError

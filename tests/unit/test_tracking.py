@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from srlm import logging as srlm_logging
-from srlm.config import compose, validate
-from srlm.logging import SAMPLE_COLUMNS, choose_group, choose_mode, has_api_key, sample_rows
+from srlm import tracking
+from srlm.compose import compose, validate
 from srlm.rundir import RunDir, write_json, write_jsonl
+from srlm.tracking import SAMPLE_COLUMNS, choose_group, choose_mode, has_api_key, sample_rows
 
 
 # ---------------------------------------------------------------- group
@@ -134,10 +134,10 @@ def _tiny_run(root: Path) -> tuple:
 
 def test_offline_run_logs_metrics_and_tables(tmp_path: Path, offline_env, monkeypatch):
     monkeypatch.setattr(
-        srlm_logging, "hydra_multirun", lambda: (str(tmp_path / "multirun" / "beta_study"), None)
+        tracking, "hydra_multirun", lambda: (str(tmp_path / "multirun" / "beta_study"), None)
     )
     config, run = _tiny_run(tmp_path / "run")
-    logger = srlm_logging.make_logger(config, run)
+    logger = tracking.make_logger(config, run)
     assert logger.run.settings.mode == "offline"
     assert logger.run.group == "beta_study"
     logged = [
@@ -180,7 +180,7 @@ def test_resumed_wandb_run_skips_the_steps_it_has(tmp_path: Path):
         def log(self, metrics, step):
             self.steps.append(step)
 
-    logger = object.__new__(srlm_logging.WandbLogger)
+    logger = object.__new__(tracking.WandbLogger)
     logger.run, logger.first_step, logger.wandb = FakeRun(), 2, None
     run = RunDir(tmp_path)
     write_json(

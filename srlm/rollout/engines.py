@@ -1,0 +1,31 @@
+"""Which engine a rollout config gets: one vLLM or transformers engine, or data-parallel
+replicas of one (srlm/rollout/replicas.py)."""
+
+from __future__ import annotations
+
+from srlm.config import ModelConfig, RolloutConfig
+from srlm.rollout.base import RolloutEngine
+
+
+def make_engine(model_dir: str, model: ModelConfig, rollout: RolloutConfig) -> RolloutEngine:
+    if rollout.data_parallel_size > 1:
+        from srlm.rollout.replicas import ReplicatedEngine
+
+        # Each replica's process starts a single engine of its own (and checks its own weights).
+        return ReplicatedEngine(model_dir, model, rollout, single_engine)
+    return single_engine(model_dir, model, rollout)
+
+
+def single_engine(model_dir: str, model: ModelConfig, rollout: RolloutConfig) -> RolloutEngine:
+    # Engines are imported on use: vLLM is optional, and each engine's import costs seconds.
+    if rollout.engine == "vllm":
+        from srlm.rollout.vllm_engine import VllmEngine
+
+        engine: RolloutEngine = VllmEngine(model_dir, model, rollout)
+    else:
+        from srlm.rollout.hf_engine import HfEngine
+
+        engine = HfEngine(model_dir, model, rollout)
+    if rollout.check_weights:
+        engine.check_weights(model_dir, rollout.check_weights_tolerance)
+    return engine
