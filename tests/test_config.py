@@ -14,8 +14,26 @@ from srlm.errors import ConfigError
 GROUPS = sorted(
     p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("hydra", "experiment")
 )
-OPTIONS = [(group, f.stem) for group in GROUPS for f in sorted((CONF_DIR / group).glob("*.yaml"))]
+# Every option of every group, in subdirectories too (reward=default/irpo is an option).
+OPTIONS = [
+    (group, f.relative_to(CONF_DIR / group).with_suffix("").as_posix())
+    for group in GROUPS
+    for f in sorted((CONF_DIR / group).rglob("*.yaml"))
+]
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").rglob("*.yaml"))
+# Group files whose options are chosen by GROUP=OPTION and have a schema (sweep files are
+# multirun settings, tested in tests/test_sweeps.py).
+SCHEMA_GROUPS = (
+    "method",
+    "model",
+    "reward",
+    "optimizer",
+    "rollout",
+    "trainer",
+    "data",
+    "logger",
+    "eval",
+)
 
 
 def test_every_group_has_options():
@@ -48,13 +66,14 @@ def test_every_option_composes(group, option):
         # it must validate with at least one.
         from srlm.methods import method_names
 
+        name = compose(overrides).reward.name  # reward=default/irpo is reward=verifiable
         fits = []
         for method in method_names():
             try:
                 validate(compose([*overrides, f"method={method}"]))
                 fits.append(method)
             except ConfigError as e:
-                assert f"method={method}" in str(e) and f"reward={option}" in str(e), str(e)
+                assert f"method={method}" in str(e) and f"reward={name}" in str(e), str(e)
         assert fits, f"reward={option} fits no method"
         return
     cfg = compose(overrides)
@@ -66,11 +85,80 @@ def test_every_experiment_composes(name):
     validate(compose([f"experiment={name}"]))
 
 
-def test_yaml_files_parse_into_their_schema():
-    # Every YAML of every group, parsed on its own (not only through composition).
-    for group, option in OPTIONS:
-        text = (CONF_DIR / group / f"{option}.yaml").read_text()
-        assert OmegaConf.create(text) is not None
+def _schema_of(group: str, option: str):
+    """The schema a group file composes into: a method's or a reward's own, else the group's."""
+    from srlm.compose import GROUP_SCHEMAS, method_schema, reward_schema
+
+    node = compose([f"{group}={option}"])[group]
+    if group == "method":
+        return method_schema(node.name)
+    if group == "reward":
+        return reward_schema(node.name)
+    return GROUP_SCHEMAS[group]
+
+
+SCHEMA_OPTIONS = [(g, o) for g, o in OPTIONS if g in SCHEMA_GROUPS]
+
+
+@pytest.mark.parametrize(
+    "group,option", SCHEMA_OPTIONS, ids=[f"{g}={o}" for g, o in SCHEMA_OPTIONS]
+)
+def test_every_group_file_composes_into_its_schema(group, option):
+    node = compose([f"{group}={option}"])[group]
+    assert isinstance(OmegaConf.to_object(node), _schema_of(group, option))
+
+
+def _leaves(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        if k == "defaults":
+            continue
+        if isinstance(v, dict) and v:
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def restated_defaults(text: str, schema_cls) -> list[str]:
+    """Keys a group file's text sets to the value its schema already has (stated twice)."""
+    import yaml
+
+    schema = OmegaConf.structured(schema_cls)
+    out = []
+    for key, value in _leaves(yaml.safe_load(text) or {}):
+        try:
+            default = OmegaConf.select(schema, key, throw_on_missing=True)
+        except Exception:  # no default (MISSING), or a key under an untyped node (eval.judge)
+            continue
+        if OmegaConf.is_config(default):
+            default = OmegaConf.to_container(default)
+        if default is not None and default == value:
+            out.append(f"{key}: {value!r}")
+    return out
+
+
+def test_restated_defaults_are_found():
+    from srlm.config import OptimizerConfig, SelfJudgeRewardConfig
+
+    text = "defaults: [x]\nloss: dpo\nlr: 5.0e-6\nmax_grad_norm: 1.0\nbeta: 0.2\n"
+    assert restated_defaults(text, OptimizerConfig) == ["max_grad_norm: 1.0"]
+    text = "sampling: {temperature: 0.7, top_p: 0.5}\nsamples: 3\n"
+    assert restated_defaults(text, SelfJudgeRewardConfig) == [
+        "sampling.temperature: 0.7",
+        "samples: 3",
+    ]
+
+
+@pytest.mark.parametrize(
+    "group,option", SCHEMA_OPTIONS, ids=[f"{g}={o}" for g, o in SCHEMA_OPTIONS]
+)
+def test_no_group_file_restates_a_schema_default(group, option):
+    # One source of each default: the schema (srlm/config.py), or the group file where the
+    # group's options differ in it. Experiment files may restate paper values on purpose.
+    text = (CONF_DIR / group / f"{option}.yaml").read_text()
+    assert restated_defaults(text, _schema_of(group, option)) == [], (
+        f"conf/{group}/{option}.yaml restates schema defaults; delete these lines (or change "
+        "the schema's default if the value is meant for every option)"
+    )
 
 
 @pytest.mark.parametrize(
