@@ -41,15 +41,19 @@ def table() -> dict[tuple[str, str, str], str | None]:
 
 
 def test_axes_are_complete():
-    assert set(REWARDS) == {
-        "self_judge",
-        "judge_model",
-        "pairwise_judge",
-        "reward_model",
-        "verifiable",
-        "thinking_judge",
-    }
-    assert set(OPTIMIZERS) == {"dpo", "ipo", "dpo_nll", "simpo", "sft"}
+    # Each registry and its config group list the same options: a registered method, reward
+    # source or loss has its YAML, and every YAML names something registered.
+    from srlm.core.losses import LOSSES
+    from srlm.methods import method_names
+    from srlm.rewards.base import reward_names
+
+    assert set(METHODS) == set(method_names())
+    assert set(REWARDS) == set(reward_names())
+    assert set(OPTIMIZERS) == set(LOSSES)
+    assert {"self_judge", "judge_model", "pairwise_judge", "reward_model", "verifiable"} <= set(
+        REWARDS
+    )
+    assert {"dpo", "ipo", "dpo_nll", "simpo", "sft", "hinge"} <= set(OPTIMIZERS)
 
 
 def test_every_combination_validates_or_is_refused_naming_both_keys(table):

@@ -32,6 +32,7 @@ __all__ = [
     "dpo_loss",
     "dpo_nll_loss",
     "get_loss",
+    "hinge_loss",
     "ipo_loss",
     "loss_spec",
     "needs_reference",
@@ -194,6 +195,30 @@ def ipo_loss(
         policy_rejected,
     )
     metrics["loss/ipo"] = loss.detach()
+    return loss, metrics
+
+
+@register_loss("hinge", options=("beta",))
+def hinge_loss(
+    policy_chosen: Tensor,
+    policy_rejected: Tensor,
+    ref_chosen: Tensor,
+    ref_rejected: Tensor,
+    chosen_tokens: Tensor,
+    rejected_tokens: Tensor,
+    *,
+    beta: float = 0.1,
+) -> tuple[Tensor, Metrics]:
+    """Hinge (SLiC-HF, Zhao et al. 2023; RSO, Liu et al. 2024): ``max(0, 1 - beta * (logratio_c
+    - logratio_r))``, batch mean. A pair stops contributing once its margin of implicit rewards
+    reaches 1, where DPO's sigmoid keeps pushing; token counts are unused."""
+    if ref_chosen is None or ref_rejected is None:
+        raise ValueError("hinge needs reference log-probs (ref_chosen, ref_rejected)")
+    reward_chosen = beta * (policy_chosen - ref_chosen)
+    reward_rejected = beta * (policy_rejected - ref_rejected)
+    loss = torch.relu(1.0 - (reward_chosen - reward_rejected)).mean()
+    metrics = _reward_metrics(reward_chosen, reward_rejected, policy_chosen, policy_rejected)
+    metrics["loss/hinge"] = loss.detach()
     return loss, metrics
 
 

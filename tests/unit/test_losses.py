@@ -10,6 +10,7 @@ from srlm.core.losses import (
     dpo_loss,
     dpo_nll_loss,
     get_loss,
+    hinge_loss,
     ipo_loss,
     needs_reference,
     sft_loss,
@@ -24,6 +25,31 @@ def t(*xs):
 # One pair: log ratio chosen = -10 - (-12) = 2, rejected = -15 - (-14) = -1.
 PC, PR, RC, RR = t(-10.0), t(-15.0), t(-12.0), t(-14.0)
 CT, RT = t(5), t(10)
+
+
+def test_hinge_single_pair_and_saturation():
+    # margin = 0.1 * (2 - (-1)) = 0.3 < 1: loss = 1 - 0.3 = 0.7
+    loss, m = hinge_loss(PC, PR, RC, RR, CT, RT, beta=0.1)
+    assert loss.item() == pytest.approx(0.7)
+    assert m["rewards/margin"].item() == pytest.approx(0.3)
+    assert m["loss/hinge"].item() == pytest.approx(0.7)
+    # beta = 0.5: margin = 1.5 >= 1, the pair contributes nothing (and no gradient).
+    pc = PC.clone().requires_grad_(True)
+    loss, _ = hinge_loss(pc, PR, RC, RR, CT, RT, beta=0.5)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert pc.grad.item() == 0.0
+    # Two pairs: margins 0.3 and -0.3 -> losses 0.7 and 1.3, mean 1.0.
+    loss, _ = hinge_loss(
+        t(-10.0, -15.0),
+        t(-15.0, -10.0),
+        t(-12.0, -14.0),
+        t(-14.0, -12.0),
+        t(5, 10),
+        t(10, 5),
+        beta=0.1,
+    )
+    assert loss.item() == pytest.approx(1.0)
 
 
 def test_dpo_single_pair():
@@ -133,9 +159,9 @@ def test_reference_losses_refuse_missing_reference():
 
 
 def test_registry():
-    assert set(LOSSES) == {"dpo", "ipo", "dpo_nll", "simpo", "sft"}
+    assert set(LOSSES) == {"dpo", "ipo", "hinge", "dpo_nll", "simpo", "sft"}
     assert get_loss("dpo_nll") is dpo_nll_loss
-    with pytest.raises(ValueError, match="dpo, dpo_nll, ipo, sft, simpo"):
+    with pytest.raises(ValueError, match="dpo, dpo_nll, hinge, ipo, sft, simpo"):
         get_loss("ppo")
     assert needs_reference("dpo") and needs_reference("ipo") and needs_reference("dpo_nll")
     assert not needs_reference("simpo") and not needs_reference("sft")

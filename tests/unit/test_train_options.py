@@ -26,7 +26,7 @@ def tiny(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("loss", ["dpo", "ipo", "dpo_nll", "simpo", "sft"])
+@pytest.mark.parametrize("loss", ["dpo", "ipo", "hinge", "dpo_nll", "simpo", "sft"])
 def test_lora_with_gradient_checkpointing_trains_every_loss(tiny, tmp_path, loss):
     from transformers import AutoModelForCausalLM
 
