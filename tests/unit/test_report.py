@@ -7,12 +7,14 @@ import base64
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from srlm import report
-from srlm.report import main, write_report
+from srlm.errors import RunDirError
+from srlm.report import load, main, write_report
 from srlm.summary import report_line
 
 pytest.importorskip("matplotlib")
@@ -403,11 +405,98 @@ def test_rebuild_removes_figures_the_run_no_longer_has(tmp_path):
     assert not stale.exists() and (run / "report" / "eval.png").exists()
 
 
-def test_unreadable_line_is_skipped(tmp_path):
+# ---------------------------------------------------------------- broken run files
+def test_corrupt_line_names_file_and_line_and_keeps_the_old_report(tmp_path):
     run = irpo_run(tmp_path / "run")
-    with open(run / "iter_01" / "pairs.jsonl", "a") as f:
+    old_page = write_report(run).read_text()
+    pairs = run / "iter_01" / "pairs.jsonl"
+    with open(pairs, "a") as f:
+        f.write("\n")  # a blank line: read_jsonl skips it, the line count does not
         f.write('{"question_id": "q1", "chosen": "cut off\n')
-    assert write_report(run).read_text().count('<tr class="pair">') == 1
+    with pytest.raises(RunDirError) as err:
+        write_report(run)
+    assert str(err.value).startswith(f"{pairs}:3: not valid JSON (Invalid control character")
+    # Nothing was written: the report of before the file broke is still whole.
+    assert (run / "report" / "index.html").read_text() == old_page
+    assert (run / "report" / "eval.png").exists()
+
+
+def test_row_without_a_needed_field_names_file_line_and_field(tmp_path):
+    run = judged_run(tmp_path / "run")
+    pairs = run / "iter_02" / "pairs.jsonl"
+    rows = [json.loads(line) for line in pairs.read_text().splitlines()]
+    rows += [dict(rows[0]), {k: v for k, v in rows[0].items() if k != "chosen_tokens"}]
+    _write(pairs, rows)
+    with pytest.raises(RunDirError) as err:
+        write_report(run)
+    assert str(err.value) == (
+        f"{pairs}:3: no field 'chosen_tokens' (the report reads it for the length figure)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "row", "field", "purpose"),
+    [
+        ("judgements.jsonl", {"prompt_id": "x", "sample": 9}, "scores", "judge-score histograms"),
+        ("checkpoint/metrics.jsonl", {"step": 9}, "loss", "training curves"),
+        (
+            "pairs.jsonl",
+            {"kind": "judge", "chosen": "c"},  # a judge pair: no lengths or margin
+            "rejected",
+            "example pairs",
+        ),
+    ],
+)
+def test_each_figure_names_the_field_it_misses(tmp_path, name, row, field, purpose):
+    run = judged_run(tmp_path / "run")
+    path = run / "iter_01" / name
+    lines = path.read_text().splitlines()
+    # The broken row first, so the line number says it is the file's first line.
+    path.write_text("\n".join([json.dumps(row), *lines]) + "\n")
+    with pytest.raises(RunDirError, match="no field") as err:
+        write_report(run)
+    assert str(err.value).startswith(f"{path}:1: no field '{field}'")
+    assert f"for the {purpose})" in str(err.value)
+
+
+def test_bad_stages_json_and_a_non_object_row_are_named(tmp_path):
+    run = irpo_run(tmp_path / "run")
+    stages = run / "iter_01" / "stages.json"
+    good = stages.read_text()
+    stages.write_text('{\n  "samples": {"stats": {}},\n  "pairs": \n}\n')
+    with pytest.raises(RunDirError) as err:
+        report.load_run(run)
+    assert str(err.value).startswith(f"{stages}:4: not valid JSON (Expecting value")
+    stages.write_text('{"samples": {"finished": "2026-01-01T00:00:00"}}')
+    with pytest.raises(RunDirError, match=r"stage 'samples' has no field 'stats'"):
+        report.load_run(run)
+    stages.write_text(good)
+    rewards = run / "iter_01" / "rewards.jsonl"
+    rewards.write_text(rewards.read_text() + '["not", "a", "row"]\n')
+    with pytest.raises(RunDirError) as err:
+        write_report(run)
+    assert str(err.value) == f"{rewards}:3: not a JSON object but list"
+
+
+def test_fields_a_method_never_writes_leave_their_figure_out_quietly(tmp_path):
+    """No row with the field (an older run, a method without it) is no error; nor are a
+    Meta-Rewarding run's judge pairs, which have scores and texts but no token counts."""
+    run = judged_run(tmp_path / "run")
+    for t in (1, 2):
+        pairs = run / f"iter_{t:02d}" / "pairs.jsonl"
+        actor = json.loads(pairs.read_text()) | {"kind": "actor"}
+        no_lengths = {k: v for k, v in actor.items() if not k.endswith("_tokens")}
+        judge = no_lengths | {"kind": "judge", "sample": 0, "chosen_score": 5.0}
+        _write(pairs, [actor, judge] if t == 1 else [no_lengths])
+    (run / "iter_02" / "checkpoint" / "metrics.jsonl").unlink()  # training not finished yet
+    loaded = report.load_run(run)
+    assert load.pair_lengths(loaded) == {"chosen": {1: [15.0]}, "rejected": {1: [10.0]}}
+    assert load.score_margins(loaded) == {1: [1.0], 2: [1.0]}  # the judge pair is no margin
+    steps, warm = load.training_steps(loaded)
+    assert [t for t, _ in steps] == [1, 1, 1] and warm == set()
+    page = write_report(run).read_text()
+    assert page.count('<tr class="pair">') == 3
+    assert "pair_lengths" in _img_ids(page)
 
 
 # ---------------------------------------------------------------- command and runner hooks
@@ -424,6 +513,25 @@ def test_command_names_a_path_that_is_not_a_run_directory(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"srlm.report: error: {bad} is not a run directory" in err
     assert not (tmp_path / "empty" / "report").exists()
+
+
+def test_command_on_a_broken_run_prints_one_error_line(tmp_path):
+    run = irpo_run(tmp_path / "run")
+    pairs = run / "iter_01" / "pairs.jsonl"
+    pairs.write_text(pairs.read_text() + "{not json\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "srlm.report", str(run)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.splitlines() == [
+        f"srlm.report: error: {pairs}:2: not valid JSON "
+        "(Expecting property name enclosed in double quotes, column 2)"
+    ]
+    assert not (run / "report").exists()
 
 
 def test_runner_warns_and_goes_on_when_the_report_fails(tmp_path, monkeypatch, capsys):
