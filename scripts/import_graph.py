@@ -6,7 +6,8 @@
 An edge A -> B is any import of B written in A, at the top of the module or in a function body
 (a deferred import still ties the two modules together; it only hides the cycle from Python).
 Importing ``srlm.x.y`` also runs ``srlm/x/__init__.py``, so it counts as an edge to ``srlm.x``
-too. A cycle is a strongly connected component of more than one module.
+too, except from inside ``srlm.x`` itself (a module's own packages are always initialised
+before it). A cycle is a strongly connected component of more than one module.
 """
 
 from __future__ import annotations
@@ -48,7 +49,13 @@ def _targets(node: ast.AST, here: str, is_pkg: bool, known: dict) -> list[str]:
         parts = name.split(".")
         for i in range(1, len(parts) + 1):
             cand = ".".join(parts[:i])
-            if cand in known and cand != here and cand != PACKAGE:
+            # A module's own packages are always initialised before it: no edge to them.
+            if (
+                cand in known
+                and cand != PACKAGE
+                and not here.startswith(cand + ".")
+                and cand != here
+            ):
                 out.append(cand)
     return out
 

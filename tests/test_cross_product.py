@@ -97,4 +97,4 @@ def test_counts(table):
         "thinking_judge": ["verifiable"],
         "tpo": ["judge_model", "pairwise_judge", "reward_model", "self_judge", "thinking_judge"],
     }
-    assert (len(table), len(valid), refused) == (150, 65, 85)
+    assert (len(table), len(valid), refused) == (180, 78, 102)
