@@ -115,9 +115,7 @@ def test_the_method_registers_composes_and_runs_its_stages(user_conf, tmp_path):
     _module("brevity", REWARD_PY)
     mod = _module("best_vs_worst", METHOD_PY)
     cfg = validate(
-        compose(
-            [user_conf, "method=best_vs_worst", "reward=brevity", "rollout=hf", "data.limit=3"]
-        )
+        compose([user_conf, "method=best_vs_worst", "reward=brevity", "rollout=hf", "data.limit=3"])
     )
     assert cfg.method.samples_per_prompt == 4
     # Its default reward comes from conf/reward/default/best_vs_worst.yaml.
