@@ -70,6 +70,7 @@ RUNS: dict[str, list[str]] = {
         "method.position_weights=iteration",
         "method.judge_pair_share=1.0",
         "method.warm_start.enabled=false",
+        "method.warm_start_meta_format=false",
         "eval.enabled=false",
     ],
     "irpo": [
@@ -86,9 +87,9 @@ RUNS: dict[str, list[str]] = {
     ],
     "thinking_judge": [
         "method=thinking_judge",
-        "method.instructions_per_iteration=[3]",
-        "method.plans_per_instruction=1",
-        "method.executions_per_plan=2",
+        "method.instructions_per_iteration=[4]",
+        "method.plans_per_instruction=2",
+        "method.executions_per_plan=4",
         "method.max_pairs_per_instruction=1",
         "method.sft_warm_start=true",
         "method.sft_epochs=1",

@@ -285,6 +285,13 @@ class VerifiableRewardConfig(RewardConfig):
             )
 
 
+@dataclass
+class VerdictLabelRewardConfig(RewardConfig):
+    """A judge's verdict ([[A]]/[[B]]) checked against the label known by construction."""
+
+    name: str = "verdict_label"
+
+
 # ---------------------------------------------------------------- optimizer
 @dataclass
 class OptimizerConfig:

@@ -35,3 +35,24 @@ def run_srlm(
 @pytest.fixture
 def srlm_cli():
     return run_srlm
+
+
+# The tiers (README, "Tests"): plain `pytest` runs the fast tier, unit and config tests, in a few
+# minutes; `pytest -m "not gpu"` runs everything this machine can (.ci/run). A directory decides
+# a test's tier, so a heavy test cannot slip into the fast one by a forgotten marker.
+TIER_OF_DIR = {"e2e": "e2e", "slurm": "slurm", "integration": "slow"}
+HEAVY = {"e2e", "slurm", "slow", "browser", "gpu", "vllm"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if len(parts) > 1 and parts[0] in TIER_OF_DIR:
+            item.add_marker(TIER_OF_DIR[parts[0]])
+        elif len(parts) > 1 and parts[0] == "unit":
+            heavy = HEAVY & {m.name for m in item.iter_markers()}
+            if heavy:
+                raise pytest.UsageError(
+                    f"{item.nodeid} is marked {', '.join(sorted(heavy))}: heavy tests live in "
+                    "tests/integration, tests/e2e or tests/slurm, not tests/unit"
+                )

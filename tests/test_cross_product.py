@@ -94,7 +94,7 @@ def test_counts(table):
             "self_judge",
             "thinking_judge",
         ],
-        "thinking_judge": ["verifiable"],
+        "thinking_judge": ["verdict_label"],
         "tpo": ["judge_model", "pairwise_judge", "reward_model", "self_judge", "thinking_judge"],
     }
-    assert (len(table), len(valid), refused) == (180, 78, 102)
+    assert (len(table), len(valid), refused) == (210, 78, 132)

@@ -54,6 +54,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from itertools import groupby
 
 import numpy as np
 
@@ -72,8 +73,7 @@ from srlm.judging import (
     judge_warm_start_examples,
 )
 from srlm.methods.base import EngineFn, Method, Needs, register_method
-from srlm.rewards.base import judgement_health
-from srlm.rewards.self_judge import SelfJudge
+from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
@@ -135,7 +135,8 @@ class MetaReward(Method):
     def __init__(self, config: Config, run):
         super().__init__(config, run)
         self.m = config.method
-        self.judge = SelfJudge(config.reward)
+        # The policy's own pointwise judge (Needs: self_judge), through the reward interface.
+        self.reward = get_reward(config)
         d = config.data
         self.instructions = fresh_instructions(
             d, self.m.iterations, self.m.prompts_per_iteration, self.m.data_seed, "Meta-Rewarding"
@@ -210,23 +211,24 @@ class MetaReward(Method):
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
         samples = self._read(t, "samples")
-        judged = self.judge.judge(engine(), [(s["instruction"], s["response"]) for s in samples])
+        # One group per instruction (consecutive rows), so the tie rate is over its responses.
+        groups = [list(g) for _, g in groupby(samples, key=lambda s: s["prompt_id"])]
+        result = self.reward.score(
+            [[Item(s["instruction"], s["response"]) for s in g] for g in groups], engine
+        )
         rows = [
             s
             | {
-                "judgements": [x.strip() for x in j.texts],
-                "scores": j.scores,
+                "judgements": [x.strip() for x in j.record["judgements"]],
+                "scores": j.record["scores"],
                 "score": j.score,
-                "score_variance": score_variance(j.scores),
+                "score_variance": score_variance(j.record["scores"]),
             }
-            for s, j in zip(samples, judged, strict=True)
+            for g, scored in zip(groups, result.scored, strict=True)
+            for s, j in zip(g, scored, strict=True)
         ]
         write_jsonl(self._path(t, "judgements"), rows)
-        by_prompt: dict[str, list] = {}
-        for s, j in zip(samples, judged, strict=True):
-            by_prompt.setdefault(s["prompt_id"], []).append(j)
-        # The same health keys as every other judge (tie rate over one prompt's responses).
-        return judgement_health([x for j in judged for x in j.scores], list(by_prompt.values()))
+        return result.health
 
     def _stage_actor_pairs(self, t: int, engine: EngineFn) -> dict:
         rho, limit = self.rho(t), per_iteration(self.m.max_chosen_chars, t)

@@ -23,7 +23,8 @@ is made by the model itself, with a label known by construction. One iteration w
                    (correct ``[[B]]``). The execution prompt holds the question, both answers
                    and the plan, and asks for a verdict ``[[A]]`` or ``[[B]]``. Each execution is
                    kept raw, with its order, its parsed verdict (``parse_verdict``: both tokens
-                   or none -> unparseable) and whether it is correct.
+                   or none -> unparseable) and whether it is correct: the reward source
+                   (``reward=verdict_label``) checks the verdict against the order's label.
 4. ``pairs``       For each plan and each order: every correct execution paired with every
                    incorrect one (wrong, tie or unparseable). Instructions without any correct
                    execution are dropped.
@@ -77,7 +78,6 @@ from itertools import product
 from pathlib import Path
 
 from srlm.config import Config, SamplingConfig, ThinkingJudgeConfig
-from srlm.core.parsing import parse_verdict
 from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import ConfigError, SetupError
@@ -91,6 +91,7 @@ from srlm.judging import (
     parse_judge_output,
 )
 from srlm.methods.base import EngineFn, Method, Needs, register_method
+from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt
 from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
@@ -391,15 +392,17 @@ class ThinkingJudge(Method):
     # EvalPlanner's M1^SFT trains on judgements M_0 made in iteration 1's rollout.
     warm_start_from = "first_rollout"
     needs = Needs(
-        rewards=("verifiable",),
-        why="the thinking judge trains on verdicts checked by rule against a label known "
-        "by construction (which answer fits the instruction), not on judge scores",
+        rewards=("verdict",),
+        why="the thinking judge trains on verdicts checked against a label known by "
+        "construction (which answer fits the instruction), not on judge scores",
     )
     evaluates = True
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
         self.m = config.method
+        # Checks each execution's verdict against the pair's label (reward=verdict_label).
+        self.reward = get_reward(config)
         d = config.data
         seed_rows = load_rows(
             d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit
@@ -538,10 +541,20 @@ class ThinkingJudge(Method):
                 )
             )
         outs = eng.generate(prompts, self.m.execution_sampling, n=per_order, desc="execute plans")
+        # Each (plan, order)'s executions, checked against the label of that order.
+        checked = self.reward.score(
+            [
+                [
+                    Item(triples[p["triple_id"]]["instruction"], c.text, correct_verdict(o))
+                    for c in cs
+                ]
+                for (p, o), cs in zip(jobs, outs, strict=True)
+            ],
+            engine,
+        )
         rows = []
-        for (p, order), cs in zip(jobs, outs, strict=True):
-            for j, c in enumerate(cs):
-                verdict = parse_verdict(c.text)
+        for (p, order), cs, scored in zip(jobs, outs, checked.scored, strict=True):
+            for j, (c, s) in enumerate(zip(cs, scored, strict=True)):
                 rows.append(
                     {
                         "triple_id": p["triple_id"],
@@ -549,8 +562,8 @@ class ThinkingJudge(Method):
                         "order": order,
                         "sample": j,
                         "raw": c.text,
-                        "verdict": verdict,
-                        "correct": is_correct(verdict, order),
+                        "verdict": s.record["verdict"],
+                        "correct": s.score == 1.0,
                         "tokens": c.num_tokens,
                         "finish_reason": c.finish_reason,
                     }

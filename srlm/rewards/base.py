@@ -21,7 +21,9 @@ Sources have a ``kind``:
 - ``pairwise``: scores from comparisons between a prompt's responses (Elo over the group);
   only differences within a group mean anything;
 - ``verifiable``: 1 or 0 from a rule that checks the response against a gold answer
-  (``Item.gold``).
+  (``Item.gold``);
+- ``verdict``: 1 or 0 from a judgement's verdict against the label (``Item.gold``: A or B) of
+  the answer known to be better.
 
 Methods declare which kinds they can use (:class:`srlm.methods.base.Needs`);
 :func:`check_combination` refuses a method x reward x optimizer that cannot work, at start.
@@ -43,7 +45,7 @@ from srlm.errors import ConfigError
 from srlm.models import resolve_model_dir
 from srlm.rollout.engines import make_engine
 
-KINDS = ("pointwise", "pairwise", "verifiable")
+KINDS = ("pointwise", "pairwise", "verifiable", "verdict")
 
 
 @dataclass

@@ -300,6 +300,24 @@ def test_check_answer(response, gold, expected):
     assert check_answer(response, gold) == expected
 
 
+def test_verdict_label_scores_the_verdict_against_the_label():
+    from srlm.config import VerdictLabelRewardConfig
+    from srlm.rewards.verdict_label import VerdictLabelReward
+
+    texts = ["B is off-topic. [[A]]", "[[B]]", "Both fine. [[C]]", "no verdict", "[[A]] or [[B]]"]
+    out = VerdictLabelReward(VerdictLabelRewardConfig()).score(
+        [[Item("q", x, "A") for x in texts], [Item("q", "[[B]]", "B")]], None
+    )
+    assert [s.score for s in out.scored[0]] == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert [s.record["verdict"] for s in out.scored[0]] == ["A", "B", "tie", None, None]
+    assert out.scored[1][0].score == 1.0
+    # 6 verdicts, 2 unreadable; 2 of 6 name the labelled answer.
+    assert out.health["parse_failures"] == 2 and out.health["judgements"] == 6
+    assert out.health["accuracy"] == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="label A or B"):
+        VerdictLabelReward(VerdictLabelRewardConfig()).score([[Item("q", "[[A]]", "tie")]], None)
+
+
 def test_verifiable_health():
     src = VerifiableReward(VerifiableRewardConfig(math_verify="off"))
     out = src.score(
@@ -331,9 +349,11 @@ def test_every_registered_source_has_a_kind_and_a_config():
         "reward_model",
         "verifiable",
         "thinking_judge",
+        "verdict_label",
     ):
         cls = reward_class(name)
-        assert cls.kind in ("pointwise", "pairwise", "verifiable") and name in reward_names()
+        assert cls.kind in ("pointwise", "pairwise", "verifiable", "verdict")
+        assert name in reward_names()
         assert issubclass(cls.schema, RewardConfig) and cls.schema is not RewardConfig
         assert (CONF_DIR / "reward" / f"{name}.yaml").exists()
 
@@ -351,7 +371,7 @@ def test_method_defaults_pick_a_fitting_reward():
         ("tpo", "self_judge"),
         ("meta_reward", "self_judge"),
         ("irpo", "verifiable"),
-        ("thinking_judge", "verifiable"),
+        ("thinking_judge", "verdict_label"),
     ]:
         assert validate(compose([f"method={method}", "rollout=hf"])).reward.name == reward
 
