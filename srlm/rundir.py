@@ -42,8 +42,27 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The rows of a JSONL file, blank lines skipped: the one reader of stage files. A line that
+    is not a JSON object (a file cut off by a crash, edited by hand) is a RunDirError naming the
+    file and line, not a traceback."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise RunDirError(
+                        f"{path}:{n}: not valid JSON ({err.msg}, column {err.colno})"
+                    ) from None
+                if not isinstance(row, dict):
+                    raise RunDirError(f"{path}:{n}: not a JSON object but {type(row).__name__}")
+                rows.append(row)
+    except UnicodeDecodeError as err:
+        raise RunDirError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    return rows
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -51,8 +70,17 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    with open(path) as f:
-        return json.load(f)
+    """A JSON file (stages.json, summary.json); RunDirError naming the file and line when it
+    cannot be read as JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise RunDirError(
+            f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise RunDirError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
 
 
 def _semantic(plain: dict) -> dict:

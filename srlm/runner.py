@@ -1,12 +1,34 @@
-"""The iteration engine: warm start, then for each iteration the rollout stages and training.
+"""The iteration engine: prepare, warm start, then a training regime; resume at the first
+unfinished stage.
 
-Each phase (the rollout stages of an iteration, which share one engine serving M_t, and the
-train stage) runs in a child process by default. When the child exits, every byte its engine
-held (vLLM's KV cache and workers, the trainer's optimizer state, CUDA contexts) is gone
-before the next phase starts, so rollout and training never fight over an accelerator. The
+    run(config)
+      prepare()      checks that need no model (data files, SLURM allocation, the model's
+                     location), then claims the run directory
+      warm_start()   the method's supervised warm start, when it has one (Method.warm_start_from
+                     says whether it needs iteration 1's rollout on M_0 first)
+      iterate()      the iterative regime: for each iteration the rollout phase on M_t, the
+                     train phase (M_t -> M_{t+1}), the evaluate phases
+      summary, report, logger
+
+Each phase (the rollout stages of an iteration, which share one engine serving M_t; a train
+stage; an evaluate stage) runs in a child process by default. When the child exits, every byte
+its engine held (vLLM's KV cache and workers, the trainer's optimizer state, CUDA contexts) is
+gone before the next phase starts, so rollout and training never fight over an accelerator. The
 cost is one interpreter start and model load per phase: measured in
 benchmarks/isolation_overhead.py, small next to any stage's own work. `isolate_stages=false`
 runs phases in-process (for debugging).
+
+**How another regime plugs in.** A regime is a function beside iterate() with its signature,
+``(config, run_dir, start_model, logger) -> (summary rows, final model)``, chosen in run() by a
+config key; prepare(), warm_start(), the evaluate phases (evaluate_model), the run directory's
+stage records and the summary are shared, and iterate() stays as it is. An online or
+semi-online regime (generation and training interleaved, the generating model refreshed every
+s optimizer steps) runs in one long-lived process that holds a persistent engine and the
+trainer side by side, so it does not use the child process per phase: it records its progress
+as stages of the run directory (one per sync, say) so that a rerun resumes there, calls the
+method's stages for its prompts and the reward source for its scores exactly as a rollout phase
+does (Method.run_stage, srlm.rewards.base.RewardSource.score), and trains with a loss from the
+registry (srlm.core.losses), whose ``inputs`` says what batch it needs.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ file, the line and the field.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -108,14 +107,7 @@ def load_run(run_dir: str | Path) -> Run:
 
 def _stage_stats(path: Path) -> dict[str, dict]:
     """stage -> its stats, from one stages.json."""
-    try:
-        record = read_json(path)
-    except json.JSONDecodeError as err:
-        raise RunDirError(
-            f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})"
-        ) from None
-    except UnicodeDecodeError as err:
-        raise RunDirError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    record = read_json(path)  # RunDirError naming file:line when it is not JSON
     if not isinstance(record, dict):
         raise RunDirError(f"{path}: not a JSON object of stages")
     out = {}
@@ -131,24 +123,8 @@ def _stage_stats(path: Path) -> dict[str, dict]:
 
 def read_rows(path: Path) -> list[dict]:
     """The rows of a JSONL file, [] when it is absent; RunDirError naming the file and line for
-    a line that is not a JSON object."""
-    if not path.is_file():
-        return []
-    try:
-        rows = read_jsonl(path)
-    except json.JSONDecodeError as err:
-        # read_jsonl parses line by line, so the error's own position is within one line.
-        raise RunDirError(
-            f"{path}:{_bad_line(path)}: not valid JSON ({err.msg}, column {err.colno})"
-        ) from None
-    except UnicodeDecodeError as err:
-        raise RunDirError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise RunDirError(
-                f"{path}:{_line_of_row(path, i)}: not a JSON object but {type(row).__name__}"
-            )
-    return rows
+    a line that is not a JSON object (srlm.rundir.read_jsonl)."""
+    return read_jsonl(path) if path.is_file() else []
 
 
 def _line_numbers(path: Path) -> list[int]:
@@ -159,17 +135,6 @@ def _line_numbers(path: Path) -> list[int]:
 
 def _line_of_row(path: Path, index: int) -> int:
     return _line_numbers(path)[index]
-
-
-def _bad_line(path: Path) -> int | str:
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    json.loads(line)
-                except json.JSONDecodeError:
-                    return n
-    return "?"
 
 
 # ---------------------------------------------------------------- stage statistics
