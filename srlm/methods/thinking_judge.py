@@ -82,6 +82,7 @@ from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import ConfigError, SetupError
 from srlm.eval.data import load_eval_set
+from srlm.eval.metrics import judge_pair_metrics
 from srlm.judging import (
     PLAN_END,
     PLAN_START,
@@ -333,7 +334,8 @@ def preferred(verdict: str | None, order: str) -> str | None:
 
 
 def judge_metrics(rows: list[dict]) -> dict:
-    """Judge accuracy over triples judged in both orders.
+    """Judge accuracy over triples judged in both orders (srlm.eval.metrics.judge_pair_metrics,
+    the measure of every judge on labelled pairs, under this method's historical keys).
 
     ``rows`` has one row per (triple_id, order) with its ``verdict`` (None: unparseable).
     - ``acc_first`` / ``acc_second``: accuracy with the chosen answer shown first (AB) /
@@ -346,27 +348,15 @@ def judge_metrics(rows: list[dict]) -> dict:
     by_triple: dict[str, dict[str, str | None]] = defaultdict(dict)
     for r in rows:
         by_triple[r["triple_id"]][r["order"]] = r["verdict"]
-    triples = [v for v in by_triple.values() if set(v) == set(ORDERS)]
-    n = len(triples)
-    if n == 0:
-        return {
-            "triples": 0,
-            "acc_first": None,
-            "acc_second": None,
-            "pos_consistent_acc": None,
-            "flip_rate": None,
-            "parse_fail_rate": None,
-        }
-    ok = [{o: is_correct(v[o], o) for o in ORDERS} for v in triples]
-    readable = [v for v in triples if all(v[o] is not None for o in ORDERS)]
-    flips = sum(preferred(v["AB"], "AB") != preferred(v["BA"], "BA") for v in readable)
+    pairs = [{"ab": v["AB"], "ba": v["BA"]} for v in by_triple.values() if set(v) == set(ORDERS)]
+    m = judge_pair_metrics(pairs)
     return {
-        "triples": n,
-        "acc_first": sum(c["AB"] for c in ok) / n,
-        "acc_second": sum(c["BA"] for c in ok) / n,
-        "pos_consistent_acc": sum(c["AB"] and c["BA"] for c in ok) / n,
-        "flip_rate": flips / len(readable) if readable else None,
-        "parse_fail_rate": sum(v[o] is None for v in triples for o in ORDERS) / (2 * n),
+        "triples": m["n"],
+        "acc_first": m["accuracy_ab"],
+        "acc_second": m["accuracy_ba"],
+        "pos_consistent_acc": m["position_consistent_accuracy"],
+        "flip_rate": m["order_flip_rate"],
+        "parse_fail_rate": m["parse_failure_rate"],
     }
 
 
