@@ -85,6 +85,20 @@ RUNS: dict[str, list[str]] = {
         "optimizer.batch_size=4",
         "eval.enabled=false",
     ],
+    # IRPO's dpo_nll training: two-digit sums, which the embedded model gets right only sometimes,
+    # so correct-vs-incorrect pairs form.
+    "irpo_train": [
+        "method=irpo",
+        "method.task=add2",
+        "method.train_questions=8",
+        "method.test_questions=4",
+        "method.samples_per_question=4",
+        "method.pairs_per_question=2",
+        "method.temperatures=[1.0]",
+        "method.max_tokens=40",
+        "optimizer.batch_size=4",
+        "eval.enabled=false",
+    ],
     "thinking_judge": [
         "method=thinking_judge",
         "method.instructions_per_iteration=[6]",

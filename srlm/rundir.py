@@ -25,6 +25,7 @@ import yaml
 
 from srlm.config import NON_SEMANTIC_KEYS, Config, to_plain
 from srlm.errors import RunDirError
+from srlm.rows import STAGE_ROWS, missing_fields
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -171,6 +172,39 @@ class RunDir:
             write_json(
                 self._stages_file(iteration), {k: v for k, v in record.items() if k not in stages}
             )
+
+    # ------------------------------------------------------------ stage rows
+    def stage_file(self, iteration: int, stage: str) -> Path:
+        return self.iter_dir(iteration) / f"{stage}.jsonl"
+
+    def write_rows(self, iteration: int, stage: str, rows: list[dict]) -> None:
+        """Write a stage's rows (atomically); a row without a field its type requires
+        (srlm.rows) is a bug of the method that made it, refused before anything is written."""
+        for i, row in enumerate(rows):
+            missing = missing_fields(stage, row)
+            if missing:
+                raise ValueError(
+                    f"{stage} row {i} of iteration {iteration} lacks {', '.join(missing)} "
+                    f"(srlm.rows.{STAGE_ROWS[stage].__name__})"
+                )
+        write_jsonl(self.stage_file(iteration, stage), rows)
+
+    def read_rows(self, iteration: int, stage: str) -> list[dict]:
+        """A stage's rows ([] when the file does not exist yet); RunDirError naming the file,
+        line and field for a row without a field its type requires (srlm.rows)."""
+        path = self.stage_file(iteration, stage)
+        if not path.exists():
+            return []
+        rows = read_jsonl(path)
+        for i, row in enumerate(rows):
+            missing = missing_fields(stage, row)
+            if missing:
+                line = [n for n, x in enumerate(path.read_text().splitlines(), 1) if x.strip()][i]
+                raise RunDirError(
+                    f"{path}:{line}: no field {', '.join(repr(m) for m in missing)} "
+                    f"(a {stage} row: srlm.rows.{STAGE_ROWS[stage].__name__})"
+                )
+        return rows
 
     def checkpoint(self, iteration: int) -> Path:
         """The model trained in this iteration (M_{t+1}); iteration 0 is the warm start."""

@@ -77,3 +77,25 @@ def test_jsonl_roundtrip_leaves_no_temp_files(tmp_path):
     write_jsonl(tmp_path / "x.jsonl", rows)
     assert read_jsonl(tmp_path / "x.jsonl") == rows
     assert [p.name for p in tmp_path.iterdir()] == ["x.jsonl"]
+
+
+def test_typed_stage_rows_are_checked_on_write_and_on_read(tmp_path):
+    from srlm.errors import RunDirError
+
+    run = RunDir(tmp_path / "run")
+    pairs = [{"chosen": "a", "rejected": "b", "chosen_tokens": 1}, {"chosen": "c", "rejected": "d"}]
+    run.write_rows(1, "pairs", pairs)
+    assert run.read_rows(1, "pairs") == pairs
+    assert run.read_rows(2, "pairs") == []  # not written yet
+    # A method that forgets a field is stopped before anything is written.
+    with pytest.raises(ValueError, match="pairs row 1 of iteration 1 lacks rejected"):
+        run.write_rows(1, "pairs", [{"chosen": "a", "rejected": "b"}, {"chosen": "c"}])
+    assert run.read_rows(1, "pairs") == pairs
+    # Untyped stages (one method's own files) take any row.
+    run.write_rows(1, "triples", [{"anything": 1}])
+    # A file edited by hand: the file, the line (blank lines counted) and the field are named.
+    f = run.stage_file(1, "samples")
+    f.write_text('{"sample": 0, "tokens": 3, "finish_reason": "stop"}\n\n{"sample": 1}\n')
+    with pytest.raises(RunDirError) as e:
+        run.read_rows(1, "samples")
+    assert f"{f}:3: no field 'finish_reason', 'tokens' (a samples row" in str(e.value)

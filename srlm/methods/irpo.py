@@ -48,7 +48,6 @@ from srlm.eval.metrics import majority_vote as majority_answer
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rewards.verifiable import check_answer
-from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
 
 # The system turn of every prompt; worked examples follow as earlier user/assistant turns.
@@ -116,7 +115,7 @@ class Irpo(Method):
             for q, cs in zip(self.train_rows, outs, strict=True)
             for j, c in enumerate(cs)
         ]
-        write_jsonl(self._path(t, "samples"), rows)
+        self.run.write_rows(t, "samples", rows)
         return {
             "questions": len(self.train_rows),
             "samples": len(rows),
@@ -126,7 +125,7 @@ class Irpo(Method):
         }
 
     def _stage_rewards(self, t: int, engine: EngineFn) -> dict:
-        samples = _group(self._read(t, "samples"))
+        samples = _group(self.run.read_rows(t, "samples"))
         result = self.reward.score(
             [[Item(r["question"], r["response"], r["gold"]) for r in g] for g in samples.values()],
             engine,
@@ -137,7 +136,7 @@ class Irpo(Method):
             for g, xs in zip(samples.values(), result.scored, strict=True)
             for r, x in zip(g, xs, strict=True)
         ]
-        write_jsonl(self._path(t, "rewards"), rows)
+        self.run.write_rows(t, "rewards", rows)
         by_q = _group(rows)
         return {
             "sample_accuracy": mean(r["reward"] for r in rows),
@@ -151,7 +150,7 @@ class Irpo(Method):
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
         gold_solutions = {q["id"]: q.get("solution") for q in self.train_rows}
         pairs, no_winner, no_loser = [], 0, 0
-        for qid, rows in _group(self._read(t, "rewards")).items():
+        for qid, rows in _group(self.run.read_rows(t, "rewards")).items():
             if self.m.add_gold_to_winners and gold_solutions.get(qid):
                 rows = rows + [
                     {
@@ -167,7 +166,7 @@ class Irpo(Method):
             no_winner += why == "no_winner"
             no_loser += why == "no_loser"
             pairs += made
-        write_jsonl(self._path(t, "pairs"), pairs)
+        self.run.write_rows(t, "pairs", pairs)
         return {
             "pairs": len(pairs),
             "questions_with_pairs": len({p["question_id"] for p in pairs}),
@@ -182,7 +181,7 @@ class Irpo(Method):
     def training_examples(self, t: int, tokenizer) -> list[Example]:
         return [
             Example(self.prompt(tokenizer, p["question"]), p["chosen"], p["rejected"])
-            for p in self._read(t, "pairs")
+            for p in self.run.read_rows(t, "pairs")
         ]
 
     # ------------------------------------------------------------ evaluation
@@ -216,16 +215,10 @@ class Irpo(Method):
                 r["maj_pred"] = majority_answer([extract_final_answer(c.text) for c in cs])
                 r["maj_reward"] = int(answers_match(r["maj_pred"], r["gold"]))
             stats["maj_accuracy"] = mean(r["maj_reward"] for r in rows)
-        write_jsonl(self._path(t, "eval"), rows)
+        self.run.write_rows(t, "eval", rows)
         return stats
 
     # ------------------------------------------------------------ helpers
-    def _path(self, t: int, stage: str):
-        return self.run.iter_dir(t) / f"{stage}.jsonl"
-
-    def _read(self, t: int, stage: str) -> list[dict]:
-        path = self._path(t, stage)
-        return read_jsonl(path) if path.exists() else []
 
 
 # ---------------------------------------------------------------- pure parts (unit-tested)

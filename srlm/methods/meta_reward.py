@@ -75,7 +75,6 @@ from srlm.judging import (
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt
-from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
 
 # The meta-judge prompt (paper Fig. 2, in srlm's own words): question, response, the rubric the
@@ -173,15 +172,16 @@ class MetaReward(Method):
     def _stage_prompts(self, t: int, engine: EngineFn) -> dict:
         n = self.m.prompts_per_iteration
         chosen = self.instructions[(t - 1) * n : t * n]
-        write_jsonl(
-            self._path(t, "prompts"),
+        self.run.write_rows(
+            t,
+            "prompts",
             [{"id": f"{t}-{i}", "instruction": x} for i, x in enumerate(chosen)],
         )
         return {"prompts": len(chosen)}
 
     def _stage_samples(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
-        prompts = self._read(t, "prompts")
+        prompts = self.run.read_rows(t, "prompts")
         s = self.m.response_sampling
         outs = eng.generate(
             [chat_prompt(eng.tokenizer, p["instruction"]) for p in prompts],
@@ -202,7 +202,7 @@ class MetaReward(Method):
             for p, cs in zip(prompts, outs, strict=True)
             for j, c in enumerate(cs)
         ]
-        write_jsonl(self._path(t, "samples"), rows)
+        self.run.write_rows(t, "samples", rows)
         return {
             "samples": len(rows),
             "mean_tokens": mean(r["tokens"] for r in rows),
@@ -210,7 +210,7 @@ class MetaReward(Method):
         }
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
-        samples = self._read(t, "samples")
+        samples = self.run.read_rows(t, "samples")
         # One group per instruction (consecutive rows), so the tie rate is over its responses.
         groups = [list(g) for _, g in groupby(samples, key=lambda s: s["prompt_id"])]
         result = self.reward.score(
@@ -227,13 +227,13 @@ class MetaReward(Method):
             for g, scored in zip(groups, result.scored, strict=True)
             for s, j in zip(g, scored, strict=True)
         ]
-        write_jsonl(self._path(t, "judgements"), rows)
+        self.run.write_rows(t, "judgements", rows)
         return result.health
 
     def _stage_actor_pairs(self, t: int, engine: EngineFn) -> dict:
         rho, limit = self.rho(t), per_iteration(self.m.max_chosen_chars, t)
         pairs, dropped = [], {"no_pair": 0, "chosen_too_long": 0}
-        for pid, rows in _groups(self._read(t, "judgements")).items():
+        for pid, rows in _groups(self.run.read_rows(t, "judgements")).items():
             pick = meta_reward_band_pair(
                 [r["score"] for r in rows], [r["chars"] for r in rows], rho
             )
@@ -262,7 +262,7 @@ class MetaReward(Method):
                     "rejected_chars": r["chars"],
                 }
             )
-        write_jsonl(self._path(t, "actor_pairs"), pairs)
+        self.run.write_rows(t, "actor_pairs", pairs)
         return {
             "actor_pairs": len(pairs),
             "rho": rho,
@@ -277,14 +277,14 @@ class MetaReward(Method):
 
     def _stage_meta_judgements(self, t: int, engine: EngineFn) -> dict:
         if not self.train_judge(t):
-            write_jsonl(self._path(t, "meta_judgements"), [])
+            self.run.write_rows(t, "meta_judgements", [])
             return {
                 "meta_judgements": 0,
                 "meta_skipped": f"method.train_judge is off in iteration {t}",
             }
         todo: list[dict] = []  # one row per meta-judge call
         no_varied = 0
-        for pid, rows in _groups(self._read(t, "judgements")).items():
+        for pid, rows in _groups(self.run.read_rows(t, "judgements")).items():
             pick = most_varied([r["scores"] for r in rows])
             if pick is None:
                 no_varied += 1
@@ -331,7 +331,7 @@ class MetaReward(Method):
                     "winner_judgement": {"A": x["first"], "B": x["second"], None: None}[winner],
                 }
             )
-        write_jsonl(self._path(t, "meta_judgements"), out)
+        self.run.write_rows(t, "meta_judgements", out)
         decided = [r for r in out if r["winner"] is not None]
         first_wins = sum(r["winner"] == "A" for r in decided)
         return {
@@ -350,10 +350,10 @@ class MetaReward(Method):
 
     def _stage_judge_pairs(self, t: int, engine: EngineFn) -> dict:
         if not self.train_judge(t):
-            write_jsonl(self._path(t, "judge_pairs"), [])
+            self.run.write_rows(t, "judge_pairs", [])
             return {"judge_pairs": 0}
-        meta = self._read(t, "meta_judgements")
-        judged = {(r["prompt_id"], r["sample"]): r for r in self._read(t, "judgements")}
+        meta = self.run.read_rows(t, "meta_judgements")
+        judged = {(r["prompt_id"], r["sample"]): r for r in self.run.read_rows(t, "judgements")}
         by_response: dict[tuple, list[dict]] = {}
         for r in meta:
             by_response.setdefault((r["prompt_id"], r["sample"]), []).append(r)
@@ -396,7 +396,7 @@ class MetaReward(Method):
                     "rejected_chars": len(rejected),
                 }
             )
-        write_jsonl(self._path(t, "judge_pairs"), pairs)
+        self.run.write_rows(t, "judge_pairs", pairs)
         higher = [
             p["chosen_score"] > p["rejected_score"]
             for p in pairs
@@ -412,13 +412,13 @@ class MetaReward(Method):
         }
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
-        actor = self._read(t, "actor_pairs")
-        judge = self._read(t, "judge_pairs") if self.train_judge(t) else []
+        actor = self.run.read_rows(t, "actor_pairs")
+        judge = self.run.read_rows(t, "judge_pairs") if self.train_judge(t) else []
         n_judge = judge_pairs_allowed(len(actor), len(judge), self.m.judge_pair_share)
         rng = random.Random(self.config.seed * 1000 + t)
         keep = sorted(rng.sample(range(len(judge)), n_judge))
         used = actor + [judge[i] for i in keep]
-        write_jsonl(self._path(t, "pairs"), used)
+        self.run.write_rows(t, "pairs", used)
         return {
             "pairs": len(used),
             "actor_pairs_used": len(actor),
@@ -431,7 +431,7 @@ class MetaReward(Method):
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
         out = []
-        for p in self._read(t, "pairs"):
+        for p in self.run.read_rows(t, "pairs"):
             if p["kind"] == "judge":
                 # The judge learns under the prompt it judges with.
                 prompt = chat_prompt(tokenizer, judge_prompt_text(p["instruction"], p["response"]))
@@ -441,12 +441,6 @@ class MetaReward(Method):
         return out
 
     # ------------------------------------------------------------ helpers
-    def _path(self, t: int, stage: str):
-        return self.run.iter_dir(t) / f"{stage}.jsonl"
-
-    def _read(self, t: int, stage: str) -> list[dict]:
-        path = self._path(t, stage)
-        return read_jsonl(path) if path.exists() else []
 
 
 # ---------------------------------------------------------------- pure parts (unit-tested)

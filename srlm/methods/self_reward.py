@@ -30,7 +30,6 @@ from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt
-from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
 
 SELF_INSTRUCT_TEMPLATE = """Come up with a series of new tasks and questions that a person might ask an AI assistant. Each one is a single self-contained request, different in topic and form from the others. Here are examples:
@@ -91,7 +90,7 @@ class SelfReward(Method):
     def _stage_prompts(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
         rng = random.Random(self.config.seed * 1000 + t)
-        earlier = [r["instruction"] for s in range(1, t) for r in self._read(s, "prompts")]
+        earlier = [r["instruction"] for s in range(1, t) for r in self.run.read_rows(s, "prompts")]
         known = self.seed_instructions + self.held_out + earlier
         kept: list[str] = []
         counts = {"generated": 0, "unsuitable": 0, "similar": 0, "bad_length": 0}
@@ -123,8 +122,9 @@ class SelfReward(Method):
                 f"iteration {t}: the model wrote no usable prompt in {rounds} rounds "
                 f"({counts}); raise method.max_generation_rounds or use a stronger model"
             )
-        write_jsonl(
-            self._path(t, "prompts"),
+        self.run.write_rows(
+            t,
+            "prompts",
             [{"id": f"{t}-{i}", "instruction": p} for i, p in enumerate(kept)],
         )
         return {"prompts": len(kept), "rounds": rounds, **counts}
@@ -156,7 +156,7 @@ class SelfReward(Method):
 
     def _stage_samples(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
-        prompts = self._read(t, "prompts")
+        prompts = self.run.read_rows(t, "prompts")
         outs = eng.generate(
             [chat_prompt(eng.tokenizer, p["instruction"]) for p in prompts],
             self.m.response_sampling,
@@ -175,7 +175,7 @@ class SelfReward(Method):
             for p, cs in zip(prompts, outs, strict=True)
             for j, c in enumerate(cs)
         ]
-        write_jsonl(self._path(t, "samples"), rows)
+        self.run.write_rows(t, "samples", rows)
         return {
             "samples": len(rows),
             "mean_tokens": mean(r["tokens"] for r in rows),
@@ -183,7 +183,7 @@ class SelfReward(Method):
         }
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
-        samples = self._read(t, "samples")
+        samples = self.run.read_rows(t, "samples")
         groups: dict[str, list[dict]] = {}
         for s in samples:
             groups.setdefault(s["prompt_id"], []).append(s)
@@ -198,12 +198,12 @@ class SelfReward(Method):
             for s, x in zip(g, xs, strict=True)
         }
         rows = [s | scored[id(s)].record | {"score": scored[id(s)].score} for s in samples]
-        write_jsonl(self._path(t, "judgements"), rows)
+        self.run.write_rows(t, "judgements", rows)
         return result.health
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
         by_prompt: dict[str, list[dict]] = {}
-        for row in self._read(t, "judgements"):
+        for row in self.run.read_rows(t, "judgements"):
             by_prompt.setdefault(row["prompt_id"], []).append(row)
         pairs, ties, too_few = [], 0, 0
         for pid, rows in by_prompt.items():
@@ -228,7 +228,7 @@ class SelfReward(Method):
                     "rejected_tokens": r["tokens"],
                 }
             )
-        write_jsonl(self._path(t, "pairs"), pairs)
+        self.run.write_rows(t, "pairs", pairs)
         return {
             "pairs": len(pairs),
             "ties_dropped": ties,
@@ -243,16 +243,10 @@ class SelfReward(Method):
     def training_examples(self, t: int, tokenizer) -> list[Example]:
         return [
             Example(chat_prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
-            for p in self._read(t, "pairs")
+            for p in self.run.read_rows(t, "pairs")
         ]
 
     # ------------------------------------------------------------ helpers
-    def _path(self, t: int, stage: str):
-        return self.run.iter_dir(t) / f"{stage}.jsonl"
-
-    def _read(self, t: int, stage: str) -> list[dict]:
-        path = self._path(t, stage)
-        return read_jsonl(path) if path.exists() else []
 
 
 def _parse_items(text: str) -> list[str]:

@@ -75,7 +75,6 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from itertools import product
-from pathlib import Path
 
 from srlm.config import Config, SamplingConfig, ThinkingJudgeConfig
 from srlm.core.stats import mean
@@ -94,7 +93,6 @@ from srlm.judging import (
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt
-from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
 
 # ---------------------------------------------------------------- prompts and formats
@@ -429,7 +427,7 @@ class ThinkingJudge(Method):
     def _stage_triples(self, t: int, engine: EngineFn) -> dict:
         start, end = self.slices[t - 1]
         rows = self._make_triples(engine(), self.instructions[start:end], prefix=f"{t}")
-        write_jsonl(self._path(t, "triples"), rows)
+        self.run.write_rows(t, "triples", rows)
         kept = [r for r in rows if r["ok"]]
         return {
             "prompts": len(rows),
@@ -478,7 +476,7 @@ class ThinkingJudge(Method):
 
     def _stage_plans(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
-        triples = [r for r in self._read(t, "triples") if r["ok"]]
+        triples = [r for r in self.run.read_rows(t, "triples") if r["ok"]]
         prompts = [
             _chat(
                 eng.tokenizer,
@@ -506,7 +504,7 @@ class ThinkingJudge(Method):
                         "finish_reason": c.finish_reason,
                     }
                 )
-        write_jsonl(self._path(t, "plans"), rows)
+        self.run.write_rows(t, "plans", rows)
         return {
             "plans": sum(r["plan"] is not None for r in rows),
             "plans_empty": sum(r["plan"] is None for r in rows),
@@ -516,8 +514,8 @@ class ThinkingJudge(Method):
 
     def _stage_executions(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
-        triples = {r["id"]: r for r in self._read(t, "triples") if r["ok"]}
-        plans = [p for p in self._read(t, "plans") if p["plan"] is not None]
+        triples = {r["id"]: r for r in self.run.read_rows(t, "triples") if r["ok"]}
+        plans = [p for p in self.run.read_rows(t, "plans") if p["plan"] is not None]
         per_order = self.m.executions_per_plan // 2
         jobs = [(p, o) for p in plans for o in ORDERS]
         prompts = []
@@ -558,7 +556,7 @@ class ThinkingJudge(Method):
                         "finish_reason": c.finish_reason,
                     }
                 )
-        write_jsonl(self._path(t, "executions"), rows)
+        self.run.write_rows(t, "executions", rows)
         fails = sum(r["verdict"] is None for r in rows)
         return {
             "samples": len(rows),
@@ -573,9 +571,9 @@ class ThinkingJudge(Method):
         }
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
-        triples = {r["id"]: r for r in self._read(t, "triples") if r["ok"]}
-        plans = {(p["triple_id"], p["plan_id"]): p for p in self._read(t, "plans")}
-        by_triple = _group(self._read(t, "executions"), "triple_id")
+        triples = {r["id"]: r for r in self.run.read_rows(t, "triples") if r["ok"]}
+        plans = {(p["triple_id"], p["plan_id"]): p for p in self.run.read_rows(t, "plans")}
+        by_triple = _group(self.run.read_rows(t, "executions"), "triple_id")
         rng = random.Random(self.config.seed * 1000 + t)
         pairs, no_correct, all_correct = [], 0, 0
         for tid, execs in by_triple.items():
@@ -609,7 +607,7 @@ class ThinkingJudge(Method):
                         "rejected_tokens": plan["tokens"] + r["tokens"],
                     }
                 )
-        write_jsonl(self._path(t, "pairs"), pairs)
+        self.run.write_rows(t, "pairs", pairs)
         return {
             "pairs": len(pairs),
             "instructions_with_pairs": len({p["triple_id"] for p in pairs}),
@@ -628,7 +626,7 @@ class ThinkingJudge(Method):
                 p["chosen"],
                 p["rejected"],
             )
-            for p in self._read(t, "pairs")
+            for p in self.run.read_rows(t, "pairs")
         ]
 
     def warm_start_examples(self, tokenizer) -> list[Example]:
@@ -637,11 +635,11 @@ class ThinkingJudge(Method):
         ``warm_start_from = "first_rollout"``: the runner has evaluated M_0 and run iteration 1's
         rollout stages on it before calling this, so those judgements exist.
         """
-        triples = {r["id"]: r for r in self._read(1, "triples") if r["ok"]}
-        plans = {(p["triple_id"], p["plan_id"]): p for p in self._read(1, "plans")}
+        triples = {r["id"]: r for r in self.run.read_rows(1, "triples") if r["ok"]}
+        plans = {(p["triple_id"], p["plan_id"]): p for p in self.run.read_rows(1, "plans")}
         rng = random.Random(self.config.seed)
         out = []
-        for tid, execs in _group(self._read(1, "executions"), "triple_id").items():
+        for tid, execs in _group(self.run.read_rows(1, "executions"), "triple_id").items():
             good = [e for e in execs if e["correct"]]
             if not good:
                 continue
@@ -691,16 +689,10 @@ class ThinkingJudge(Method):
                     "finish_reason": c.finish_reason,
                 }
             )
-        write_jsonl(self._path(t, "eval"), rows)
+        self.run.write_rows(t, "eval", rows)
         return judge_metrics(rows) | {"eval_tokens": mean(r["tokens"] for r in rows)}
 
     # ------------------------------------------------------------ helpers
-    def _path(self, t: int, stage: str) -> Path:
-        return self.run.iter_dir(t) / f"{stage}.jsonl"
-
-    def _read(self, t: int, stage: str) -> list[dict]:
-        path = self._path(t, stage)
-        return read_jsonl(path) if path.exists() else []
 
 
 def _group(rows: list[dict], key: str) -> dict[str, list[dict]]:

@@ -54,7 +54,6 @@ from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt
-from srlm.rundir import read_jsonl, write_jsonl
 from srlm.training.data import Example
 
 # The paper's two thought prompts, in srlm's own words. Each is put in front of the instruction
@@ -157,7 +156,7 @@ class Tpo(Method):
             for i, (x, cs) in enumerate(zip(instructions, outs, strict=True))
             for j, c in enumerate(cs)
         ]
-        write_jsonl(self._path(t, "samples"), rows)
+        self.run.write_rows(t, "samples", rows)
         return {
             "prompts": len(instructions),
             "samples": len(rows),
@@ -172,7 +171,7 @@ class Tpo(Method):
             return None if text is None else len(eng.encode(text))
 
         rows = []
-        for s in self._read(t, "samples"):
+        for s in self.run.read_rows(t, "samples"):
             parts = split_output(s["output"], self.separator)
             thought, response = parts if parts is not None else (None, None)
             rows.append(
@@ -185,7 +184,7 @@ class Tpo(Method):
                     "response_tokens": n_tokens(response),
                 }
             )
-        write_jsonl(self._path(t, "split"), rows)
+        self.run.write_rows(t, "split", rows)
         errors = [r for r in rows if r["parse_error"]]
         return {
             "thought_parse_errors": len(errors),
@@ -197,7 +196,7 @@ class Tpo(Method):
         }
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
-        rows = self._read(t, "split")
+        rows = self.run.read_rows(t, "split")
         todo = [r for r in rows if not r["parse_error"]]
         # The reward source gets (instruction, response) only; the thought never reaches it.
         # One group per instruction, so that a pairwise judge compares the K responses of one
@@ -217,13 +216,13 @@ class Tpo(Method):
                 | (j.record if j else {"judgements": [], "scores": []})
                 | {"score": j.score if j else None}
             )
-        write_jsonl(self._path(t, "judgements"), out)
+        self.run.write_rows(t, "judgements", out)
         return {"judged_responses": len(judged), **result.health}
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
         rho = self.rho(t)
         groups: dict[str, list[dict]] = {}
-        for row in self._read(t, "judgements"):
+        for row in self.run.read_rows(t, "judgements"):
             groups.setdefault(row["prompt_id"], []).append(row)
         pairs, dropped = [], {"no_scored_output": 0, "too_few_scored": 0, "tied_scores": 0}
         for pid, rows in groups.items():
@@ -257,7 +256,7 @@ class Tpo(Method):
                     "rejected_thought_tokens": r["thought_tokens"],
                 }
             )
-        write_jsonl(self._path(t, "pairs"), pairs)
+        self.run.write_rows(t, "pairs", pairs)
         # Lengths and scores of the judged pairs (both sides parsed): tune rho until chosen
         # responses are on average no longer than rejected ones.
         judged = [p for p in pairs if not p["rejected_parse_error"]]
@@ -279,7 +278,7 @@ class Tpo(Method):
         # Whole outputs, thoughts included, under the prompt that asked for them.
         return [
             Example(self.prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
-            for p in self._read(t, "pairs")
+            for p in self.run.read_rows(t, "pairs")
         ]
 
     # ------------------------------------------------------------ evaluation
@@ -339,12 +338,6 @@ class Tpo(Method):
         return rows
 
     # ------------------------------------------------------------ helpers
-    def _path(self, t: int, stage: str):
-        return self.run.iter_dir(t) / f"{stage}.jsonl"
-
-    def _read(self, t: int, stage: str) -> list[dict]:
-        path = self._path(t, stage)
-        return read_jsonl(path) if path.exists() else []
 
 
 # ---------------------------------------------------------------- pure parts (unit-tested)

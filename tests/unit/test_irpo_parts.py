@@ -137,12 +137,12 @@ def test_pairs_stage_counts_on_a_hand_made_sample_set(tmp_path):
         + _rows([0, 0, 0, 0], "c")
         + _rows([0, 1, 0, 1], "d")
     )
-    write_jsonl(method._path(1, "rewards"), rows)
+    write_jsonl(method.run.stage_file(1, "rewards"), rows)
     stats = method.run_stage("pairs", 1, engine=None)
     assert stats["pairs"] == 4 and stats["questions_with_pairs"] == 2
     assert stats["skipped_no_winner"] == 1 and stats["skipped_no_loser"] == 1
     assert stats["gold_chosen"] == 0
-    pairs = read_jsonl(method._path(1, "pairs"))
+    pairs = read_jsonl(method.run.stage_file(1, "pairs"))
     assert {p["question_id"] for p in pairs} == {"a", "d"}
 
     # Training examples use this iteration's pairs, with the same prompt as the samples.
@@ -171,10 +171,10 @@ def test_gold_solution_joins_the_winners_when_asked(tmp_path):
         }
         for i in range(3)
     ]
-    write_jsonl(method._path(1, "rewards"), rows)
+    write_jsonl(method.run.stage_file(1, "rewards"), rows)
     stats = method.run_stage("pairs", 1, engine=None)
     assert stats["pairs"] == 3 and stats["skipped_no_winner"] == 0 and stats["gold_chosen"] == 3
-    assert all(p["chosen"] == q["solution"] for p in read_jsonl(method._path(1, "pairs")))
+    assert all(p["chosen"] == q["solution"] for p in read_jsonl(method.run.stage_file(1, "pairs")))
 
 
 def test_gsm8k_gold_parsing():

@@ -331,7 +331,7 @@ def test_stages_on_a_scripted_engine(tmp_path):
     # Response k has k+1 words; judgement i of it scores min(5, k+1+i), the last one fails.
     assert stats["judgements"]["parse_failures"] == 6
     assert stats["actor_pairs"]["actor_pairs"] == 2
-    meta = read_jsonl(m._path(1, "meta_judgements"))
+    meta = read_jsonl(m.run.stage_file(1, "meta_judgements"))
     # Per prompt: 3 valid judgements, all different: 3 pairs x 2 orders.
     assert stats["meta_judgements"]["meta_judgements"] == 12 and len(meta) == 12
     assert {r["order"] for r in meta} == {"AB", "BA"}
@@ -345,7 +345,7 @@ def test_stages_on_a_scripted_engine(tmp_path):
     # The scripted meta-judge follows the score, never the position: half its wins are second.
     assert stats["meta_judgements"]["meta_position_bias"] == 0.5
     assert stats["meta_judgements"]["meta_order_consistency"] == 1.0
-    jp = read_jsonl(m._path(1, "judge_pairs"))
+    jp = read_jsonl(m.run.stage_file(1, "judge_pairs"))
     assert len(jp) == 2 and all(
         p["chosen_judgement"] == 2 and p["rejected_judgement"] == 0 for p in jp
     )
@@ -375,7 +375,7 @@ def test_share_cap_and_length_filter_in_stages(tmp_path):
     stats = _run_stages(m, 1, ScriptedEngine())
     # 2 actor pairs, 2 judge pairs formed; 0.34 allows 1 (1/3 <= 0.34 < 2/4).
     assert stats["pairs"]["judge_pairs_used"] == 1 and stats["pairs"]["judge_pairs_capped"] == 1
-    kinds = [p["kind"] for p in read_jsonl(m._path(1, "pairs"))]
+    kinds = [p["kind"] for p in read_jsonl(m.run.stage_file(1, "pairs"))]
     assert kinds.count("actor") == 2 and kinds.count("judge") == 1
 
     m = _method(

@@ -219,7 +219,7 @@ def _samples(t: int) -> list[dict]:
 
 def test_split_and_judge_stages_never_show_the_judge_a_thought(tmp_path):
     method = Tpo(_config(f"run_dir={tmp_path}", "reward.samples=1"), RunDir(tmp_path))
-    write_jsonl(method._path(1, "samples"), _samples(1))
+    write_jsonl(method.run.stage_file(1, "samples"), _samples(1))
     engine = _Engine()
     split = method.run_stage("split", 1, lambda: engine)
     assert split["thought_parse_errors"] == 1 and split[
@@ -230,7 +230,7 @@ def test_split_and_judge_stages_never_show_the_judge_a_thought(tmp_path):
     assert len(engine.prompts) == 4  # the parse error is not judged
     for prompt in engine.prompts:
         assert "SECRET" not in prompt and "Here is my response:" not in prompt
-    rows = read_jsonl(method._path(1, "judgements"))
+    rows = read_jsonl(method.run.stage_file(1, "judgements"))
     assert [r["judged_response"] for r in rows] == [
         "A strawberry is red.",
         "Fruit.",
@@ -264,12 +264,12 @@ def test_pairs_stage_and_training_examples_keep_thoughts_and_thought_prompt(tmp_
                 "score": score,
             }
         )
-    write_jsonl(method._path(1, "judgements"), rows)
+    write_jsonl(method.run.stage_file(1, "judgements"), rows)
     stats = method.run_stage("pairs", 1, engine=None)
     assert stats["pairs"] == 2 and stats["pairs_rejecting_parse_error"] == 1
     # The judged pair (prompt 1): chosen "A ripe red cherry." (4 tokens) vs "Cherries." (1).
     assert (stats["chosen_tokens"], stats["rejected_tokens"]) == (4, 1)
-    pairs = read_jsonl(method._path(1, "pairs"))
+    pairs = read_jsonl(method.run.stage_file(1, "pairs"))
     assert pairs[0]["chosen"].startswith("Here is my thought process:\nSECRET-A")
     assert (
         pairs[0]["rejected"] == "I forgot the layout entirely." and pairs[0]["rejected_parse_error"]
