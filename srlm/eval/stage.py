@@ -25,14 +25,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
 from srlm.config import INITIAL, Config
 from srlm.core.stats import mean
 from srlm.eval.data import EvalPrompt, LabelledPair, load_eval_set
 from srlm.eval.metrics import judge_pair_metrics, judge_score_metrics, win_rates
 from srlm.rewards.base import Item, get_reward, reward_class
-from srlm.rundir import RunDir, read_jsonl, write_jsonl
+from srlm.rundir import RunDir
 
 ANSWERS, JUDGE, WINRATES = "eval_answers", "eval_judge", "eval_winrates"
 
@@ -70,8 +69,8 @@ class Evaluation:
 
     def complete(self, t: int) -> bool:
         """Whether iteration t's evaluate stage wrote every part this config asks for."""
-        return (not self.win_rates or self._path(t, ANSWERS).exists()) and (
-            not self.judge_accuracy or self._path(t, JUDGE).exists()
+        return (not self.win_rates or self.run.stage_file(t, ANSWERS).exists()) and (
+            not self.judge_accuracy or self.run.stage_file(t, JUDGE).exists()
         )
 
     # ------------------------------------------------------------ phase "evaluate" (M_t)
@@ -102,7 +101,7 @@ class Evaluation:
         for r in rows:
             last = r["answers"][-1]
             r |= {"response": last.get("response"), "response_tokens": last.get("response_tokens")}
-        write_jsonl(self._path(t, ANSWERS), rows)
+        self.run.write_rows(t, ANSWERS, rows)
         finals = [r["answers"][-1] for r in rows]
         out = {
             "eval_prompts": len(rows),
@@ -146,7 +145,7 @@ class Evaluation:
                 for p, (c, r) in zip(self.pairs, result.scored, strict=True)
             ]
             metrics = judge_score_metrics(rows)
-        write_jsonl(self._path(t, JUDGE), rows)
+        self.run.write_rows(t, JUDGE, rows)
         return {f"judge_{k}": v for k, v in metrics.items()}
 
     # ------------------------------------------------------------ phase "winrates" (judge)
@@ -189,7 +188,7 @@ class Evaluation:
                     "judgement_ba": ba[0].text,
                 }
             )
-        write_jsonl(self._path(t, WINRATES), rows)
+        self.run.write_rows(t, WINRATES, rows)
         for name in baselines:
             m = win_rates([r for r in rows if r["baseline"] == name])
             stats |= {f"{key}_vs_{name}": v for key, v in m.items()}
@@ -204,16 +203,13 @@ class Evaluation:
         return reward_class(cfg.name)(cfg, self.config)
 
     def _stored_answers(self, t: int) -> dict[str, dict]:
-        path = self._path(t, ANSWERS)
+        path = self.run.stage_file(t, ANSWERS)
         if not path.exists():
             raise FileNotFoundError(
                 f"{path} is missing: the answers of iteration {t} are written by its evaluate stage; "
                 f"run python -m srlm.evaluate {self.run.root} to make them"
             )
-        return {r["prompt_id"]: r for r in read_jsonl(path)}
-
-    def _path(self, t: int, name: str) -> Path:
-        return self.run.iter_dir(t) / f"{name}.jsonl"
+        return {r["prompt_id"]: r for r in self.run.read_rows(t, ANSWERS)}
 
 
 def judged_instruction(turns: list[str]) -> str:
