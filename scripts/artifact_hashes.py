@@ -85,11 +85,12 @@ RUNS: dict[str, list[str]] = {
         "optimizer.batch_size=4",
         "eval.enabled=false",
     ],
-    # IRPO's dpo_nll training: two-digit sums, which the embedded model gets right only sometimes,
-    # so correct-vs-incorrect pairs form.
+    # IRPO's dpo_nll training: the gold solution joins the winners (the paper's GSM8K option),
+    # so pairs form even when the small model's own answers are all wrong.
     "irpo_train": [
         "method=irpo",
         "method.task=add2",
+        "method.add_gold_to_winners=true",
         "method.train_questions=8",
         "method.test_questions=4",
         "method.samples_per_question=4",
