@@ -66,6 +66,12 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def line_of_row(path: Path, index: int) -> int:
+    """The 1-based line of the index-th row read_jsonl returns (it skips blank lines)."""
+    with open(path, encoding="utf-8") as f:
+        return [n for n, line in enumerate(f, 1) if line.strip()][index]
+
+
 def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
@@ -199,9 +205,8 @@ class RunDir:
         for i, row in enumerate(rows):
             missing = missing_fields(stage, row)
             if missing:
-                line = [n for n, x in enumerate(path.read_text().splitlines(), 1) if x.strip()][i]
                 raise RunDirError(
-                    f"{path}:{line}: no field {', '.join(repr(m) for m in missing)} "
+                    f"{path}:{line_of_row(path, i)}: no field {', '.join(repr(m) for m in missing)} "
                     f"(a {stage} row: srlm.rows.{STAGE_ROWS[stage].__name__})"
                 )
         return rows

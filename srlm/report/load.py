@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from srlm.errors import RunDirError
-from srlm.rundir import read_json, read_jsonl
+from srlm.rundir import line_of_row, read_json, read_jsonl
 
 ITER_DIR = re.compile(r"^iter_(\d+)$")
 EXAMPLES_PER_ITERATION = 4
@@ -61,7 +61,7 @@ class Iteration:
                 if missing:
                     path = self.path / name
                     raise RunDirError(
-                        f"{path}:{_line_of_row(path, i)}: no field '{missing[0]}' "
+                        f"{path}:{line_of_row(path, i)}: no field '{missing[0]}' "
                         f"(the report reads it for {purpose})"
                     )
         return rows
@@ -125,16 +125,6 @@ def read_rows(path: Path) -> list[dict]:
     """The rows of a JSONL file, [] when it is absent; RunDirError naming the file and line for
     a line that is not a JSON object (srlm.rundir.read_jsonl)."""
     return read_jsonl(path) if path.is_file() else []
-
-
-def _line_numbers(path: Path) -> list[int]:
-    """The 1-based line number of each row read_jsonl returns (it skips blank lines)."""
-    with open(path) as f:
-        return [n for n, line in enumerate(f, 1) if line.strip()]
-
-
-def _line_of_row(path: Path, index: int) -> int:
-    return _line_numbers(path)[index]
 
 
 # ---------------------------------------------------------------- stage statistics
