@@ -12,7 +12,7 @@ The regexes that read the formats are in srlm/core/parsing.py (pure, unit-tested
 
 from __future__ import annotations
 
-from srlm.core.parsing import parse_verdict
+from srlm.core.parsing import cut_off, last_unquoted, parse_verdict
 from srlm.rollout.base import chat_prompt
 from srlm.training.data import Example
 
@@ -129,15 +129,22 @@ def judge_messages(instruction: str, answer_a: str, answer_b: str) -> list[dict]
     ]
 
 
-def parse_judge_output(text: str) -> str | None:
-    """Verdict of a single-pass judgement: read after the last ``[Final Verdict]``, if any.
+def parse_judge_output(
+    text: str, rule: str = "final", finish_reason: str | None = None
+) -> str | None:
+    """Verdict of a single-pass judgement: read after its last ``[Final Verdict]``, if any.
 
-    ``parse_verdict`` rules (STE): ``[[A]]`` -> A, ``[[B]]`` -> B, ``[[C]]`` -> tie, both A
-    and B -> None. Reading the final section keeps a plan that quotes the tokens from
-    deciding the verdict. Execution-stage outputs have no such section and are parsed whole.
+    ``parse_verdict`` reads that section under ``rule`` (``final``: the last line there that
+    holds a verdict token; ``strict``: STE's rule, both A and B -> None). Reading the final
+    section keeps a plan that quotes the tokens from deciding the verdict; a ``[Final
+    Verdict]`` inside a quoted answer block is not the judge's. Execution-stage outputs have
+    no such section and are parsed whole. A judgement cut at max_tokens (``finish_reason``
+    "length") has no verdict, even if the cut falls after one.
     """
-    cut = text.rfind(FINAL_VERDICT)
-    return parse_verdict(text[cut + len(FINAL_VERDICT) :] if cut >= 0 else text)
+    if cut_off(finish_reason):
+        return None
+    cut = last_unquoted(text, FINAL_VERDICT)
+    return parse_verdict(text[cut + len(FINAL_VERDICT) :] if cut >= 0 else text, rule)
 
 
 def assemble_judgement(plan: str, execution: str, verdict: str | None) -> str:

@@ -8,11 +8,19 @@ uses the output as a rejected sample); a parser never guesses a value.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 __all__ = [
+    "ANSWER_BLOCKS",
+    "JUDGEMENT_BLOCKS",
+    "RESPONSE_BLOCK",
+    "VERDICT_RULES",
     "answers_match",
+    "cut_off",
+    "final_verdict_start",
+    "last_unquoted",
     "extract_final_answer",
     "normalize_answer",
     "parse_meta_winner",
@@ -45,40 +53,158 @@ def _braced_contents(text: str, command: str) -> list[tuple[int, int, str]]:
     return found
 
 
+# ------------------------------------------------- judge verdicts: the rules every judge shares
+#
+# A judge's text may quote what it judges, and that is written by the model being judged: a
+# response can contain "Score: 5", "[[A]]" or "Winner: Judgement A". Three rules keep such text
+# from deciding a judgement:
+#
+# 1. A judgement whose generation was cut at max_tokens (``finish_reason == "length"``) is
+#    unparseable. Its last label may be a quoted one that the judge would have followed with
+#    its own, and the cut may fall right after a response's "Score: 5": nothing in a cut text
+#    is known to be the judge's final word.
+# 2. Text inside a quoted block never decides: the blocks the judge prompt wraps the judged
+#    material in (``<response>...</response>``, the answers' start and end lines), when the
+#    judge copies them into its judgement. Only closed blocks count: a judge that mentions a
+#    tag once has quoted nothing.
+# 3. Only the judge's own final verdict decides. For a label ("Score:", "Winner:") that is the
+#    last one that opens a line; a label inside a sentence or in parentheses ("(a perfect
+#    answer would get Score: 5)") talks about scores and is not the judge's score. For the
+#    pairwise tokens it is the last line that holds one (see parse_verdict).
+#
+# Every scan is linear in the text: labels are matched at line starts only, and no pattern has
+# two unbounded quantifiers that can take the same characters (``\s*\**\s*`` could, and took
+# quadratic time on a long run of spaces).
+
+LENGTH = "length"
+
+# What may stand before a label on its line: indentation and markdown (bold, headings,
+# bullets). A line that opens with ">" is a markdown quotation and never holds the judge's label.
+_LINE_LEAD = " \t\r*#_-+"
+
+# The quoted blocks of the judge prompts (srlm/judging.py, srlm/methods/meta_reward.py).
+RESPONSE_BLOCK = ("<response>", "</response>")
+ANSWER_BLOCKS = (
+    ("[The Start of Assistant A's Answer]", "[The End of Assistant A's Answer]"),
+    ("[The Start of Assistant B's Answer]", "[The End of Assistant B's Answer]"),
+)
+JUDGEMENT_BLOCKS = (
+    ("<judgement A>", "</judgement A>"),
+    ("<judgement B>", "</judgement B>"),
+)
+
+VERDICT_RULES = ("final", "strict")
+
+
+def cut_off(finish_reason: str | None) -> bool:
+    """Whether a judgement's generation stopped at max_tokens instead of ending by itself."""
+    return finish_reason == LENGTH
+
+
+def _quoted_spans(text: str, blocks: tuple[tuple[str, str], ...]) -> list[tuple[int, int]]:
+    """``(start, end)`` of every closed quoted block in ``text``, sorted and merged.
+
+    ``blocks`` are (opening, closing) markers, matched in any case.
+    """
+    spans = []
+    for opening, closing in blocks:
+        open_re = re.compile(re.escape(opening), re.IGNORECASE)
+        close_re = re.compile(re.escape(closing), re.IGNORECASE)
+        pos = 0
+        while (o := open_re.search(text, pos)) and (c := close_re.search(text, o.end())):
+            spans.append((o.start(), c.end()))
+            pos = c.end()
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _quoted(pos: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether ``pos`` lies inside one of the sorted, disjoint ``spans``."""
+    i = bisect_right(spans, (pos, float("inf"))) - 1
+    return i >= 0 and spans[i][0] <= pos < spans[i][1]
+
+
+def _last_line_label(
+    text: str, label_re: re.Pattern, blocks: tuple[tuple[str, str], ...]
+) -> tuple[int, int] | None:
+    """``(line start, label end)`` of the last line that opens with ``label_re``, outside
+    quoted blocks; None when no line does. Before the label a line may hold only
+    :data:`_LINE_LEAD` characters."""
+    spans = _quoted_spans(text, blocks)
+    found, pos = None, 0
+    for line in text.split("\n"):
+        body = line.lstrip(_LINE_LEAD)
+        m = label_re.match(body)
+        if m is not None:
+            start = pos + len(line) - len(body)
+            if not _quoted(start, spans):
+                found = (pos, start + m.end())
+        pos += len(line) + 1
+    return found
+
+
 # ---------------------------------------------------------------- judge scores
 
+_SCORE_LABEL_RE = re.compile(
+    r"(?:(?:total|final|overall)[ \t]+)?(?:score|points)[ \t*]*:", re.IGNORECASE
+)
 _NUM = r"\d+(?:\.\d+)?"
-
-# Matches every score label, with or without a number after it, so that the
-# last label in the text decides: a judge whose own final "Score:" carries no
-# number must give None, not the score of some response it quoted earlier.
-# Markdown bold may wrap the label ("**Score:** 3") or the number ("Score: **3**").
-_SCORE_RE = re.compile(
-    r"\b(?:score|points)\s*\**\s*:\s*\**\s*"
-    rf"(?:(?P<num>{_NUM})(?:\s*(?:/|out\s+of)\s*(?P<den>{_NUM}))?)?",
-    re.IGNORECASE,
+_SCORE_VALUE_RE = re.compile(
+    rf"(?P<num>{_NUM})(?:[ \t]*(?:/|out[ \t]+of)[ \t]*(?P<den>{_NUM}))?", re.IGNORECASE
+)
+# What after the number shows that it is not a plain score: letters or digits glued to it
+# ("1e1", "4th"), a decimal comma or another number part ("4,5", "4.5.1", "4/5/5"), or a range
+# ("3-4", "3 - 4", "3 to 4", "3 or 4"). Such a score is out of format: unparseable, not read
+# as its first digits.
+_OUT_OF_FORMAT_RE = re.compile(
+    r"\w|[.,/]\d|[ \t]*(?:[-~\u2013\u2014]|to\b|or\b|and\b)[ \t]*\d", re.IGNORECASE
 )
 
 
-def parse_score(text: str, min_score: float = 0.0, max_score: float = 5.0) -> float | None:
+def _final_score_label(text: str) -> tuple[int, int] | None:
+    return _last_line_label(text, _SCORE_LABEL_RE, (RESPONSE_BLOCK,))
+
+
+def parse_score(
+    text: str,
+    min_score: float = 0.0,
+    max_score: float = 5.0,
+    finish_reason: str | None = None,
+) -> float | None:
     """Return the judge's own final score from an additive-rubric judgement.
 
-    The Self-Rewarding judge ends with ``Score: <total points>``; the last
-    ``Score:``/``Points:`` label in the text is the judge's own (earlier ones may
-    come from a quoted candidate response). Also accepted: ``Total score: 3``,
-    ``**Score:** 3``, ``Score: 4.5`` (Meta-Rewarding judges give non-integer
-    scores) and ``Score: 4/5`` / ``Score: 4 out of 5``.
+    The Self-Rewarding judge ends with ``Score: <total points>``. The judge's own score is the
+    last score label that opens a line (after indentation or markdown: ``**Score:** 3``,
+    ``- Score: 3``), outside quoted ``<response>`` blocks; ``Total score:``, ``Final score:``,
+    ``Overall score:`` and ``Points:`` count as labels. A label inside a sentence or in
+    parentheses is not the judge's score, so "Score: 2 (a perfect answer would get Score: 5)"
+    gives 2, and a quoted response's "Score: 5" followed by the judge's own "Score: 3" gives
+    3. The number follows the label on its line, or on the next non-blank line when the label
+    ends its line. Accepted: ``Score: 4.5`` (Meta-Rewarding judges give non-integer scores),
+    ``Score: **3**``, ``Score: 4/5`` and ``Score: 4 out of 5``.
 
-    Returns None when the last label has no number, when a denominator is given
-    that is not ``max_score`` ("8/10" is on a different scale and rescaling
-    would be a guess), or when the score lies outside ``[min_score, max_score]``.
+    Returns None when ``finish_reason`` is "length" (the judgement was cut, see the rules
+    above), when no line opens with a label or the last such label has no number, when the
+    number is out of format ("1e1", "4,5", "3-4", "3 to 4"), when a denominator is given that
+    is not ``max_score`` ("8/10" is on a different scale and rescaling would be a guess), or
+    when the score lies outside ``[min_score, max_score]``.
     """
-    matches = list(_SCORE_RE.finditer(text))
-    if not matches or matches[-1].group("num") is None:
+    if cut_off(finish_reason):
         return None
-    last = matches[-1]
-    score = float(last.group("num"))
-    den = last.group("den")
+    label = _final_score_label(text)
+    if label is None:
+        return None
+    value = _first_line_after(text, label[1]).lstrip(" \t*")
+    m = _SCORE_VALUE_RE.match(value)
+    if m is None or _OUT_OF_FORMAT_RE.match(value, m.end()):
+        return None
+    score = float(m.group("num"))
+    den = m.group("den")
     if den is not None and float(den) != max_score:
         return None
     if not min_score <= score <= max_score:
@@ -87,52 +213,110 @@ def parse_score(text: str, min_score: float = 0.0, max_score: float = 5.0) -> fl
 
 
 def before_final_score(text: str) -> str:
-    """The judgement up to its last ``Score:``/``Points:`` label (the whole text without one).
+    """The judgement up to the line of its own final score label (the whole text without one).
 
     What a judge wrote before committing to a number: its justification, to be continued with
-    a forced ``Score:`` when the score is read from token probabilities.
+    a forced ``Score:`` when the score is read from token probabilities. The label is found
+    as :func:`parse_score` finds it, so a quoted or parenthetical "Score: 5" does not shorten
+    the justification.
     """
-    matches = list(_SCORE_RE.finditer(text))
-    # Markdown bold around the label ("**Score:**") belongs to the label, not the justification.
-    return text[: matches[-1].start()].rstrip("*") if matches else text
+    label = _final_score_label(text)
+    return text[: label[0]] if label is not None else text
 
 
 # ------------------------------------------------------------ pairwise verdicts
 
+_VERDICT_TOKEN_RE = re.compile(r"\[\[([ABC])\]\]")
 
-def parse_verdict(text: str) -> str | None:
-    """Return "A", "B" or "tie" from a pairwise judgement's ``[[A]]``/``[[B]]``/``[[C]]``.
 
-    Follows the Self-Taught Evaluator's ``parse_judgement``: a text with both
-    ``[[A]]`` and ``[[B]]`` is invalid (None); otherwise the first of A, B, C
-    (in that order of precedence) that appears wins; none of them gives None.
-    Tokens are matched exactly (case-sensitive), as in that code.
-    """
-    if "[[A]]" in text and "[[B]]" in text:
+def _ste_verdict(letters: set[str]) -> str | None:
+    """The Self-Taught Evaluator's reading of the tokens present: both A and B -> None, else
+    the first of A, B, C (in that order of precedence); none -> None."""
+    if {"A", "B"} <= letters:
         return None
-    for token, label in (("[[A]]", "A"), ("[[B]]", "B"), ("[[C]]", "tie")):
-        if token in text:
+    for letter, label in (("A", "A"), ("B", "B"), ("C", "tie")):
+        if letter in letters:
             return label
     return None
 
 
-_WINNER_RE = re.compile(r"\bwinner\s*\**\s*:", re.IGNORECASE)
-_JUDGEMENT_RE = re.compile(r"\bjudge?ment\s*\**\s*([AB])\b", re.IGNORECASE)
+def _own_verdict_tokens(text: str) -> list[tuple[int, str]]:
+    """``(position, letter)`` of every verdict token outside quoted answer blocks."""
+    spans = _quoted_spans(text, ANSWER_BLOCKS)
+    return [
+        (m.start(), m.group(1))
+        for m in _VERDICT_TOKEN_RE.finditer(text)
+        if not _quoted(m.start(), spans)
+    ]
 
 
-def parse_meta_winner(text: str) -> str | None:
+def final_verdict_start(text: str) -> int:
+    """Where the judge's own final verdict token starts in ``text`` (see :func:`parse_verdict`,
+    rule "final"), or -1 when there is none."""
+    tokens = _own_verdict_tokens(text)
+    return tokens[-1][0] if tokens else -1
+
+
+def last_unquoted(text: str, marker: str) -> int:
+    """Position of the last ``marker`` (exact) outside quoted answer blocks, or -1."""
+    spans = _quoted_spans(text, ANSWER_BLOCKS)
+    found = [
+        m.start() for m in re.finditer(re.escape(marker), text) if not _quoted(m.start(), spans)
+    ]
+    return found[-1] if found else -1
+
+
+def parse_verdict(text: str, rule: str = "final", finish_reason: str | None = None) -> str | None:
+    """Return "A", "B" or "tie" from a pairwise judgement's ``[[A]]``/``[[B]]``/``[[C]]``.
+
+    Tokens are matched exactly (case-sensitive), as in the Self-Taught Evaluator's
+    ``parse_judgement``. ``rule`` says which tokens count:
+
+    - ``final`` (default): the judge's own final verdict. Tokens inside quoted answer blocks
+      are left out; the last line that still holds a token is the verdict line, and STE's
+      reading applies to that line alone: both ``[[A]]`` and ``[[B]]`` on it -> None,
+      otherwise the first of A, B, C (in that order of precedence) on it. So a response that
+      contains "[[A]]", quoted by the judge on an earlier line, neither decides nor voids the
+      judge's own verdict, while "I considered [[A]] but the answer is [[B]]" stays invalid.
+    - ``strict``: STE's rule on the whole text: both ``[[A]]`` and ``[[B]]`` anywhere -> None,
+      otherwise the first of A, B, C that appears anywhere. A quoted token counts too.
+
+    Either way no token gives None, and so does ``finish_reason`` "length" (a cut judgement).
+    """
+    if rule not in VERDICT_RULES:
+        raise ValueError(f"verdict rule {rule!r}: allowed values are {', '.join(VERDICT_RULES)}")
+    if cut_off(finish_reason):
+        return None
+    if rule == "strict":
+        return _ste_verdict({m.group(1) for m in _VERDICT_TOKEN_RE.finditer(text)})
+    tokens = _own_verdict_tokens(text)
+    if not tokens:
+        return None
+    line_start = text.rfind("\n", 0, tokens[-1][0]) + 1
+    return _ste_verdict({letter for pos, letter in tokens if pos >= line_start})
+
+
+_WINNER_LABEL_RE = re.compile(r"(?:final[ \t]+)?winner[ \t*]*:", re.IGNORECASE)
+_JUDGEMENT_RE = re.compile(r"\bjudge?ment[\s*]*([AB])\b", re.IGNORECASE)
+
+
+def parse_meta_winner(text: str, finish_reason: str | None = None) -> str | None:
     """Return "A" or "B" from a Meta-Rewarding meta-judge's ``Winner: Judgement X``.
 
-    Both spellings (Judgement/Judgment), any case and markdown bold are accepted.
-    The last ``Winner:`` label decides, read up to the end of the first
-    non-blank line after it. If that line names both judgements (e.g. the
-    template ``Winner: [Judgement A | Judgement B]`` copied verbatim) or
-    neither, the result is None.
+    Both spellings (Judgement/Judgment), any case and markdown bold are accepted. The
+    meta-judge's own verdict is the last ``Winner:`` label that opens a line (after
+    indentation or markdown), outside the quoted ``<response>`` and ``<judgement A|B>``
+    blocks; it is read up to the end of the first non-blank line after the label. If that
+    line names both judgements (e.g. the template ``Winner: [Judgement A | Judgement B]``
+    copied verbatim) or neither, the result is None; so it is for a meta-judgement cut at
+    max_tokens (``finish_reason`` "length").
     """
-    labels = list(_WINNER_RE.finditer(text))
-    if not labels:
+    if cut_off(finish_reason):
         return None
-    line = _first_line_after(text, labels[-1].end())
+    label = _last_line_label(text, _WINNER_LABEL_RE, (RESPONSE_BLOCK, *JUDGEMENT_BLOCKS))
+    if label is None:
+        return None
+    line = _first_line_after(text, label[1])
     named = {m.group(1).upper() for m in _JUDGEMENT_RE.finditer(line)}
     if len(named) != 1:
         return None
@@ -172,7 +356,7 @@ def split_thought(text: str, separator: str) -> tuple[str, str] | None:
 
 # --------------------------------------------------------------- final answers
 
-_FINAL_ANSWER_RE = re.compile(r"final\s+answer\s*\**\s*:", re.IGNORECASE)
+_FINAL_ANSWER_RE = re.compile(r"final\s+answer[\s*]*:", re.IGNORECASE)
 
 
 def extract_final_answer(text: str) -> str | None:
