@@ -21,6 +21,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
+from srlm.core.parsing import VERDICT_RULES
 from srlm.errors import ConfigError
 
 
@@ -208,11 +209,16 @@ class PairwiseJudgeRewardConfig(RewardConfig):
     # probability: after the judge's reasoning, continue with "[[" and take the likelier of A
     # and B: always a verdict, for small judges that rarely close with one.
     verdict_mode: str = "parse"
+    # Which written verdict tokens count (srlm.core.parsing.parse_verdict). final: the judge's
+    # own final verdict line; a token quoted earlier neither decides nor voids it. strict: the
+    # Self-Taught Evaluator's rule, both [[A]] and [[B]] anywhere in the text: unreadable.
+    verdict_rule: str = "final"
 
     def check(self) -> None:
         _check(self.samples >= 1, "reward.samples", self.samples, "must be >= 1")
         _check(0 <= self.tie_weight <= 1, "reward.tie_weight", self.tie_weight, "must be in [0, 1]")
         _in("reward.verdict_mode", self.verdict_mode, ("parse", "probability"))
+        _in("reward.verdict_rule", self.verdict_rule, VERDICT_RULES)
         self.sampling.check("reward.sampling")
         self.model.check("reward.model")
         if self.rollout.engine != SAME_ROLLOUT:
@@ -290,6 +296,11 @@ class VerdictLabelRewardConfig(RewardConfig):
     """A judge's verdict ([[A]]/[[B]]) checked against the label known by construction."""
 
     name: str = "verdict_label"
+    # Which verdict tokens count: final | strict (as reward=pairwise_judge's verdict_rule).
+    verdict_rule: str = "final"
+
+    def check(self) -> None:
+        _in("reward.verdict_rule", self.verdict_rule, VERDICT_RULES)
 
 
 # ---------------------------------------------------------------- optimizer
