@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from srlm.config import SAME_ROLLOUT, RewardConfig, RolloutConfig
+from srlm.core.parsing import cut_off
 from srlm.core.stats import mean
 from srlm.errors import ConfigError
 from srlm.models import resolve_model_dir
@@ -50,11 +51,17 @@ KINDS = ("pointwise", "pairwise", "verifiable", "verdict")
 
 @dataclass
 class Item:
-    """One response to score: the instruction it answers, the response, and a gold answer if any."""
+    """One response to score: the instruction it answers, the response, and a gold answer if any.
+
+    ``finish_reason`` is how the response's generation ended ("stop" | "length"), for a source
+    whose responses are themselves judgements (``verdict``): one cut at max_tokens has no
+    verdict. Sources that judge the response ignore it.
+    """
 
     instruction: str
     response: str
     gold: str | None = None
+    finish_reason: str | None = None
 
 
 @dataclass
@@ -239,15 +246,22 @@ def tie_rate(groups: Sequence[Sequence[float | None]]) -> float | None:
     return sum(max(g) - min(g) < 1e-9 for g in scored) / len(scored)
 
 
-def judgement_health(per_judgement: Sequence[float | None], scored: list[list[Scored]]) -> dict:
-    """The health keys every judge reports: judgements made, how many could not be read, the
-    responses left without a score, the mean score and the tie rate over groups."""
+def judgement_health(
+    per_judgement: Sequence[float | None],
+    scored: list[list[Scored]],
+    finish_reasons: Sequence[str | None] = (),
+) -> dict:
+    """The health keys every judge reports: judgements made, how many could not be read and how
+    many of those were cut at max_tokens (``finish_reasons``: one per judgement; a cut
+    judgement is unreadable, srlm.core.parsing), the responses left without a score, the mean
+    score and the tie rate over groups."""
     failures = sum(x is None for x in per_judgement)
     flat = [s for g in scored for s in g]
     return {
         "judgements": len(per_judgement),
         "parse_failures": failures,
         "parse_failure_rate": failures / max(len(per_judgement), 1),
+        "truncated_judgements": sum(cut_off(r) for r in finish_reasons),
         "unscored_responses": sum(s.score is None for s in flat),
         "mean_score": mean(s.score for s in flat),
         "tie_rate": tie_rate([[s.score for s in g] for g in scored]),

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from srlm.config import PairwiseJudgeRewardConfig, ThinkingJudgeRewardConfig
 from srlm.core.elo import battle_matrix, fit_elo
-from srlm.core.parsing import parse_verdict
+from srlm.core.parsing import cut_off, final_verdict_start, last_unquoted, parse_verdict
 from srlm.judging import (
     FINAL_VERDICT,
     PAIRWISE_SYSTEM,
@@ -94,12 +94,14 @@ def order_flip_rate(results: Sequence[tuple[int, int, int, str | None]]) -> floa
 
 # ---------------------------------------------------------------- the sources
 class Judgement(NamedTuple):
-    """One pairwise judgement: the judge's text, its verdict, and with verdict_mode=probability
-    the probability that it prefers the answer shown first, P(A) / (P(A) + P(B))."""
+    """One pairwise judgement: the judge's text, its verdict, with verdict_mode=probability
+    the probability that it prefers the answer shown first, P(A) / (P(A) + P(B)), and how its
+    generation ended ("stop" | "length")."""
 
     text: str
     verdict: str | None
     p_first: float | None = None
+    finish_reason: str | None = None
 
 
 def verdict_token_ids(tokenizer, opening: str) -> list[int]:
@@ -141,15 +143,18 @@ class PairwiseJudgeReward(RewardSource):
         ]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def parse(self, text: str) -> str | None:
-        return parse_verdict(text)
+    def parse(self, text: str, finish_reason: str | None = None) -> str | None:
+        return parse_verdict(text, self.config.verdict_rule, finish_reason)
 
     # Where a judgement's verdict begins, for verdict_mode=probability: the text up to it
     # (without a verdict the judge may have written) and the label that opens the verdict.
     VERDICT_OPEN = "[["
 
-    def verdict_context(self, text: str) -> str:
-        cut = text.rfind(self.VERDICT_OPEN)
+    def verdict_context(self, text: str, finish_reason: str | None = None) -> str:
+        """The judge's reasoning, up to its own final verdict token (a quoted token is not
+        one), continued with "[[". A judgement cut at max_tokens is kept whole: no token in
+        it is known to be its final verdict."""
+        cut = -1 if cut_off(finish_reason) else final_verdict_start(text)
         kept = (text[:cut] if cut >= 0 else text).rstrip()
         return (kept + "\n" if kept else "") + self.VERDICT_OPEN
 
@@ -158,46 +163,53 @@ class PairwiseJudgeReward(RewardSource):
     ) -> list[list[Judgement]]:
         """The ``reward.samples`` judgements of each (instruction, answer A, answer B) triple,
         in the order given: callers show each pair in both orders themselves. Verdicts are
-        "A", "B", "tie" or None (unreadable; never with verdict_mode=probability)."""
+        "A", "B", "tie" or None (unreadable or cut at max_tokens; never with
+        verdict_mode=probability, which reads a cut judgement after its whole text)."""
         if not triples:
             return []
         eng = self.own(engine) if self.own is not None else engine()
         prompts = [self.prompt(eng.tokenizer, q, a, b) for q, a, b in triples]
-        texts = [
-            [c.text for c in cs]
-            for cs in eng.generate(prompts, self.config.sampling, n=self.config.samples, desc=desc)
-        ]
+        outs = eng.generate(prompts, self.config.sampling, n=self.config.samples, desc=desc)
+        texts = [[(c.text, c.finish_reason) for c in cs] for cs in outs]
         if self.config.verdict_mode == "probability":
             judged = self._read_probabilities(eng, prompts, texts)
         else:
-            judged = [[Judgement(x, self.parse(x)) for x in outs] for outs in texts]
+            judged = [
+                [Judgement(x, self.parse(x, reason), None, reason) for x, reason in row]
+                for row in texts
+            ]
         if self.own is not None:
             self.own.close()
         return judged
 
     def _read_probabilities(
-        self, eng, prompts: list[str], texts: list[list[str]]
+        self, eng, prompts: list[str], texts: list[list[tuple[str, str | None]]]
     ) -> list[list[Judgement]]:
         """The verdict as the likelier of A and B after the judge's own reasoning, continued
         with "[[" (as AlpacaEval reads a preference from the two options' log-probabilities):
         a small judge that reasons but never closes with a verdict still gives one, and the
         written verdicts stay in the texts. Tie ("C") is left out: a small judge's mass on it
         says little, and a preference that only the order decides already shows as a tie once
-        both orders are combined; exactly equal probabilities give "tie"."""
+        both orders are combined; exactly equal probabilities give "tie".
+
+        A judgement cut at max_tokens is read too, after its whole text: this mode exists for
+        judges that do not close with a verdict, and each pair is judged in both orders, so
+        quoted text that pulls the reading towards a position helps a response in one order
+        and costs it in the other."""
         ids = verdict_token_ids(eng.tokenizer, self.VERDICT_OPEN)[:2]
         contexts = [
-            prompt + self.verdict_context(x)
+            prompt + self.verdict_context(x, reason)
             for prompt, outs in zip(prompts, texts, strict=True)
-            for x in outs
+            for x, reason in outs
         ]
         logprobs = iter(eng.next_token_logprobs(contexts, ids))
         out = []
         for outs in texts:
             row = []
-            for text in outs:
+            for text, reason in outs:
                 a, b = next(logprobs)
                 verdict = "A" if a > b else "B" if b > a else "tie"
-                row.append(Judgement(text, verdict, 1.0 / (1.0 + math.exp(b - a))))
+                row.append(Judgement(text, verdict, 1.0 / (1.0 + math.exp(b - a)), reason))
             out.append(row)
         return out
 
@@ -215,6 +227,7 @@ class PairwiseJudgeReward(RewardSource):
         for (g, i, j), outs in zip(jobs, judged, strict=True):
             for s, jd in enumerate(outs):
                 per_group[g].append((i, j, s, jd.verdict, jd.text))
+        reasons = [jd.finish_reason for outs in judged for jd in outs]
         scored, verdicts = [], []
         for items, results in zip(groups, per_group, strict=True):
             battles = [(i, j, outcome(v)) for i, j, _, v, _ in results]
@@ -240,7 +253,7 @@ class PairwiseJudgeReward(RewardSource):
                     for m, r in enumerate(ratings)
                 ]
             )
-        health = judgement_health(verdicts, scored)
+        health = judgement_health(verdicts, scored, reasons)
         health.pop("mean_score")  # ratings are centred within each group: their mean is 0
         decided = [v for v in verdicts if v is not None]
         named = [v for v in decided if v != "tie"]
@@ -278,10 +291,10 @@ class ThinkingJudgeReward(PairwiseJudgeReward):
             add_generation_prompt=True,
         )
 
-    def parse(self, text: str) -> str | None:
-        return parse_judge_output(text)
+    def parse(self, text: str, finish_reason: str | None = None) -> str | None:
+        return parse_judge_output(text, self.config.verdict_rule, finish_reason)
 
-    def verdict_context(self, text: str) -> str:
-        cut = text.rfind(FINAL_VERDICT)
+    def verdict_context(self, text: str, finish_reason: str | None = None) -> str:
+        cut = -1 if cut_off(finish_reason) else last_unquoted(text, FINAL_VERDICT)
         kept = (text[:cut] if cut >= 0 else text).rstrip()
         return (kept + "\n" if kept else "") + FINAL_VERDICT + "\n" + self.VERDICT_OPEN

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from srlm.config import JudgeModelRewardConfig, RewardConfig, SelfJudgeRewardConfig
-from srlm.core.parsing import before_final_score, parse_score
+from srlm.core.parsing import before_final_score, cut_off, parse_score
 from srlm.judging import judge_prompt_text
 from srlm.rewards.base import (
     Item,
@@ -29,11 +29,14 @@ class Judged:
 
     With reward.score_mode=expected, ``scores`` are the expected scores read from the token
     probabilities after each justification and ``written`` the numbers the judge wrote itself.
+    ``finish_reasons``: how each judgement's generation ended; one cut at max_tokens ("length")
+    has no score in either mode.
     """
 
     texts: list[str] = field(default_factory=list)
     scores: list[float | None] = field(default_factory=list)
     written: list[float | None] | None = None
+    finish_reasons: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float | None:
@@ -85,7 +88,8 @@ class SelfJudge:
             j = Judged()
             for c in completions:
                 j.texts.append(c.text)
-                j.scores.append(parse_score(c.text, cfg.min_score, cfg.max_score))
+                j.finish_reasons.append(c.finish_reason)
+                j.scores.append(parse_score(c.text, cfg.min_score, cfg.max_score, c.finish_reason))
             judged.append(j)
         if getattr(cfg, "score_mode", "parse") == "expected" and judged:
             self._expected(engine, prompts, judged)
@@ -93,19 +97,30 @@ class SelfJudge:
 
     def _expected(self, engine: RolloutEngine, prompts: list[str], judged: list[Judged]) -> None:
         """Replace each judgement's score by the expectation over the score tokens, read after
-        its justification (the text before its own "Score:") continued with "Score:"."""
+        its justification (the text before its own "Score:") continued with "Score:".
+
+        A judgement cut at max_tokens gets None here too: the expected score is the judge's
+        score where it commits to one, after a finished justification, and a cut text may end
+        inside the response it quotes (a response's own "Score: 5" would then stand right
+        before the forced "Score:"). A judgement that ended by itself without a label is read
+        after its whole text."""
         cfg = self.config
         label, ids = score_continuation(engine.tokenizer, cfg.min_score, cfg.max_score)
         values = [float(v) for v in range(int(cfg.min_score), int(cfg.max_score) + 1)]
         continued = []
         for prompt, j in zip(prompts, judged, strict=True):
-            for text in j.texts:
+            for text, reason in zip(j.texts, j.finish_reasons, strict=True):
+                if cut_off(reason):
+                    continue
                 justification = before_final_score(text).rstrip()
                 continued.append(prompt + (justification + "\n" if justification else "") + label)
-        logprobs = iter(engine.next_token_logprobs(continued, ids))
+        logprobs = iter(engine.next_token_logprobs(continued, ids) if continued else [])
         for j in judged:
             j.written = j.scores
-            j.scores = [expected_score(next(logprobs), values) for _ in j.texts]
+            j.scores = [
+                None if cut_off(reason) else expected_score(next(logprobs), values)
+                for reason in j.finish_reasons
+            ]
 
 
 @register_reward("self_judge", schema=SelfJudgeRewardConfig)
@@ -137,7 +152,7 @@ class SelfJudgeReward(RewardSource):
             [
                 Scored(
                     j.score,
-                    {"judgements": j.texts, "scores": j.scores}
+                    {"judgements": j.texts, "scores": j.scores, "finish_reasons": j.finish_reasons}
                     | ({"written_scores": j.written} if expected else {}),
                 )
                 for j in judged
@@ -145,7 +160,7 @@ class SelfJudgeReward(RewardSource):
         )
         scored = [[next(records) for _ in g] for g in groups]
         written = [x for j in judged for x in (j.written if expected else j.scores)]
-        health = judgement_health(written, scored)
+        health = judgement_health(written, scored, [r for j in judged for r in j.finish_reasons])
         if expected:
             health["score_mode"] = "expected"
         return Scores(scored, health)

@@ -2,10 +2,12 @@
 
 For training a judge on labelled comparisons (method=thinking_judge): the item's response is a
 judgement of two answers, its ``gold`` the label ("A" or "B") of the one that is better by
-construction. The verdict is read with srlm.core.parsing.parse_verdict (``[[A]]`` -> A,
-``[[B]]`` -> B, ``[[C]]`` -> tie; both A and B, or neither -> unreadable). A tie or an unreadable
-verdict scores 0: it never names the better answer. An unreadable verdict also counts as a parse
-failure.
+construction. The verdict is read with srlm.core.parsing.parse_verdict under
+``reward.verdict_rule`` (``[[A]]`` -> A, ``[[B]]`` -> B, ``[[C]]`` -> tie; ``final``: read on the
+judgement's last verdict line, ``strict``: both A and B anywhere -> unreadable; no token ->
+unreadable). A judgement cut at max_tokens (``Item.finish_reason`` "length") is unreadable. A tie
+or an unreadable verdict scores 0: it never names the better answer. An unreadable verdict also
+counts as a parse failure.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ class VerdictLabelReward(RewardSource):
             for it in g:
                 if it.gold not in ("A", "B"):
                     raise ValueError(f"reward=verdict_label needs a label A or B (got {it.gold!r})")
-                verdict = parse_verdict(it.response)
+                verdict = parse_verdict(it.response, self.config.verdict_rule, it.finish_reason)
                 verdicts.append(verdict)
                 row.append(Scored(float(verdict == it.gold), {"verdict": verdict}))
             scored.append(row)
-        health = judgement_health([None if v is None else 1 for v in verdicts], scored)
+        health = judgement_health(
+            [None if v is None else 1 for v in verdicts],
+            scored,
+            [it.finish_reason for g in groups for it in g],
+        )
         health["accuracy"] = health.pop("mean_score")
         return Scores(scored, health)
