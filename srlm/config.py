@@ -16,6 +16,7 @@ group; :func:`srlm.compose.validate` runs them and the checks across groups.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -24,10 +25,29 @@ from omegaconf import MISSING
 from srlm.core.parsing import VERDICT_RULES
 from srlm.errors import ConfigError
 
+# While collecting (srlm.compose.validate reports every problem at once), a failed check is
+# appended here instead of raised, so that one check() call reports all its bad keys.
+_collected: list[str] | None = None
+
+
+@contextmanager
+def collecting_problems():
+    """Within this block a failed check is recorded, not raised; yields the list of messages."""
+    global _collected
+    outer, _collected = _collected, []
+    try:
+        yield _collected
+    finally:
+        _collected = outer
+
 
 def _check(ok: bool, key: str, value: Any, why: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value!r}: {why}")
+    if ok:
+        return
+    message = f"{key}={value!r}: {why}"
+    if _collected is None:
+        raise ConfigError(message)
+    _collected.append(message)
 
 
 def _in(key: str, value: Any, allowed: tuple) -> None:
@@ -419,6 +439,14 @@ class DataConfig:
     field_map: dict[str, str] = field(default_factory=dict)
     limit: int | None = None
 
+    def check(self) -> None:
+        _check(
+            self.limit is None or self.limit >= 1,
+            "data.limit",
+            self.limit,
+            "must be >= 1 (or null: every row)",
+        )
+
 
 # ---------------------------------------------------------------- evaluation
 # eval.judge.model.source of a judge that is the run's starting model M_0 (the warm-start
@@ -501,6 +529,11 @@ class WarmStartConfig:
     lr: float = 5e-5
     batch_size: int = 8
 
+    def check(self, key: str = "method.warm_start") -> None:
+        _check(self.epochs >= 1, f"{key}.epochs", self.epochs, "must be >= 1")
+        _check(self.lr > 0, f"{key}.lr", self.lr, "must be > 0")
+        _check(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, "must be >= 1")
+
 
 @dataclass
 class MethodConfig:
@@ -532,6 +565,7 @@ class SelfRewardConfig(MethodConfig):
 
     def check(self) -> None:
         super().check()
+        self.warm_start.check()
         _check(
             self.prompts_per_iteration >= 1,
             "method.prompts_per_iteration",
@@ -601,6 +635,7 @@ class TpoConfig(MethodConfig):
 
     def check(self) -> None:
         super().check()
+        self.warm_start.check()
         _in("method.thought_prompt", self.thought_prompt, ("generic", "specific"))
         _check(
             self.prompts_per_iteration >= 1,
@@ -672,6 +707,11 @@ class ThinkingJudgeConfig(MethodConfig):
 
     def check(self) -> None:
         super().check()
+        _check(self.sft_epochs >= 1, "method.sft_epochs", self.sft_epochs, "must be >= 1")
+        _check(self.sft_lr > 0, "method.sft_lr", self.sft_lr, "must be > 0")
+        _check(
+            self.sft_batch_size >= 1, "method.sft_batch_size", self.sft_batch_size, "must be >= 1"
+        )
         _check(
             len(self.instructions_per_iteration) >= 1
             and all(n >= 1 for n in self.instructions_per_iteration),
@@ -911,6 +951,7 @@ class MetaRewardConfig(MethodConfig):
 
     def check(self) -> None:
         super().check()
+        self.warm_start.check()
         _check(
             self.prompts_per_iteration >= 1,
             "method.prompts_per_iteration",

@@ -15,3 +15,16 @@ class SetupError(SrlmError):
 
 class RunDirError(SrlmError):
     """The run directory belongs to a different experiment."""
+
+
+class Problems(ConfigError):
+    """Every problem a check found, reported together: one ``srlm: error:`` line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def error_lines(error: SrlmError) -> list[str]:
+    """What the command line prints for an SrlmError: one line per problem."""
+    return [f"srlm: error: {p}" for p in getattr(error, "problems", [str(error)])]
