@@ -306,7 +306,7 @@ class MetaReward(Method):
                             "_b": r["judgements"][second],
                         }
                     )
-        texts = []
+        texts, reasons = [], []
         if todo:
             eng = engine()
             prompts = [
@@ -316,17 +316,18 @@ class MetaReward(Method):
                 )
                 for x in todo
             ]
-            texts = [
-                cs[0].text.strip()
-                for cs in eng.generate(prompts, self.m.meta_judge_sampling, n=1, desc="meta-judge")
-            ]
+            outs = eng.generate(prompts, self.m.meta_judge_sampling, n=1, desc="meta-judge")
+            texts = [cs[0].text.strip() for cs in outs]
+            reasons = [cs[0].finish_reason for cs in outs]
         out = []
-        for x, text in zip(todo, texts, strict=True):
-            winner = parse_meta_winner(text)
+        for x, text, reason in zip(todo, texts, reasons, strict=True):
+            # A meta-judgement cut at max_tokens has no verdict (srlm.core.parsing).
+            winner = parse_meta_winner(text, reason)
             out.append(
                 {k: v for k, v in x.items() if not k.startswith("_")}
                 | {
                     "text": text,
+                    "finish_reason": reason,
                     "winner": winner,
                     "winner_judgement": {"A": x["first"], "B": x["second"], None: None}[winner],
                 }
@@ -340,6 +341,7 @@ class MetaReward(Method):
             "meta_judgements": len(out),
             "meta_parse_failures": len(out) - len(decided),
             "meta_parse_failure_rate": (len(out) - len(decided)) / len(out) if out else None,
+            "meta_truncated": sum(r["finish_reason"] == "length" for r in out),
             "meta_first_wins": first_wins,
             "meta_second_wins": len(decided) - first_wins,
             # Share of decided verdicts that named the judgement shown first (0.5: no position bias).

@@ -391,6 +391,8 @@ class ThinkingJudge(Method):
         self.m = config.method
         # Checks each execution's verdict against the pair's label (reward=verdict_label).
         self.reward = get_reward(config)
+        # The evaluation reads its verdicts under the same rule as the reward source.
+        self.verdict_rule = getattr(config.reward, "verdict_rule", "final")
         d = config.data
         seed_rows = load_rows(
             d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit
@@ -533,7 +535,12 @@ class ThinkingJudge(Method):
         checked = self.reward.score(
             [
                 [
-                    Item(triples[p["triple_id"]]["instruction"], c.text, correct_verdict(o))
+                    Item(
+                        triples[p["triple_id"]]["instruction"],
+                        c.text,
+                        correct_verdict(o),
+                        finish_reason=c.finish_reason,
+                    )
                     for c in cs
                 ]
                 for (p, o), cs in zip(jobs, outs, strict=True)
@@ -677,7 +684,7 @@ class ThinkingJudge(Method):
         outs = eng.generate(prompts, greedy, n=1, desc="evaluate judge (T=0)")
         rows = []
         for (tr, order), [c] in zip(jobs, outs, strict=True):
-            verdict = parse_judge_output(c.text)
+            verdict = parse_judge_output(c.text, self.verdict_rule, c.finish_reason)
             rows.append(
                 {
                     "triple_id": tr["id"],

@@ -152,7 +152,7 @@ class SelfJudgeReward(RewardSource):
             [
                 Scored(
                     j.score,
-                    {"judgements": j.texts, "scores": j.scores, "finish_reasons": j.finish_reasons}
+                    {"judgements": j.texts, "scores": j.scores}
                     | ({"written_scores": j.written} if expected else {}),
                 )
                 for j in judged

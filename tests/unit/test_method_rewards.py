@@ -93,6 +93,7 @@ def test_self_reward_self_judge_rows_and_stats(tmp_path):
         "judgements": 5,
         "parse_failures": 0,
         "parse_failure_rate": 0.0,
+        "truncated_judgements": 0,
         "unscored_responses": 0,
         "mean_score": 3.0,
         "tie_rate": 0.5,

@@ -131,11 +131,7 @@ def test_self_judge_records_scores_and_health():
         lambda: engine,
     )
     assert [[s.score for s in g] for g in out.scored] == [[4.5, 1.0], [3.0, 3.0]]
-    assert out.scored[0][1].record == {
-        "judgements": texts["bad"],
-        "scores": [1.0, None],
-        "finish_reasons": ["stop", "stop"],
-    }
+    assert out.scored[0][1].record == {"judgements": texts["bad"], "scores": [1.0, None]}
     h = out.health
     assert (h["judgements"], h["parse_failures"], h["parse_failure_rate"]) == (8, 1, 1 / 8)
     assert h["unscored_responses"] == 0
