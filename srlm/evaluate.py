@@ -15,13 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
 from omegaconf import OmegaConf
 
 from srlm.compose import compose, validate
 from srlm.config import Config
-from srlm.errors import ConfigError, SrlmError
-from srlm.rundir import RunDir, write_json
+from srlm.errors import ConfigError, RunDirError, SrlmError
+from srlm.rundir import RunDir, read_yaml_mapping, write_json
 
 EVAL_STAGES = ("evaluate", "winrates")
 
@@ -29,9 +28,18 @@ EVAL_STAGES = ("evaluate", "winrates")
 def load_run_config(run_dir: Path, overrides: list[str]) -> Config:
     """The config a run was made with, plus evaluation overrides, typed and checked."""
     saved_path = run_dir / "config.yaml"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is a file, not a directory: pass the run_dir of an srlm run")
     if not saved_path.exists():
-        raise ConfigError(f"{saved_path} is missing: {run_dir} is not an srlm run directory")
-    saved = yaml.safe_load(saved_path.read_text())
+        raise ConfigError(
+            f"{saved_path} is missing: {run_dir} is not an srlm run directory, or its "
+            "config.yaml was removed: restore it"
+        )
+    restore = "it records the config the run was made with, which evaluating it needs: restore it"
+    saved = read_yaml_mapping(saved_path, restore)
+    for group in ("method", "reward"):
+        if not isinstance(saved.get(group), dict) or not saved[group].get("name"):
+            raise RunDirError(f"{saved_path}: no {group}.name; {restore}")
     bad = [o for o in overrides if not _is_eval_override(o)]
     if bad:
         raise ConfigError(
@@ -54,7 +62,10 @@ def load_run_config(run_dir: Path, overrides: list[str]) -> Config:
         )
     # Free-form dicts (field maps) take the run's own keys; every other key was checked above.
     OmegaConf.set_struct(cfg, False)
-    merged = OmegaConf.merge(cfg, saved)
+    try:
+        merged = OmegaConf.merge(cfg, saved)
+    except Exception as e:  # a value of the wrong type: omegaconf's message names the key
+        raise RunDirError(f"{saved_path}: {_first_line(e)}; {restore}") from None
     OmegaConf.set_struct(merged, True)
     try:
         merged.merge_with(
@@ -64,6 +75,10 @@ def load_run_config(run_dir: Path, overrides: list[str]) -> Config:
         raise ConfigError(str(e).strip()) from None
     merged.run_dir = str(run_dir)
     return validate(merged)
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def _known_keys(schema, saved: dict, prefix: str, dropped: list[str]) -> dict:
@@ -116,13 +131,16 @@ def evaluate_run(config: Config, redo: bool = False) -> list[dict]:
 
 def trained_models(run_dir: RunDir, base: str) -> list[tuple[int, str]]:
     """(t, model directory) of M_0 and of every iteration whose training finished, the way
-    the runner chose them (an iteration without pairs carries the model over unchanged)."""
-    current = str(run_dir.checkpoint(0)) if run_dir.finished(0, "warm_start") else base
+    the runner chose them (an iteration without pairs carries the model over unchanged). A
+    checkpoint that the record says was trained but that is gone is a RunDirError naming it."""
+    warm = run_dir.trained_model(0)
+    current = str(warm) if warm is not None else base
     out = [(0, current)]
     t = 1
     while run_dir.finished(t, "train"):
-        if run_dir.checkpoint(t).exists():
-            current = str(run_dir.checkpoint(t))
+        trained = run_dir.trained_model(t)
+        if trained is not None:
+            current = str(trained)
         out.append((t, current))
         t += 1
     return out
@@ -141,14 +159,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_run_config(args.run_dir, args.overrides)
         evaluate_run(config, redo=args.redo)
+        report = _report(args.run_dir)
     except SrlmError as e:
         print(f"srlm: error: {e}", file=sys.stderr)
         return 2
-    from srlm.runner import _write_report
     from srlm.summary import report_line
 
-    print(report_line(_write_report(str(args.run_dir)), args.run_dir))
+    print(report_line(report, args.run_dir))
     return 0
+
+
+def _report(run_dir: Path) -> Path | None:
+    """The rebuilt report. A broken run file is an SrlmError naming it, like every other file
+    this command reads; anything else only warns, as at the end of a run
+    (srlm.runner._write_report), since the evaluation it shows is already written."""
+    from srlm.report import write_report
+
+    try:
+        return write_report(run_dir)
+    except SrlmError:
+        raise
+    except Exception as e:
+        print(
+            f"[srlm] warning: the report could not be written ({type(e).__name__}: {e})",
+            file=sys.stderr,
+        )
+        return None
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from srlm.compose import compose, validate
@@ -96,6 +98,317 @@ def test_typed_stage_rows_are_checked_on_write_and_on_read(tmp_path):
     # A file edited by hand: the file, the line (blank lines counted) and the field are named.
     f = run.stage_file(1, "samples")
     f.write_text('{"sample": 0, "tokens": 3, "finish_reason": "stop"}\n\n{"sample": 1}\n')
+    run.mark_finished(1, "samples")
     with pytest.raises(RunDirError) as e:
         run.read_rows(1, "samples")
     assert f"{f}:3: no field 'finish_reason', 'tokens' (a samples row" in str(e.value)
+
+
+# ---------------------------------------------------------------- files that cannot be read
+def _tree(root) -> dict[str, bytes]:
+    """Every file under root and its bytes: to show that a refused command changed nothing."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def _tmp_files(root) -> list[str]:
+    return [p.name for p in root.rglob("*.tmp*")]
+
+
+def test_truncated_stages_json_is_named_with_what_to_do(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.mark_finished(1, "prompts", {"prompts": 3})
+    stages = tmp_path / "run" / "iter_01" / "stages.json"
+    stages.write_text(stages.read_text()[:30])
+    with pytest.raises(RunDirError) as e:
+        run.finished(1, "samples")
+    assert str(e.value).startswith(f"{stages}:3: not valid JSON (")
+    assert str(e.value).endswith(
+        f"it records which stages of iteration 1 finished: restore it, or delete "
+        f"{tmp_path / 'run' / 'iter_01'}/ and every later iter_NN/ to run them again, "
+        "or start fresh with overwrite=true"
+    )
+    stages.write_text('["prompts"]\n')  # valid JSON, not a record of stages
+    with pytest.raises(RunDirError, match=r"stages.json: not a JSON object of stage records; it"):
+        run.stages(1)
+    stages.unlink()
+    stages.mkdir()  # an OSError from open(): named too, not a traceback
+    with pytest.raises(RunDirError, match=r"cannot read .*stages.json \(Is a directory\); it"):
+        run.stages(1)
+
+
+def test_reading_does_not_make_directories(tmp_path):
+    run = RunDir(tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    assert run.stages(3) == {} and not run.finished(3, "train") and run.read_rows(3, "pairs") == []
+    assert run.trained_model(3) is None
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_broken_stage_file_of_a_finished_stage_says_how_to_run_it_again(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.write_rows(1, "pairs", [{"chosen": "a", "rejected": "b"}])
+    f = run.stage_file(1, "pairs")
+    f.write_text('{"chosen": "a", "rejected": "b"}\n{"chosen": "cut off\n')
+    # Not recorded finished: the stage writes it anew when it runs, so it counts as not written.
+    assert run.read_rows(1, "pairs") == []
+    run.mark_finished(1, "pairs")
+    run.mark_finished(1, "train")
+    with pytest.raises(RunDirError) as e:
+        run.read_rows(1, "pairs")
+    assert str(e.value) == (
+        f"{f}:2: not valid JSON (Invalid control character at, column 20); stage 'pairs' of "
+        "iteration 1 is recorded finished with it: restore it, or run it again: delete the "
+        f"entries from 'pairs' on in {tmp_path / 'run' / 'iter_01' / 'stages.json'} and every "
+        "later iter_NN/, then rerun the same command"
+    )
+    # The evaluate stage's files are vouched for by its record, and evaluated again with --redo.
+    run.stage_file(2, "eval_answers").parent.mkdir()
+    run.stage_file(2, "eval_answers").write_bytes(b'{"prompt_id": "\xff"}\n')
+    assert run.read_rows(2, "eval_answers") == []
+    run.mark_finished(2, "evaluate")
+    with pytest.raises(RunDirError) as e:
+        run.read_rows(2, "eval_answers")
+    assert str(e.value).startswith(f"{run.stage_file(2, 'eval_answers')}: not UTF-8 text (")
+    assert str(e.value).endswith(
+        "stage 'evaluate' of iteration 2 is recorded finished with it: restore it, or evaluate "
+        f"again: python -m srlm.evaluate {tmp_path / 'run'} --redo"
+    )
+
+
+def test_a_trained_checkpoint_that_is_gone_is_named(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.mark_finished(1, "train", {"skipped": "no training examples"})
+    assert run.trained_model(1) is None  # no pairs: the model carried over, nothing to find
+    run.mark_finished(2, "train", {"loss": 0.5})
+    with pytest.raises(RunDirError) as e:
+        run.trained_model(2)
+    assert str(e.value).startswith(
+        f"{tmp_path / 'run' / 'iter_02' / 'checkpoint'} is missing; stage 'train' of iteration "
+        "2 is recorded finished with it: restore the checkpoint, or run it again: delete the "
+        "entries from 'train' on in"
+    )
+    run.checkpoint(2).mkdir()
+    assert run.trained_model(2) == run.checkpoint(2)
+
+
+def test_corrupt_config_yaml_is_refused_and_nothing_changes(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.bind(_cfg(tmp_path))
+    run.mark_finished(1, "prompts")
+    saved = tmp_path / "run" / "config.yaml"
+    saved.write_text(saved.read_text().replace("seed: 0", "seed: [0"))
+    before = _tree(tmp_path / "run")
+    with pytest.raises(RunDirError) as e:
+        run.bind(_cfg(tmp_path))
+    msg = str(e.value)
+    assert msg.startswith(f"{saved}:") and ": not valid YAML (" in msg
+    assert "restore it, or start fresh with overwrite=true" in msg and "\n" not in msg
+    assert _tree(tmp_path / "run") == before
+    # Valid YAML but no mapping (a file cut to its first word) is refused the same way.
+    saved.write_text("method\n")
+    with pytest.raises(RunDirError, match=r"config.yaml: not a mapping of settings but str; it"):
+        run.bind(_cfg(tmp_path))
+
+
+def test_corrupt_config_yaml_of_a_directory_without_finished_stages_is_claimed(tmp_path, capsys):
+    run = RunDir(tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    saved = tmp_path / "run" / "config.yaml"
+    saved.write_text("seed: [0\n")
+    run.bind(_cfg(tmp_path))  # nothing is recorded finished: there is nothing to lose
+    assert "not valid YAML" in capsys.readouterr().err
+    run.bind(_cfg(tmp_path))  # and it is this run's now
+    assert "seed: 0" in saved.read_text()
+
+
+def test_finished_stages_without_config_yaml_are_not_claimed(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.mark_finished(1, "prompts")
+    with pytest.raises(RunDirError, match="holds finished stages but no config.yaml"):
+        run.bind(_cfg(tmp_path))
+    assert not (tmp_path / "run" / "config.yaml").exists()
+    run.bind(_cfg(tmp_path, "overwrite=true"))
+    assert not run.finished(1, "prompts")
+    assert (tmp_path / "run" / ".replaced" / "iter_01" / "stages.json").exists()
+
+
+# ---------------------------------------------------------------- directories that cannot be used
+def test_run_dir_that_is_a_file_is_refused(tmp_path):
+    f = tmp_path / "run"
+    f.write_text("notes\n")
+    with pytest.raises(RunDirError) as e:
+        RunDir(f).bind(_cfg(tmp_path))
+    assert str(e.value) == (
+        f"run_dir={f} is a file, not a directory: pass the path of a directory (a new one is made)"
+    )
+    assert f.read_text() == "notes\n" and [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_run_dir_under_a_file_is_refused(tmp_path):
+    (tmp_path / "notes").write_text("x")
+    root = tmp_path / "notes" / "run"
+    with pytest.raises(RunDirError) as e:
+        RunDir(root).bind(validate(compose([f"run_dir={root}", "rollout=hf"])))
+    assert str(e.value) == (
+        f"cannot create {root} (Not a directory): a part of the path is a file, not a "
+        "directory: pass another run_dir=..."
+    )
+
+
+def _failing(monkeypatch, code: int, where: str = "fsync"):
+    """The system call `where` of srlm.rundir's writes fails with errno `code`, as it does on a
+    full disk (ENOSPC comes from write or fsync, after the file was made) or a read-only one
+    (EROFS from open, before)."""
+    import errno as errno_mod
+    import os as os_mod
+
+    from srlm import rundir
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os_mod.strerror(code))
+
+    if where == "open":
+        real_open = open
+
+        def open_(path, mode="r", *args, **kwargs):
+            if "w" in mode:
+                fail()
+            return real_open(path, mode, *args, **kwargs)
+
+        monkeypatch.setattr(rundir, "open", open_, raising=False)
+    else:
+        monkeypatch.setattr(rundir.os, where, fail)
+    return errno_mod
+
+
+def test_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    run = RunDir(tmp_path / "run")
+    run.bind(_cfg(tmp_path))
+    run.write_rows(1, "pairs", [{"chosen": "a", "rejected": "b"}])
+    before = _tree(tmp_path / "run")
+    _failing(monkeypatch, errno.ENOSPC)
+    f = run.stage_file(1, "pairs")
+    with pytest.raises(RunDirError) as e:
+        run.write_rows(1, "pairs", [{"chosen": "c", "rejected": "d"}])
+    assert str(e.value) == (
+        f"cannot write {f} (No space left on device): the disk is full: free space, then rerun "
+        "the same command"
+    )
+    with pytest.raises(RunDirError, match="stages.json \\(No space left on device\\)"):
+        run.mark_finished(1, "pairs")
+    with pytest.raises(RunDirError, match="config.yaml \\(No space left on device\\)"):
+        run.bind(_cfg(tmp_path))
+    assert _tree(tmp_path / "run") == before and _tmp_files(tmp_path) == []
+
+
+def test_read_only_disk_is_one_line_before_anything_is_written(tmp_path, monkeypatch):
+    import errno
+
+    root = tmp_path / "run"
+    RunDir(root).bind(_cfg(tmp_path))
+    before = _tree(root)
+    _failing(monkeypatch, errno.EROFS, "open")
+    with pytest.raises(RunDirError) as e:
+        RunDir(root).bind(_cfg(tmp_path))
+    assert str(e.value) == (
+        f"cannot write {root / 'config.yaml'} (Read-only file system): the file system is "
+        "read-only: pass a run_dir=... on a writable one"
+    )
+    assert _tree(root) == before and _tmp_files(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_read_only_directory_is_one_line(tmp_path):
+    root = tmp_path / "run"
+    RunDir(root).bind(_cfg(tmp_path))
+    root.chmod(0o555)
+    try:
+        with pytest.raises(RunDirError, match=r"config.yaml \(Permission denied\): no permission"):
+            RunDir(root).bind(_cfg(tmp_path))
+        assert _tmp_files(tmp_path) == []
+    finally:
+        root.chmod(0o755)
+
+
+# ---------------------------------------------------------------- overwrite=true loses nothing
+def _old_run(tmp_path) -> RunDir:
+    run = RunDir(tmp_path / "run")
+    run.bind(_cfg(tmp_path))
+    run.write_rows(1, "pairs", [{"chosen": "a", "rejected": "b"}])
+    run.mark_finished(1, "pairs", {"pairs": 1})
+    return run
+
+
+def test_overwrite_moves_the_old_run_aside_until_the_new_one_finishes_a_stage(tmp_path):
+    run = _old_run(tmp_path)
+    root = tmp_path / "run"
+    old = _tree(root)
+    run.bind(_cfg(tmp_path, "optimizer.beta=0.5", "overwrite=true"))
+    assert not run.finished(1, "pairs") and "beta: 0.5" in (root / "config.yaml").read_text()
+    aside = root / ".replaced"
+    assert {k: v for k, v in _tree(aside).items() if k != "MOVED"} == old
+    assert "Replaced with overwrite=true" in (aside / "MOVED").read_text()
+    assert run.resume_hint().startswith(
+        f"This run has recorded no finished stage; the run that overwrite=true replaced is kept "
+        f"in {aside}/"
+    )
+    run.mark_finished(1, "prompts")  # the replacement has started: the old run goes
+    assert sorted(p.name for p in root.iterdir()) == ["config.yaml", "iter_01"]
+    assert run.resume_hint().startswith("Finished stages are kept")
+
+
+def test_a_replacement_that_never_finished_a_stage_gives_the_old_run_back(tmp_path, capsys):
+    run = _old_run(tmp_path)
+    root = tmp_path / "run"
+    old = _tree(root)
+    run.bind(_cfg(tmp_path, "optimizer.beta=0.5", "overwrite=true"))
+    run.write_rows(1, "prompts", [{"id": "1-0", "instruction": "unfinished work"}])  # then it failed
+    # The next start, without overwrite=true: the old run is back, and refuses the other config.
+    with pytest.raises(RunDirError, match="optimizer.beta: 0.1 -> 0.5"):
+        run.bind(_cfg(tmp_path, "optimizer.beta=0.5"))
+    assert "was put back: its replacement recorded no finished stage" in capsys.readouterr().err
+    assert _tree(root) == old
+    run.bind(_cfg(tmp_path))  # and resumes with its own
+    assert run.stats(1, "pairs") == {"pairs": 1}
+
+
+def test_overwrite_that_cannot_write_the_new_config_puts_the_old_run_back(tmp_path, monkeypatch):
+    import errno
+
+    run = _old_run(tmp_path)
+    root = tmp_path / "run"
+    old = _tree(root)
+    _failing(monkeypatch, errno.ENOSPC)
+    with pytest.raises(RunDirError, match="config.yaml \\(No space left on device\\)"):
+        run.bind(_cfg(tmp_path, "optimizer.beta=0.5", "overwrite=true"))
+    assert _tree(root) == old and not (root / ".replaced").exists() and _tmp_files(root) == []
+
+
+def test_a_move_aside_cut_short_is_undone(tmp_path, capsys):
+    """Killed half-way through the move: no MOVED mark, and what stands in the directory is
+    still the old run's, so everything goes back and nothing is deleted."""
+    run = _old_run(tmp_path)
+    root = tmp_path / "run"
+    old = _tree(root)
+    (root / ".replaced").mkdir()
+    (root / "iter_01").rename(root / ".replaced" / "iter_01")
+    run.bind(_cfg(tmp_path))
+    assert _tree(root) == old and run.finished(1, "pairs")
+    assert "was put back" in capsys.readouterr().err
+
+
+def test_a_deletion_cut_short_is_finished_not_put_back(tmp_path):
+    run = _old_run(tmp_path)
+    root = tmp_path / "run"
+    run.bind(_cfg(tmp_path, "optimizer.beta=0.5", "overwrite=true"))
+    # Killed between recording the first stage and deleting the replaced run.
+    run.write_rows(1, "prompts", [{"id": "1-0", "instruction": "new"}])
+    (root / "iter_01" / "stages.json").write_text('{"prompts": {"finished": "", "stats": {}}}')
+    (root / ".replaced").rename(root / ".replaced.deleting")  # and half-way through deleting
+    run.bind(_cfg(tmp_path, "optimizer.beta=0.5"))
+    assert sorted(p.name for p in root.iterdir()) == ["config.yaml", "iter_01"]
+    assert run.finished(1, "prompts") and not run.finished(1, "pairs")

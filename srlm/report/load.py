@@ -2,9 +2,10 @@
 files, turned into the plain numbers, texts and counts that the figures and the page show.
 
 Every file is read with srlm.rundir's readers. A file that is absent is no error (a method
-without that stage, an iteration still running): its figure is left out. A file that is present
-but broken (bad JSON, a row that lacks a field the report reads) raises RunDirError naming the
-file, the line and the field.
+without that stage, an iteration still running): its figure is left out. So is a broken file of
+a stage not recorded finished: the run writes it anew when that stage runs. A broken file of a
+finished stage (bad JSON, a row that lacks a field the report reads), a broken stages.json or
+config.yaml raises RunDirError naming the file, the line and the field, and what to do.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from srlm.errors import RunDirError
-from srlm.rundir import line_of_row, read_json, read_jsonl
+from srlm.rundir import (
+    RunDir,
+    line_of_row,
+    read_error,
+    read_jsonl,
+    read_yaml_mapping,
+    writer_stage,
+)
 
 ITER_DIR = re.compile(r"^iter_(\d+)$")
 EXAMPLES_PER_ITERATION = 4
@@ -34,10 +40,21 @@ class Iteration:
     _files: dict[str, list[dict]] = field(default_factory=dict)
 
     def rows(self, name: str) -> list[dict]:
-        """The rows of ``iter_NN/<name>``, [] when the file is absent."""
+        """The rows of ``iter_NN/<name>``, [] when the file is absent or, unreadable, belongs to
+        a stage not recorded finished (the run rewrites it)."""
         if name not in self._files:
-            self._files[name] = read_rows(self.path / name)
+            try:
+                self._files[name] = read_rows(self.path / name)
+            except RunDirError as err:
+                self._files[name] = self._unfinished_or_raise(name, err)
         return self._files[name]
+
+    def _unfinished_or_raise(self, name: str, err: RunDirError) -> list[dict]:
+        stage = writer_stage(self.t, name)
+        if stage not in self.stages:
+            return []
+        advice = RunDir(self.path.parent).rerun_advice(self.t, stage)
+        raise RunDirError(f"{err}; {advice}") from None
 
     def require(
         self,
@@ -60,10 +77,12 @@ class Iteration:
                 missing = [k for k in keys if applies(r) and k not in r]
                 if missing:
                     path = self.path / name
-                    raise RunDirError(
+                    err = RunDirError(
                         f"{path}:{line_of_row(path, i)}: no field '{missing[0]}' "
                         f"(the report reads it for {purpose})"
                     )
+                    self._files[name] = self._unfinished_or_raise(name, err)
+                    return self._files[name]
         return rows
 
 
@@ -82,11 +101,16 @@ def load_run(run_dir: str | Path) -> Run:
     root = Path(run_dir)
     if not root.is_dir():
         raise RunDirError(f"{root} is not a run directory: it does not exist or is not a directory")
-    found = sorted(
-        (int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := ITER_DIR.match(p.name))
-    )
+    try:
+        found = sorted(
+            (int(m.group(1)), p)
+            for p in root.iterdir()
+            if p.is_dir() and (m := ITER_DIR.match(p.name))
+        )
+    except OSError as err:
+        raise read_error(root, err, "fix its permissions") from None
     iterations = [
-        Iteration(t, path, _stage_stats(path / "stages.json"))
+        Iteration(t, path, _stage_stats(RunDir(root), t))
         for t, path in found
         if (path / "stages.json").exists()  # an iteration that has not finished a stage yet
     ]
@@ -98,21 +122,20 @@ def load_run(run_dir: str | Path) -> Run:
         )
     config = {}
     if config_file.exists():
-        try:
-            config = yaml.safe_load(config_file.read_text()) or {}
-        except yaml.YAMLError:
-            config = {}
+        config = read_yaml_mapping(
+            config_file,
+            "it records the config the run was made with (the run cannot resume without it "
+            "either): restore it",
+        )
     return Run(root, config, iterations)
 
 
-def _stage_stats(path: Path) -> dict[str, dict]:
-    """stage -> its stats, from one stages.json."""
-    record = read_json(path)  # RunDirError naming file:line when it is not JSON
-    if not isinstance(record, dict):
-        raise RunDirError(f"{path}: not a JSON object of stages")
+def _stage_stats(run_dir: RunDir, t: int) -> dict[str, dict]:
+    """stage -> its stats, from one stages.json (RunDir.stages names a broken one)."""
+    path = run_dir.root / f"iter_{t:02d}" / "stages.json"
     out = {}
-    for stage, entry in record.items():
-        if not isinstance(entry, dict) or "stats" not in entry:
+    for stage, entry in run_dir.stages(t).items():
+        if "stats" not in entry:
             raise RunDirError(
                 f"{path}: stage '{stage}' has no field 'stats' (the report reads it for the "
                 "summary table and the stage figures)"

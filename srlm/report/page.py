@@ -16,7 +16,7 @@ import yaml
 from srlm.errors import SrlmError
 from srlm.report.figures import Figure, build_figures, matplotlib_missing
 from srlm.report.load import EXAMPLES_PER_ITERATION, Run, example_pairs, is_number, load_run
-from srlm.rundir import atomic_write_text
+from srlm.rundir import atomic_write_text, write_error
 from srlm.summary import COLUMNS, format_cell, iteration_row
 
 SHOWN_CHARS = 500
@@ -181,13 +181,29 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Path
     # the previous report as it was.
     page = render_html(run, figures, skipped, example_pairs(run))
     out = Path(out_dir) if out_dir is not None else run.root / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):  # a figure the run no longer has must not linger
-        old.unlink()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise write_error(out, err, "create") from None
+    # Every figure is written to a temporary file first: a disk that fills up half-way leaves
+    # the previous report whole and no temporary file.
+    written: list[Path] = []
     for f in figures:
         tmp = out / f".{f.name}.png.tmp"
-        tmp.write_bytes(f.png)
-        tmp.replace(out / f"{f.name}.png")
+        written.append(tmp)
+        try:
+            tmp.write_bytes(f.png)
+        except OSError as err:
+            for t in written:
+                t.unlink(missing_ok=True)
+            raise write_error(out / f"{f.name}.png", err) from None
+    try:
+        for old in out.glob("*.png"):  # a figure the run no longer has must not linger
+            old.unlink()
+        for f, tmp in zip(figures, written, strict=True):
+            tmp.replace(out / f"{f.name}.png")
+    except OSError as err:
+        raise write_error(out, err) from None
     index = out / "index.html"
     atomic_write_text(index, page)
     return index
@@ -204,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = write_report(args.run_dir, args.out)
     except SrlmError as err:  # a broken or foreign run directory: its message says which file
-        print(f"srlm.report: error: {err}", file=sys.stderr)
+        print(f"srlm: error: {err}", file=sys.stderr)
         return 2
     print(f"report: {path}")
     return 0

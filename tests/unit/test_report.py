@@ -430,7 +430,10 @@ def test_row_without_a_needed_field_names_file_line_and_field(tmp_path):
     with pytest.raises(RunDirError) as err:
         write_report(run)
     assert str(err.value) == (
-        f"{pairs}:3: no field 'chosen_tokens' (the report reads it for the length figure)"
+        f"{pairs}:3: no field 'chosen_tokens' (the report reads it for the length figure); "
+        "stage 'pairs' of iteration 2 is recorded finished with it: restore it, or run it "
+        f"again: delete the entries from 'pairs' on in {run / 'iter_02' / 'stages.json'} and "
+        "every later iter_NN/, then rerun the same command"
     )
 
 
@@ -475,7 +478,7 @@ def test_bad_stages_json_and_a_non_object_row_are_named(tmp_path):
     rewards.write_text(rewards.read_text() + '["not", "a", "row"]\n')
     with pytest.raises(RunDirError) as err:
         write_report(run)
-    assert str(err.value) == f"{rewards}:3: not a JSON object but list"
+    assert str(err.value).startswith(f"{rewards}:3: not a JSON object but list; stage 'rewards'")
 
 
 def test_fields_a_method_never_writes_leave_their_figure_out_quietly(tmp_path):
@@ -511,7 +514,7 @@ def test_command_names_a_path_that_is_not_a_run_directory(tmp_path, capsys):
     for bad in (tmp_path / "missing", tmp_path / "empty"):
         assert main([str(bad)]) == 2
         err = capsys.readouterr().err
-        assert f"srlm.report: error: {bad} is not a run directory" in err
+        assert f"srlm: error: {bad} is not a run directory" in err
     assert not (tmp_path / "empty" / "report").exists()
 
 
@@ -528,8 +531,11 @@ def test_command_on_a_broken_run_prints_one_error_line(tmp_path):
     )
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.splitlines() == [
-        f"srlm.report: error: {pairs}:2: not valid JSON "
-        "(Expecting property name enclosed in double quotes, column 2)"
+        f"srlm: error: {pairs}:2: not valid JSON "
+        "(Expecting property name enclosed in double quotes, column 2); stage 'pairs' of "
+        f"iteration 1 is recorded finished with it: restore it, or run it again: delete the "
+        f"entries from 'pairs' on in {run / 'iter_01' / 'stages.json'} and every later "
+        "iter_NN/, then rerun the same command"
     ]
     assert not (run / "report").exists()
 
