@@ -366,7 +366,9 @@ def test_a_replacement_that_never_finished_a_stage_gives_the_old_run_back(tmp_pa
     root = tmp_path / "run"
     old = _tree(root)
     run.bind(_cfg(tmp_path, "optimizer.beta=0.5", "overwrite=true"))
-    run.write_rows(1, "prompts", [{"id": "1-0", "instruction": "unfinished work"}])  # then it failed
+    run.write_rows(
+        1, "prompts", [{"id": "1-0", "instruction": "unfinished work"}]
+    )  # then it failed
     # The next start, without overwrite=true: the old run is back, and refuses the other config.
     with pytest.raises(RunDirError, match="optimizer.beta: 0.1 -> 0.5"):
         run.bind(_cfg(tmp_path, "optimizer.beta=0.5"))
