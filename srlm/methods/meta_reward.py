@@ -38,8 +38,10 @@ Choices the paper leaves open:
   meta-judging (all its judges agree, there is no disagreement to learn from). Ties go to the
   lower sample index.
 - Two judgements with identical text are not compared (no preference can exist between them).
-- A meta-judgement without a clear "Winner: Judgement A|B" counts as a parse failure and adds
-  nothing to the battle matrix (the paper's r = 0); there are no ties.
+- A meta-judgement without a clear "Winner: Judgement A|B" of its own (the last ``Winner:``
+  label opening a line, outside the quoted response and judgements), or one cut at
+  max_tokens, counts as a parse failure and adds nothing to the battle matrix (the paper's
+  r = 0); there are no ties.
 - omega's win counts are taken per response by default (``method.position_weights``); a
   meta-judge that always names the same position then carries no information and gives no pair.
 - A judge pair needs distinct highest and lowest Elo ratings and distinct texts.

@@ -22,9 +22,11 @@ is made by the model itself, with a label known by construction. One iteration w
                    y_w as Assistant A (correct verdict ``[[A]]``), order ``BA`` shows y_w as B
                    (correct ``[[B]]``). The execution prompt holds the question, both answers
                    and the plan, and asks for a verdict ``[[A]]`` or ``[[B]]``. Each execution is
-                   kept raw, with its order, its parsed verdict (``parse_verdict``: both tokens
-                   or none -> unparseable) and whether it is correct: the reward source
-                   (``reward=verdict_label``) checks the verdict against the order's label.
+                   kept raw, with its order, its parsed verdict (``parse_verdict`` under
+                   ``reward.verdict_rule``: both tokens on the verdict line, none, or an
+                   execution cut at max_tokens -> unparseable) and whether it is correct: the
+                   reward source (``reward=verdict_label``) checks the verdict against the
+                   order's label.
 4. ``pairs``       For each plan and each order: every correct execution paired with every
                    incorrect one (wrong, tie or unparseable). Instructions without any correct
                    execution are dropped.
