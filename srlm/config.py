@@ -165,10 +165,11 @@ class SelfJudgeRewardConfig(RewardConfig):
     min_score: float = 0.0
     max_score: float = 5.0
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 200))
-    # parse: the number the judge wrote after "Score:" (unparseable: counted, no score).
+    # parse: the number the judge wrote after its own "Score:" (unparseable: counted, no score).
     # expected: after the judge's justification, continue with "Score:" and take the
     # expectation of the score over the probabilities of the tokens min_score..max_score
-    # (always a number; for small judges that rarely finish the format).
+    # (a number for every judgement not cut at max_tokens; for small judges that rarely
+    # finish the format). A cut judgement has no score in either mode (docs/rewards.md).
     score_mode: str = "parse"
 
     def check(self) -> None:
