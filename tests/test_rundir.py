@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -366,9 +369,8 @@ def test_a_replacement_that_never_finished_a_stage_gives_the_old_run_back(tmp_pa
     root = tmp_path / "run"
     old = _tree(root)
     run.bind(_cfg(tmp_path, "optimizer.beta=0.5", "overwrite=true"))
-    run.write_rows(
-        1, "prompts", [{"id": "1-0", "instruction": "unfinished work"}]
-    )  # then it failed
+    # It wrote a stage file, then failed before recording the stage.
+    run.write_rows(1, "prompts", [{"id": "1-0", "instruction": "unfinished work"}])
     # The next start, without overwrite=true: the old run is back, and refuses the other config.
     with pytest.raises(RunDirError, match="optimizer.beta: 0.1 -> 0.5"):
         run.bind(_cfg(tmp_path, "optimizer.beta=0.5"))
@@ -414,3 +416,98 @@ def test_a_deletion_cut_short_is_finished_not_put_back(tmp_path):
     run.bind(_cfg(tmp_path, "optimizer.beta=0.5"))
     assert sorted(p.name for p in root.iterdir()) == ["config.yaml", "iter_01"]
     assert run.finished(1, "prompts") and not run.finished(1, "pairs")
+
+
+# ---------------------------------------------------------------- the commands that read runs
+def _evaluated_irpo_run(tmp_path) -> Path:
+    """An IRPO run evaluated at iterations 0 and 1 whose iteration 1 trained nothing (no
+    pairs): python -m srlm.evaluate finds every evaluation finished and loads no model."""
+    root = tmp_path / "run"
+    run = RunDir(root)
+    run.bind(_cfg(tmp_path, "method=irpo", "logger=none"))
+    run.mark_finished(0, "evaluate", {"accuracy": 0.5})
+    run.write_rows(1, "pairs", [{"question_id": "q1", "chosen": "5", "rejected": "6"}])
+    for stage in ("samples", "rewards", "pairs"):
+        run.mark_finished(1, stage)
+    run.mark_finished(1, "train", {"skipped": "no training examples"})
+    run.mark_finished(1, "evaluate", {"accuracy": 0.75})
+    return root
+
+
+def _command(module: str, root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, str(root)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
+
+
+BROKEN = {
+    # name: (file under the run, how it breaks, what the error says to do)
+    "config.yaml": (
+        "config.yaml",
+        lambda f: f.write_text("method:\n  name: [irpo\n"),
+        "restore it",
+    ),
+    "no config.yaml": ("config.yaml", lambda f: f.unlink(), "restore it"),
+    "stages.json": (
+        "iter_01/stages.json",
+        lambda f: f.write_text(f.read_text()[:40]),
+        "or start fresh with overwrite=true",
+    ),
+    "stage file": (
+        "iter_01/pairs.jsonl",
+        lambda f: f.write_text(f.read_text() + '{"chosen": \n'),
+        "delete the entries from 'pairs' on in",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_evaluate_command_on_a_broken_run_prints_one_error_line(tmp_path, case):
+    name, breaks, todo = BROKEN[case]
+    from srlm.report import write_report
+
+    root = _evaluated_irpo_run(tmp_path)
+    report = write_report(root).read_text()
+    breaks(root / name)
+    out = _command("srlm.evaluate", root)
+    errors = [line for line in out.stderr.splitlines() if not line.startswith("[srlm] note")]
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert len(errors) == 1 and errors[0].startswith(f"srlm: error: {root / name}")
+    assert todo in errors[0]
+    assert (root / "report" / "index.html").read_text() == report  # the report of before stays
+    assert _tmp_files(root) == []
+
+
+def test_evaluate_command_on_a_whole_run_has_nothing_to_do_and_rebuilds_the_report(tmp_path):
+    root = _evaluated_irpo_run(tmp_path)
+    out = _command("srlm.evaluate", root)
+    assert out.returncode == 0, out.stderr
+    assert f"report: {root / 'report' / 'index.html'}" in out.stdout
+    assert (root / "summary.json").exists()
+
+
+def test_report_is_built_without_config_yaml(tmp_path):
+    """The report is a view of the run's iter_NN/ files; config.yaml only adds the method's
+    name and the config's listing, so a run without it still has its report."""
+    from srlm.report import load_run, write_report
+
+    root = _evaluated_irpo_run(tmp_path)
+    (root / "config.yaml").unlink()
+    assert load_run(root).method == "unknown method"
+    assert write_report(root).exists()
+
+
+@pytest.mark.parametrize("case", ["config.yaml", "stages.json", "stage file"])
+def test_report_command_on_a_broken_run_prints_one_error_line(tmp_path, case):
+    name, breaks, todo = BROKEN[case]
+    root = _evaluated_irpo_run(tmp_path)
+    breaks(root / name)
+    before = _tree(root)
+    out = _command("srlm.report", root)
+    assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr
+    assert out.stderr.startswith(f"srlm: error: {root / name}") and todo in out.stderr
+    assert len(out.stderr.splitlines()) == 1 and _tree(root) == before
