@@ -511,3 +511,33 @@ def test_report_command_on_a_broken_run_prints_one_error_line(tmp_path, case):
     assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr
     assert out.stderr.startswith(f"srlm: error: {root / name}") and todo in out.stderr
     assert len(out.stderr.splitlines()) == 1 and _tree(root) == before
+
+
+def test_a_broken_weight_check_record_is_named(tmp_path):
+    import json
+
+    from srlm.rollout.base import PROBE_FILE, RolloutEngine
+
+    class Served(RolloutEngine):
+        """An engine whose served weights give these log-probs to the probe text."""
+
+        def generate(self, prompts, sampling, n=1, desc="generate"):
+            return [[] for _ in prompts]
+
+        def token_logprobs(self, text):
+            return [-1.0, -2.0]
+
+    probe = tmp_path / PROBE_FILE
+    probe.write_text(json.dumps({"logprobs": [-1.0, -2.01]}))
+    Served().check_weights(str(tmp_path), 0.1)  # the same weights, to rounding
+    probe.write_text('{"logprobs": [-1.0, ')  # cut off
+    with pytest.raises(RunDirError) as e:
+        Served().check_weights(str(tmp_path), 0.1)
+    assert str(e.value) == (
+        f"{probe}:1: not valid JSON (Expecting value, column 21); it is the trainer's record for "
+        "the stale-weight check: restore it, delete it to skip the check for this checkpoint, or "
+        "set rollout.check_weights=false"
+    )
+    probe.write_text('{"text": "x"}')
+    with pytest.raises(RunDirError, match="probe_logprobs.json: no list 'logprobs'; it is"):
+        Served().check_weights(str(tmp_path), 0.1)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
 from srlm.config import SamplingConfig
-from srlm.errors import SetupError
+from srlm.errors import RunDirError, SetupError
+from srlm.rundir import read_json
 
 # A fixed text whose log-probabilities the trainer records next to every checkpoint it saves;
 # the engine that loads the checkpoint must reproduce them, or it is serving stale weights.
@@ -71,7 +71,14 @@ class RolloutEngine(ABC):
         probe = Path(model_dir) / PROBE_FILE
         if not probe.exists():
             return
-        expected = json.loads(probe.read_text())["logprobs"]
+        remedy = (
+            "it is the trainer's record for the stale-weight check: restore it, delete it to "
+            "skip the check for this checkpoint, or set rollout.check_weights=false"
+        )
+        expected = read_json(probe, remedy)
+        if not isinstance(expected, dict) or not isinstance(expected.get("logprobs"), list):
+            raise RunDirError(f"{probe}: no list 'logprobs'; {remedy}")
+        expected = expected["logprobs"]
         got = self.token_logprobs(PROBE_TEXT)
         if len(got) != len(expected):
             raise SetupError(f"weight check: probe has {len(expected)} tokens, engine {len(got)}")
