@@ -8,7 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from srlm.compose import register_configs
-from srlm.errors import SrlmError
+from srlm.errors import SrlmError, error_lines
 
 register_configs()
 
@@ -30,6 +30,55 @@ def secondary_slurm_task() -> bool:
     return False
 
 
+def precheck(argv: list[str]) -> None:
+    """The whole pre-flight of the command, before Hydra makes or writes anything: a refused
+    command leaves no trace in the run directory, and a multirun's every job is checked before
+    the first starts. Exits 2 with one `srlm: error:` line per problem."""
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        args = get_args_parser().parse_args(argv)
+    except SystemExit:
+        return  # Hydra reports its own usage errors
+    if (
+        args.help
+        or args.hydra_help
+        or args.cfg
+        or args.info
+        or args.shell_completion
+        or args.experimental_rerun
+        or args.config_name
+        or args.config_path
+        or args.config_dir
+    ):
+        return  # not a run of srlm's own config
+    try:
+        if args.multirun:
+            from srlm.sweeps import check_multirun
+
+            check_multirun(args.overrides)
+        else:
+            _check_run(args.overrides)
+    except SrlmError as e:
+        print("\n".join(error_lines(e)), file=sys.stderr)
+        sys.exit(2)
+
+
+def _check_run(overrides: list[str]) -> None:
+    from omegaconf import OmegaConf, open_dict
+
+    from srlm.compose import compose_or_explain
+    from srlm.preflight import check
+
+    cfg = compose_or_explain(overrides, with_hydra=True)
+    run_dir = OmegaConf.select(cfg, "hydra.run.dir")
+    with open_dict(cfg):
+        del cfg["hydra"]
+        if cfg.get("run_dir") is None:
+            cfg.run_dir = run_dir
+    check(cfg, here=True)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
@@ -47,9 +96,10 @@ def main(cfg: DictConfig) -> None:
         config = validate(cfg)  # before anything heavy is imported or loaded
         run(config)
     except SrlmError as e:
-        print(f"srlm: error: {e}", file=sys.stderr)
+        print("\n".join(error_lines(e)), file=sys.stderr)
         sys.exit(2)
 
 
 if __name__ == "__main__":
+    precheck(sys.argv[1:])
     main()

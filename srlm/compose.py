@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 from dataclasses import fields, is_dataclass
 from difflib import get_close_matches
 from pathlib import Path
@@ -89,8 +90,9 @@ def register_configs() -> None:
         cs.store(group="schema/reward", name=name, node=reward_schema(name))
 
 
-def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """Compose the config as `python -m srlm OVERRIDES...` would (for tests and notebooks)."""
+def compose(overrides: list[str] | tuple[str, ...] = (), with_hydra: bool = False) -> DictConfig:
+    """Compose the config as `python -m srlm OVERRIDES...` would (for tests and notebooks);
+    `with_hydra` keeps Hydra's own node (hydra.run.dir, the sweeper's params)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -98,7 +100,30 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
+
+
+def compose_or_explain(overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """compose(), with Hydra's errors turned into srlm's: Problems, one line each. A key the
+    schema lacks (`optimizer.bta=0.2`) is composed as if added with `+`, so that validate()
+    names it with the nearest known key and goes on to check the rest."""
+    overrides = list(overrides)
+    for _ in range(len(overrides) + 1):
+        try:
+            return compose(overrides, with_hydra=with_hydra)
+        except Exception as e:  # Hydra's errors name the override; the traceback is noise
+            match = re.match(r"Could not override '([^']+)'", str(e))
+            plain = [i for i, o in enumerate(overrides) if match and o.startswith(match[1] + "=")]
+            if not plain:
+                raise Problems([_one_line(e)]) from None
+            overrides[plain[0]] = "+" + overrides[plain[0]]
+    raise AssertionError("unreachable: each retry adds one '+'")
+
+
+def _one_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    noise = ("full_key", "reference_type", "object_type", "Set the environment variable")
+    return " ".join(line for line in lines if not line.startswith(noise))
 
 
 def validate(cfg: DictConfig) -> Config:
@@ -119,9 +144,9 @@ def validate(cfg: DictConfig) -> Config:
         problems.append(
             f"reward.name={reward_name!r}: known rewards are {', '.join(reward_names())}"
         )
-    problems += unknown_keys(cfg)
     if problems:  # what follows reads the schemas the names select
-        raise Problems(problems)
+        raise Problems(problems + unknown_keys(cfg))
+    unknown = unknown_keys(cfg)  # reported at the end; the rest is still checked
     try:
         obj = OmegaConf.to_object(cfg)
     except Exception as e:  # omegaconf's errors already name the key; drop the traceback
@@ -154,8 +179,6 @@ def validate(cfg: DictConfig) -> Config:
             obj.eval,
         )
     ]
-    if not problems:  # the checks across groups assume each group is sound
-        checks.append(lambda: check_combinations(obj))
     for check in checks:
         with collecting_problems() as found:
             try:
@@ -168,8 +191,16 @@ def validate(cfg: DictConfig) -> Config:
                 if not found:
                     raise
         problems += found
+    if not problems:  # the checks across groups assume each group is sound
+        try:
+            check_combinations(obj)
+        except SrlmError as e:
+            problems += getattr(e, "problems", [str(e)])
+    problems = unknown + problems
     if problems:
-        raise Problems(problems)
+        error = Problems(problems)
+        error.config = obj  # typed, so that the pre-flight can still look for more
+        raise error
     return obj
 
 

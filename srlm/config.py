@@ -22,7 +22,6 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from srlm.core.parsing import VERDICT_RULES
 from srlm.errors import ConfigError
 
 # While collecting (srlm.compose.validate reports every problem at once), a failed check is
@@ -140,6 +139,10 @@ class RolloutConfig:
 
 
 # ---------------------------------------------------------------- reward
+# How a pairwise judge's written verdict is read (srlm.core.parsing.parse_verdict): `final`, the
+# judge's own last verdict line; `strict`, the Self-Taught Evaluator's rule (both labels anywhere
+# void the verdict).
+VERDICT_RULES = ("final", "strict")
 # Where scores come from (srlm/rewards). Each option is a schema below, selected by `name`;
 # the source that reads it registers under the same name (srlm.rewards.base.register_reward).
 SCORE_MODES = ("parse", "expected")

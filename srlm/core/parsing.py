@@ -12,6 +12,8 @@ from bisect import bisect_right
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from srlm.config import VERDICT_RULES
+
 __all__ = [
     "ANSWER_BLOCKS",
     "JUDGEMENT_BLOCKS",
@@ -92,8 +94,6 @@ JUDGEMENT_BLOCKS = (
     ("<judgement A>", "</judgement A>"),
     ("<judgement B>", "</judgement B>"),
 )
-
-VERDICT_RULES = ("final", "strict")
 
 
 def cut_off(finish_reason: str | None) -> bool:
