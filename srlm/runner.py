@@ -34,8 +34,11 @@ registry (srlm.core.losses), whose ``inputs`` says what batch it needs.
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,6 +47,7 @@ from srlm.errors import SrlmError
 from srlm.eval.stage import Evaluation
 from srlm.methods import get_method
 from srlm.models import resolve_model_dir
+from srlm.procs import child_setup, fault
 from srlm.rollout.engines import make_engine
 from srlm.rundir import RunDir, write_json
 from srlm.summary import format_summary, iteration_row, report_line
@@ -53,6 +57,11 @@ from srlm.training.nodes import check_allocation
 
 def run(config: Config) -> list[dict]:
     """Run (or resume) the experiment of a validated config; the per-iteration summary rows."""
+    with stop_on_signals():
+        return _run(config)
+
+
+def _run(config: Config) -> list[dict]:
     run_dir, logger = prepare(config)
     base = resolve_model_dir(config.model.source, config.model.path)
     start = warm_start(config, run_dir, base)
@@ -164,6 +173,56 @@ def _write_report(run_dir: str) -> Path | None:
         return None
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGINT reached the driver. A BaseException, so that no `except Exception`
+    on the way up mistakes it for a stage's own failure."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+# Seconds the driver waits for a phase child to exit after SIGTERM before it sends SIGKILL. A
+# child dies at once on SIGTERM (srlm.procs.exit_on_signal); the margin is for a machine under
+# load. With the driver's own exit it stays well inside the 30 s that SLURM (KillWait) and
+# most schedulers allow between SIGTERM and SIGKILL.
+STOP_WAIT_S = 15
+
+
+@contextmanager
+def stop_on_signals():
+    """While the run goes on, SIGTERM or SIGINT stops it: the phase child is ended (its ranks and
+    engines die with it), one line says what stopped, and the process exits with 128 + the
+    signal's number, as a shell reports a process ended by that signal. Every finished stage is
+    kept, and no half-done one is recorded (srlm.procs), so the same command resumes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread; the caller owns signals
+        return
+    received: list[int] = []
+
+    def handler(signum, frame):
+        if received:
+            return  # already stopping: a second signal must not interrupt the clean-up
+        received.append(signum)
+        raise Stopped(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except Stopped as e:
+        name = signal.Signals(e.signum).name
+        print(
+            f"srlm: error: stopped by {name}; finished stages are kept: rerun the same command "
+            "to resume",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.exit(128 + e.signum)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def _run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str = "") -> None:
     if not config.isolate_stages:
         run_phase(config, phase, t, model_dir, initial)
@@ -172,8 +231,22 @@ def _run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str 
         target=_child, args=(config, phase, t, model_dir, initial), name=f"srlm-{phase}-{t}"
     )
     proc.start()
-    proc.join()
+    try:
+        proc.join()
+    except BaseException:
+        # Stopped (or any error in the driver): the child must not outlive it.
+        _stop_child(proc)
+        raise
     check_phase_exit(config, phase, t, proc.exitcode)
+
+
+def _stop_child(proc) -> None:
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(STOP_WAIT_S)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
 
 
 def check_phase_exit(config: Config, phase: str, t: int, exitcode: int) -> None:
@@ -190,10 +263,18 @@ def check_phase_exit(config: Config, phase: str, t: int, exitcode: int) -> None:
             file=sys.stderr,
         )
         return
+    how = f"exit code {exitcode}" + (f", {_signal_name(-exitcode)}" if exitcode < 0 else "")
     raise SrlmError(
-        f"the {phase} phase of iteration {t} failed (exit code {exitcode}; see above). "
+        f"the {phase} phase of iteration {t} failed ({how}; see above). "
         "Finished stages are kept: rerun the same command to resume."
     )
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _phase_done(config: Config, phase: str, t: int) -> bool:
@@ -210,6 +291,7 @@ def _phase_done(config: Config, phase: str, t: int) -> bool:
 
 
 def _child(config: Config, phase: str, t: int, model_dir: str, initial: str) -> None:
+    child_setup()
     try:
         run_phase(config, phase, t, model_dir, initial)
     except SrlmError as e:
@@ -221,21 +303,47 @@ class PolicyEngine:
     """The EngineFn of a phase: the rollout engine serving M_t, started on first call (a stage
     that needs no model never pays for one). A reward source with its own model (a judge model,
     a reward model) calls release() before loading it, so the two never share the accelerator's
-    memory; a later stage that needs the policy again starts it again."""
+    memory; a later stage that needs the policy again starts it again.
+
+    Each stage starts from a random state of its own (``seed_stage``): a run resumed at the
+    samples stage then draws what an uninterrupted one draws there, instead of continuing the
+    random stream of a prompts stage that ran in another process. This holds for the
+    transformers engine in this process (rollout=hf, one replica); vLLM's sampler lives in its
+    engine process, seeded once per engine, so a resumed vLLM stage samples afresh."""
 
     def __init__(self, model_dir: str, config: Config):
         self.model_dir, self.config = model_dir, config
         self.engine = None
+        self.seed: int | None = None
 
     def __call__(self):
         if self.engine is None:
             self.engine = make_engine(self.model_dir, self.config.model, self.config.rollout)
+            self._reseed()  # the engine seeds the global generator as it starts
         return self.engine
+
+    def seed_stage(self, t: int, stage: str) -> None:
+        self.seed = stage_seed(self.config.rollout.seed, t, stage)
+        self._reseed()
+
+    def _reseed(self) -> None:
+        if self.seed is not None and self.engine is not None and self.config.rollout.engine == "hf":
+            import torch
+
+            torch.manual_seed(self.seed)
 
     def release(self) -> None:
         if self.engine is not None:
             self.engine.close()
             self.engine = None
+
+
+def stage_seed(seed: int, t: int, stage: str) -> int:
+    """The random seed of one stage of iteration t: fixed by the run's seed and the stage alone
+    (zlib.crc32, not hash(): the latter differs between processes)."""
+    import zlib
+
+    return (seed * 1_000_003 + t * 1009 + zlib.crc32(stage.encode())) % 2**32
 
 
 def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str = "") -> None:
@@ -248,9 +356,12 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         try:
             if phase == "evaluate":
                 print(f"[srlm] iteration {t}: evaluate", flush=True)
+                fault(f"{t}/evaluate:before-file")
                 stats = method.evaluate(t, engine) if method.evaluates else {}
                 stats |= evaluation(config, run_dir).evaluate(t, engine)
+                fault(f"{t}/evaluate:after-file")
                 run_dir.mark_finished(t, "evaluate", stats)
+                fault(f"{t}/evaluate:after-record")
                 return
             if phase == "winrates":
                 print(
@@ -266,7 +377,12 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
                 if run_dir.finished(t, stage):
                     continue
                 print(f"[srlm] iteration {t}: {stage}", flush=True)
-                run_dir.mark_finished(t, stage, method.run_stage(stage, t, engine))
+                engine.seed_stage(t, stage)
+                fault(f"{t}/{stage}:before-file")
+                stats = method.run_stage(stage, t, engine)
+                fault(f"{t}/{stage}:after-file")
+                run_dir.mark_finished(t, stage, stats)
+                fault(f"{t}/{stage}:after-record")
         finally:
             engine.release()
         return
@@ -298,6 +414,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         run_dir.mark_finished(t, stage, {"skipped": "no training examples"})
         return
     print(f"[srlm] iteration {t}: {stage} on {len(examples)} examples ({opt.loss})", flush=True)
+    fault(f"{t}/{stage}:before-file")
     stats = train(
         examples,
         model_dir,
@@ -307,4 +424,6 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         config.trainer,
         seed=config.seed + t,
     )
+    fault(f"{t}/{stage}:after-file")
     run_dir.mark_finished(t, stage, stats)
+    fault(f"{t}/{stage}:after-record")

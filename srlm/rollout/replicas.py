@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from srlm.config import ModelConfig, RolloutConfig
 from srlm.errors import SetupError
+from srlm.procs import child_setup
 from srlm.rollout.base import RolloutEngine
 
 # Seconds to wait for a replica to load its model before giving up (70B weights from a slow
@@ -76,6 +77,7 @@ def _serve(
     cpus: list[int] | None,
 ) -> None:
     """A replica's process: load the engine, then answer requests until told to close."""
+    child_setup()  # a replica (and its vLLM engine, srlm.rollout.vllm_engine) ends with the phase
     try:
         if gpus is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)

@@ -15,6 +15,8 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from srlm.procs import child_setup
+
 
 def launch_ranks(
     rank_fn: Callable[..., dict],
@@ -87,6 +89,8 @@ def launch_ranks(
 
 
 def _rank_main(rank_fn, local: int, layout: tuple, results, args: tuple) -> None:
+    # A rank ends with its parent, and on SIGTERM at once (Lightning's handler trains on).
+    child_setup()
     node_rank, devices, world, master_addr, port = layout
     rank = node_rank * devices + local
     os.environ.update(

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import lightning as L
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from srlm.config import ModelConfig, OptimizerConfig, TrainerConfig
 from srlm.core.losses import loss_spec
+from srlm.procs import fault
 from srlm.rollout.base import PROBE_FILE, PROBE_TEXT
 from srlm.training.data import Example, collate, encode_example, sequence_logps, token_logps
 from srlm.training.model import load_causal_lm, load_tokenizer
@@ -244,6 +246,42 @@ class PreferenceModule(L.LightningModule):
         return out
 
 
+class KeepSignalHandlers(L.Callback):
+    """Put back the SIGTERM handler Lightning replaced when fit began.
+
+    Lightning's handler (lightning.pytorch.trainer.connectors.signal_connector) logs "Received
+    SIGTERM", broadcasts a flag to the other ranks from inside the handler, and asks the loop to
+    stop after the current batch; in the last batch it does not stop at all, so a terminated
+    trainer saved its checkpoint and went on. srlm's processes end at once on SIGTERM instead
+    (srlm.procs.exit_on_signal; in the driver, srlm.runner.stop_on_signals); nothing half-done
+    is recorded, and the rerun trains the stage again from M_t.
+
+    Also the crash test's mid-training kill point: ``SRLM_FAULT=iter_NN:train-step-1`` fires
+    after the first optimizer step of the training in iter_NN.
+    """
+
+    def __init__(self, label: str):
+        self.label = label
+        self.handler = None
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        self.handler = signal.getsignal(signal.SIGTERM)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # After Lightning registered its own handler (Trainer._run, before the fit loop).
+        if self.handler is not None and _in_main_thread():
+            signal.signal(signal.SIGTERM, self.handler)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        fault(f"{self.label}:train-step-{trainer.global_step}")
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def resolve_precision(cfg: TrainerConfig) -> str:
     """`auto`: bf16 autocast where the hardware computes in bf16 natively, else float32.
 
@@ -342,6 +380,7 @@ def _train_rank(
         enable_progress_bar=None if world == 1 else False,
         log_every_n_steps=1,
         default_root_dir=str(out_dir.parent / "lightning"),
+        callbacks=[KeepSignalHandlers(out_dir.parent.name)],
     )
     trainer.fit(module, loader)
     if len(set(module.fingerprints)) > 1:
@@ -456,7 +495,9 @@ def _save(
     if hasattr(model, "merge_and_unload"):  # LoRA: ship plain weights to the rollout engine
         model = model.merge_and_unload()
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    # A process killed while saving left its own temporary copy (a whole model): remove it.
+    for old in out_dir.parent.glob(out_dir.name + ".tmp*"):
+        shutil.rmtree(old, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tok.save_pretrained(tmp)
     (tmp / PROBE_FILE).write_text(json.dumps({"text": PROBE_TEXT, "logprobs": probe}))
