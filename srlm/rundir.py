@@ -211,7 +211,12 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
 # Where overwrite=true puts the run it replaces, and the mark that the move is complete.
 REPLACED = ".replaced"
 MOVED = "MOVED"
-KEEP = {".hydra", REPLACED}  # Hydra's own record of this launch; the replaced run
+
+
+def _kept(name: str) -> bool:
+    """Entries of the run directory that belong to no one run: Hydra's record and log of the
+    launches (the current launch writes to them), and the replaced run itself."""
+    return name in (".hydra", REPLACED) or name.endswith(".log")
 
 
 class RunDir:
@@ -298,7 +303,7 @@ class RunDir:
         try:
             aside.mkdir()
             for child in sorted(self.root.iterdir()):
-                if child.name not in KEEP:
+                if not _kept(child.name):
                     child.rename(aside / child.name)
             (aside / MOVED).write_text(
                 f"Replaced with overwrite=true on {time.strftime('%Y-%m-%dT%H:%M:%S')}. This is "
@@ -320,7 +325,7 @@ class RunDir:
             return
         if (aside / MOVED).exists():
             for child in self.root.iterdir():
-                if child.name not in KEEP:
+                if not _kept(child.name):
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
         for child in aside.iterdir():
             if child.name != MOVED:

@@ -350,17 +350,27 @@ def test_overwrite_moves_the_old_run_aside_until_the_new_one_finishes_a_stage(tm
     run = _old_run(tmp_path)
     root = tmp_path / "run"
     old = _tree(root)
+    # Hydra's record and log of the launches stay: the current launch is writing to them.
+    (root / ".hydra").mkdir()
+    (root / ".hydra" / "overrides.yaml").write_text("- overwrite=true\n")
+    (root / "__main__.log").write_text("launch 1\nlaunch 2\n")
     run.bind(_cfg(tmp_path, "optimizer.beta=0.5", "overwrite=true"))
     assert not run.finished(1, "pairs") and "beta: 0.5" in (root / "config.yaml").read_text()
     aside = root / ".replaced"
     assert {k: v for k, v in _tree(aside).items() if k != "MOVED"} == old
+    assert (root / "__main__.log").exists() and (root / ".hydra" / "overrides.yaml").exists()
     assert "Replaced with overwrite=true" in (aside / "MOVED").read_text()
     assert run.resume_hint().startswith(
         f"This run has recorded no finished stage; the run that overwrite=true replaced is kept "
         f"in {aside}/"
     )
     run.mark_finished(1, "prompts")  # the replacement has started: the old run goes
-    assert sorted(p.name for p in root.iterdir()) == ["config.yaml", "iter_01"]
+    assert sorted(p.name for p in root.iterdir()) == [
+        ".hydra",
+        "__main__.log",
+        "config.yaml",
+        "iter_01",
+    ]
     assert run.resume_hint().startswith("Finished stages are kept")
 
 
