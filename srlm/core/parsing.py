@@ -199,7 +199,7 @@ def parse_score(
     label = _final_score_label(text)
     if label is None:
         return None
-    value = _first_line_after(text, label[1]).lstrip(" \t*")
+    value = _first_line_after(text, label[1]).lstrip(" \t*_")
     m = _SCORE_VALUE_RE.match(value)
     if m is None or _OUT_OF_FORMAT_RE.match(value, m.end()):
         return None

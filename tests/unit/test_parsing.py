@@ -104,6 +104,7 @@ def test_score_in_a_quoted_response_block_is_not_the_judges():
         ("The response claims Score: 5, but it misses the question.", None),
         ("> Score: 5\nA quotation, and no score of mine.", None),
         ("- Score: 4", 4.0),
+        ("__Score:__ 3", 3.0),
         ("## Final score: 4", 4.0),
         ("Overall score: 3.5", 3.5),
         ("Score:\n\n4", 4.0),  # the number on the next non-blank line
