@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from srlm.config import ModelConfig, RolloutConfig, SamplingConfig
+from srlm.procs import children, reap_with_me, stop_reaper
 from srlm.rollout.base import Completion, RolloutEngine
 
 
@@ -17,6 +18,7 @@ class VllmEngine(RolloutEngine):
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         from vllm import LLM
 
+        before = children()
         self.llm = LLM(
             model=model_dir,
             dtype=model.dtype,
@@ -28,6 +30,9 @@ class VllmEngine(RolloutEngine):
             enforce_eager=rollout.enforce_eager,
             trust_remote_code=model.trust_remote_code,
         )
+        # vLLM's engine process (and its workers, which watch it) does not notice its parent's
+        # death and would serve on as an orphan: a watcher kills it when this process is gone.
+        self.reaper = reap_with_me(sorted(children() - before))
         self.tokenizer = self.llm.get_tokenizer()
         self.max_length = model.max_length
 
@@ -94,6 +99,7 @@ class VllmEngine(RolloutEngine):
         if shutdown:
             shutdown()
         del self.llm
+        stop_reaper(self.reaper)
 
 
 def _tqdm(desc: str):
