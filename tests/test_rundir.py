@@ -260,30 +260,26 @@ def test_run_dir_under_a_file_is_refused(tmp_path):
     )
 
 
-def _failing(monkeypatch, code: int, where: str = "fsync"):
+def _failing(monkeypatch, code: int, where: str = "fsync") -> None:
     """The system call `where` of srlm.rundir's writes fails with errno `code`, as it does on a
     full disk (ENOSPC comes from write or fsync, after the file was made) or a read-only one
     (EROFS from open, before)."""
-    import errno as errno_mod
-    import os as os_mod
-
     from srlm import rundir
 
     def fail(*args, **kwargs):
-        raise OSError(code, os_mod.strerror(code))
+        raise OSError(code, os.strerror(code))
 
     if where == "open":
         real_open = open
 
-        def open_(path, mode="r", *args, **kwargs):
+        def open_for_reading_only(path, mode="r", *args, **kwargs):
             if "w" in mode:
                 fail()
             return real_open(path, mode, *args, **kwargs)
 
-        monkeypatch.setattr(rundir, "open", open_, raising=False)
+        monkeypatch.setattr(rundir, "open", open_for_reading_only, raising=False)
     else:
         monkeypatch.setattr(rundir.os, where, fail)
-    return errno_mod
 
 
 def test_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, monkeypatch):
