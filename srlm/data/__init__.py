@@ -9,11 +9,13 @@ A *source* names where rows come from (``load_rows``):
 - ``hf:ORG/NAME[:CONFIG]`` - a Hugging Face dataset through ``datasets.load_dataset``; these
   machines have no network, so it must already be in the local cache.
 
-Every row is checked as it is read: a line that is not a JSON object, or a row without a
-required field, raises ``DataError`` naming the file and the 1-based line (or, for a Hugging
-Face dataset, the row index), the field, and what the row does have.  ``field_map`` renames
-fields from the file's names to ours (``{"question": "problem"}`` reads the file's
-``problem`` as our ``question``) before the check.
+Every row is checked as it is read: a line that is not a JSON object, a row without a required
+field, or a field of the wrong type (``FIELD_KINDS``: an ``instruction`` must be non-empty text,
+a seed judgement's ``score`` a number, an IRPO ``answer`` text or a number) raises ``DataError``
+naming the file and the 1-based line (or, for a Hugging Face dataset, the row index), the
+field, and what was found.  A source with no rows at all is a ``DataError`` naming it.
+``field_map`` renames fields from the file's names to ours (``{"question": "problem"}`` reads
+the file's ``problem`` as our ``question``) before the check.
 
 Verifiable arithmetic tasks for IRPO are generated, not shipped: see ``srlm.data.arithmetic``.
 """
@@ -21,6 +23,7 @@ Verifiable arithmetic tasks for IRPO are generated, not shipped: see ``srlm.data
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,6 +32,7 @@ from typing import Any
 from srlm.errors import SrlmError
 
 __all__ = [
+    "FIELD_KINDS",
     "DataError",
     "builtin_names",
     "builtin_path",
@@ -44,6 +48,27 @@ class DataError(SrlmError, ValueError):
     """A data file or row that cannot be used; the message names the file and line."""
 
 
+# What each field a method reads must hold, decided by how the readers use it: text is
+# tokenised, stripped and compared, so a list or a number there fails far from the file (or
+# turns into its repr in a prompt); a seed judgement's score is written as ``Score: {score:g}``
+# and compared with ``ift_min_score``; an IRPO answer is a GSM8K worked solution (``... #### 72``)
+# or a bare gold value, which files often store as a number.
+TEXT, NUMBER, TEXT_OR_NUMBER, ID = "text", "number", "text or number", "id"
+FIELD_KINDS: dict[str, str] = {
+    "instruction": TEXT,
+    "response": TEXT,
+    "justification": TEXT,
+    "score": NUMBER,
+    "question": TEXT,
+    "answer": TEXT_OR_NUMBER,
+    "solution": TEXT,
+    "prompt": TEXT,
+    "chosen": TEXT,
+    "rejected": TEXT,
+    "id": ID,
+}
+
+
 # ---------------------------------------------------------------------------------------------
 # helpers
 
@@ -53,14 +78,57 @@ def _preview(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _is_number(value: Any) -> bool:
+    # JSON true/false are bools, which Python counts as ints; NaN and Infinity parse as floats.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def kind_problem(kind: str, value: Any) -> str | None:
+    """Why ``value`` is not a ``kind`` value (the end of a sentence starting with the field's
+    name), or None when it is."""
+    got = f"{type(value).__name__}: {_preview(value)}"
+    if kind in (TEXT, TEXT_OR_NUMBER, ID) and isinstance(value, str):
+        return None if value.strip() else f"is empty text: {_preview(value)}"
+    if kind == TEXT:
+        return f"must be text, got {got}"
+    if kind in (NUMBER, TEXT_OR_NUMBER) and _is_number(value):
+        return None
+    if kind == NUMBER:
+        return f"must be a number, got {got}"
+    if kind == TEXT_OR_NUMBER:
+        return f"must be text or a number, got {got}"
+    if kind == ID:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"must be text or an integer, got {got}"
+    raise ValueError(f"unknown field kind {kind!r}")
+
+
+def looked_in(name: str, field_map: Mapping[str, str] | None) -> str:
+    """`` (read from the file's field 'x')`` when ``field_map`` renames ``name``, else ``""``."""
+    src = (field_map or {}).get(name, name)
+    return f" (read from the file's field {src!r})" if src != name else ""
+
+
+def check_kind(
+    row: Mapping, name: str, kind: str, where: str, field_map: Mapping[str, str] | None = None
+) -> None:
+    """Raise ``DataError("WHERE: field 'NAME' must be ...")`` unless ``row[name]`` is a ``kind``
+    value."""
+    problem = kind_problem(kind, row[name])
+    if problem:
+        raise DataError(f"{where}: field {name!r}{looked_in(name, field_map)} {problem}")
+
+
 def _map_and_check(
     row: Any,
     where: str,
     required: Iterable[str] | None,
     field_map: Mapping[str, str] | None,
+    optional: Iterable[str] | None = None,
 ) -> dict:
-    """Rename fields (file name -> our name) and check the required ones; ``where`` is the
-    ``file:line`` (or dataset row) prefix of any error."""
+    """Rename fields (file name -> our name), check the required ones are present, and check
+    the type (``FIELD_KINDS``) of each required field and of each ``optional`` one the row has;
+    ``where`` is the ``file:line`` (or dataset row) prefix of any error."""
     if not isinstance(row, dict):
         raise DataError(
             f"{where}: expected a JSON object (one row per line), got "
@@ -75,15 +143,17 @@ def _map_and_check(
                     out.pop(theirs, None)
                 out[ours] = row[theirs]
         row = out
-    for name in required or ():
+    required = list(required or ())
+    for name in required:
         if name not in row or row[name] is None:
-            src = fmap.get(name, name)
-            looked = f" (read from the file's field {src!r})" if src != name else ""
             state = "is null" if name in row else "is missing"
             raise DataError(
-                f"{where}: required field {name!r}{looked} {state}; the row has fields "
-                f"{sorted(row)}: {_preview(row)}"
+                f"{where}: required field {name!r}{looked_in(name, fmap)} {state}; the row has "
+                f"fields {sorted(row)}: {_preview(row)}"
             )
+    for name in required + [n for n in optional or () if row.get(n) is not None]:
+        if name in FIELD_KINDS:
+            check_kind(row, name, FIELD_KINDS[name], where, fmap)
     return row
 
 
@@ -111,13 +181,15 @@ def read_jsonl(
     path: str | os.PathLike,
     required: list[str] | None = None,
     field_map: dict[str, str] | None = None,
+    optional: list[str] | None = None,
 ) -> list[dict]:
     """Read a JSONL file into a list of dicts, one per non-blank line.
 
     ``field_map`` maps our name -> the file's name; mapped fields are renamed, the others
-    kept.  Raises ``DataError("PATH:LINE: ...")`` for a line that is not a JSON object or a
-    row missing (or null in) a ``required`` field, and ``DataError`` naming the path when the
-    file cannot be read.
+    kept.  Raises ``DataError("PATH:LINE: ...")`` for a line that is not a JSON object, a
+    row missing (or null in) a ``required`` field, or a required field (or an ``optional`` one
+    the row has) of the wrong type (``FIELD_KINDS``); and ``DataError`` naming the path when
+    the file cannot be read or has no rows.
     """
     _check_field_map(field_map)
     p = Path(path).expanduser()
@@ -149,7 +221,9 @@ def read_jsonl(
                     f"{p}:{lineno}: malformed JSON ({e.msg} at column {e.colno}): "
                     f"{_preview(line.strip())}"
                 ) from e
-            rows.append(_map_and_check(obj, f"{p}:{lineno}", required, field_map))
+            rows.append(_map_and_check(obj, f"{p}:{lineno}", required, field_map, optional))
+    if not rows:
+        raise DataError(f"{p}: the file has no rows (it is empty or holds only blank lines)")
     return rows
 
 
@@ -177,6 +251,7 @@ def _load_hf(
     required: list[str] | None,
     field_map: dict[str, str] | None,
     limit: int | None,
+    optional: list[str] | None = None,
 ) -> list[dict]:
     source = f"hf:{spec}"
     name, _, config = spec.partition(":")
@@ -206,7 +281,10 @@ def _load_hf(
     for i, row in enumerate(ds):
         if limit is not None and i >= limit:
             break
-        rows.append(_map_and_check(dict(row), f"{source}[{split}] row {i}", required, field_map))
+        where = f"{source}[{split}] row {i}"
+        rows.append(_map_and_check(dict(row), where, required, field_map, optional))
+    if not rows and limit != 0:
+        raise DataError(f"{source}[{split}]: the dataset split has no rows")
     return rows
 
 
@@ -216,13 +294,15 @@ def load_rows(
     required: list[str] | None = None,
     field_map: dict[str, str] | None = None,
     limit: int | None = None,
+    optional: list[str] | None = None,
 ) -> list[dict]:
     """Rows from ``source`` (a JSONL path, ``builtin:NAME`` or ``hf:ORG/NAME[:CONFIG]``).
 
     ``split`` selects the Hugging Face split (and ``DIR/<split>.jsonl`` when ``source`` is a
-    directory); it is ignored for a single file.  ``required`` and ``field_map`` are checked
-    as in ``read_jsonl``; ``limit`` keeps the first ``limit`` rows (every line of a local file
-    is still checked).
+    directory); it is ignored for a single file.  ``required``, ``optional`` and ``field_map``
+    are checked as in ``read_jsonl``, Hugging Face rows too; ``limit`` keeps the first
+    ``limit`` rows (every line of a local file is still checked).  A source without rows is a
+    ``DataError``.
     """
     if not isinstance(source, str | os.PathLike) or not str(source).strip():
         raise DataError(f"data source must be {_SOURCE_FORMS}, got {source!r}")
@@ -231,16 +311,16 @@ def load_rows(
     _check_field_map(field_map)
     src = str(source).strip()
     if src.startswith("builtin:"):
-        rows = read_jsonl(builtin_path(src[len("builtin:") :]), required, field_map)
+        rows = read_jsonl(builtin_path(src[len("builtin:") :]), required, field_map, optional)
     elif src.startswith("hf:"):
-        return _load_hf(src[len("hf:") :], split, required, field_map, limit)
+        return _load_hf(src[len("hf:") :], split, required, field_map, limit, optional)
     else:
         p = Path(src).expanduser()
         if p.is_dir():
             p = p / f"{split}.jsonl"
         elif not p.exists():
             raise DataError(f"{p}: data file not found (a data source is {_SOURCE_FORMS})")
-        rows = read_jsonl(p, required, field_map)
+        rows = read_jsonl(p, required, field_map, optional)
     return rows if limit is None else rows[:limit]
 
 

@@ -23,9 +23,13 @@ qa         ``{"question", "answer"}`` (GSM8K)                           ``QA``
 =========  ===========================================================  =================
 
 An AlpacaEval-style ``input`` is appended to the instruction after a blank line (AlpacaEval
-merged AlpacaFarm's instruction and input fields the same way). A GSM8K answer is kept as
-written, worked solution and ``#### N`` included: IRPO reads the gold number from it itself.
-MT-Bench gives a list of references, one per turn; the first turn's is kept.
+merged AlpacaFarm's instruction and input fields the same way); AlpacaEval's ``output`` is the
+reference answer. A GSM8K answer is kept as written, worked solution and ``#### N`` included:
+IRPO reads the gold number from it itself (a bare number is kept as text). MT-Bench gives a list
+of references, one per turn, with an empty string for a turn that has none (its question 133
+has a reference for turn 2 only): ``EvalPrompt.references`` holds one per turn, None where
+there is none. The real files load as they are: MT-Bench's ``question.jsonl``, AlpacaEval's
+``alpaca_eval.json`` rows written one per line, RewardBench's and GSM8K's rows.
 
 ``fields`` renames the file's fields to ours (``{"instruction": "query"}`` reads the file's
 ``query`` as our ``instruction``). A row's id is its ``id`` or ``question_id`` when it has one,
@@ -40,18 +44,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from srlm.data import (
+    ID,
+    TEXT,
+    TEXT_OR_NUMBER,
     DataError,
     _check_field_map,
     _map_and_check,
     _preview,
     builtin_names,
     builtin_path,
+    check_kind,
     load_rows,
+    looked_in,
     read_jsonl,
 )
 
@@ -86,15 +95,32 @@ _PROMPT_FIELDS = ("turns", "instruction", "prompt")
 
 @dataclass
 class EvalPrompt:
-    """A prompt to answer: one turn (AlpacaEval-style) or several (MT-Bench)."""
+    """A prompt to answer: one turn (AlpacaEval-style) or several (MT-Bench), with a reference
+    answer per turn (None for a turn without one; all None when not given)."""
 
     id: str
     turns: list[str]
-    reference: str | None = None
+    references: list[str | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.references, list):
+            raise TypeError(f"references must be a list, one per turn; got {self.references!r}")
+        if not self.references:
+            self.references = [None] * len(self.turns)
+        elif len(self.references) != len(self.turns):
+            raise ValueError(
+                f"{len(self.references)} references for {len(self.turns)} turns; give one per "
+                "turn (None where a turn has none)"
+            )
 
     @property
     def instruction(self) -> str:
         return self.turns[0]
+
+    @property
+    def reference(self) -> str | None:
+        """The first turn's reference answer."""
+        return self.references[0]
 
 
 @dataclass
@@ -120,30 +146,14 @@ class QA:
 # field checks; `where` is the "PATH:LINE" (or dataset row) prefix of every message
 
 
-def _looked(name: str, fields: Mapping[str, str]) -> str:
-    src = fields.get(name, name)
-    return f" (read from the file's field {src!r})" if src != name else ""
-
-
 def _text(row: dict, name: str, where: str, fields: Mapping[str, str]) -> str:
-    value = row[name]
-    if not isinstance(value, str):
-        raise DataError(
-            f"{where}: field {name!r}{_looked(name, fields)} must be text, got "
-            f"{type(value).__name__}: {_preview(value)}"
-        )
-    if not value.strip():
-        raise DataError(f"{where}: field {name!r}{_looked(name, fields)} is empty")
-    return value
-
-
-def _optional_text(row: dict, name: str, where: str, fields: Mapping[str, str]) -> str | None:
-    return None if row.get(name) is None else _text(row, name, where, fields)
+    check_kind(row, name, TEXT, where, fields)
+    return row[name]
 
 
 def _turns(row: dict, where: str, fields: Mapping[str, str]) -> list[str]:
     value = row["turns"]
-    looked = _looked("turns", fields)
+    looked = looked_in("turns", fields)
     if not isinstance(value, list) or not value:
         raise DataError(
             f"{where}: field 'turns'{looked} must be a non-empty list of texts, got "
@@ -158,30 +168,33 @@ def _turns(row: dict, where: str, fields: Mapping[str, str]) -> list[str]:
     return list(value)
 
 
-def _reference(row: dict, where: str, fields: Mapping[str, str]) -> str | None:
+def _references(row: dict, where: str, fields: Mapping[str, str], n: int) -> list[str | None]:
+    """One reference per turn: ``reference`` (MT-Bench's per-turn list, or text for the first
+    turn), else AlpacaEval's ``output``; None for a turn without one."""
     name = "reference" if row.get("reference") is not None else "output"
     value = row.get(name)
-    if isinstance(value, list):
-        # MT-Bench: one reference per turn; a turn-1 answer is judged against the first.
-        if not value:
-            return None
-        return _text({name: value[0]}, name, where, fields)
-    return _optional_text(row, name, where, fields)
+    if value is None:
+        return [None] * n
+    if not isinstance(value, list):
+        return [_text(row, name, where, fields)] + [None] * (n - 1)
+    refs: list[str | None] = []
+    for i, ref in enumerate(value):
+        if ref is not None and not isinstance(ref, str):
+            raise DataError(
+                f"{where}: field {name!r}{looked_in(name, fields)}: the reference of turn {i + 1} "
+                f"must be text, got {type(ref).__name__}: {_preview(ref)}"
+            )
+        # MT-Bench writes "" for a turn without a reference (question 133: turn 2 only).
+        refs.append(ref if ref and ref.strip() else None)
+    # A reference past the last turn belongs to no answer.
+    return refs[:n] + [None] * (n - len(refs))
 
 
 def _row_id(row: dict, where: str, fallback: str, fields: Mapping[str, str]) -> str:
     for name in ("id", "question_id"):
-        value = row.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise DataError(
-                f"{where}: field {name!r}{_looked(name, fields)} must be text or an integer, "
-                f"got {type(value).__name__}: {_preview(value)}"
-            )
-        if isinstance(value, str) and not value.strip():
-            raise DataError(f"{where}: field {name!r}{_looked(name, fields)} is empty")
-        return str(value)
+        if row.get(name) is not None:
+            check_kind(row, name, ID, where, fields)
+            return str(row[name])
     return fallback
 
 
@@ -205,14 +218,15 @@ def _prompt_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) 
         extra = row.get("input")
         if extra is not None and not isinstance(extra, str):
             raise DataError(
-                f"{where}: field 'input'{_looked('input', fields)} must be text, got "
+                f"{where}: field 'input'{looked_in('input', fields)} must be text, got "
                 f"{type(extra).__name__}: {_preview(extra)}"
             )
         # AlpacaFarm rows carry an empty input when the instruction stands alone.
         turns = [f"{text}\n\n{extra}" if extra and extra.strip() else text]
     else:
         turns = [_text(row, "prompt", where, fields)]
-    return EvalPrompt(_row_id(row, where, fallback, fields), turns, _reference(row, where, fields))
+    refs = _references(row, where, fields, len(turns))
+    return EvalPrompt(_row_id(row, where, fallback, fields), turns, refs)
 
 
 def _pair_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) -> LabelledPair:
@@ -226,12 +240,9 @@ def _pair_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) ->
 def _qa_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) -> QA:
     row = _map_and_check(row, where, ["question", "answer"], fields)
     question = _text(row, "question", where, fields)
-    answer = row["answer"]
-    if isinstance(answer, int | float) and not isinstance(answer, bool):
-        answer = str(answer)  # numeric gold answers are common outside GSM8K
-    else:
-        answer = _text(row, "answer", where, fields)
-    return QA(_row_id(row, where, fallback, fields), question, answer)
+    # Numeric gold answers are common outside GSM8K; QA keeps every answer as text.
+    check_kind(row, "answer", TEXT_OR_NUMBER, where, fields)
+    return QA(_row_id(row, where, fallback, fields), question, str(row["answer"]))
 
 
 _READERS: dict[str, Callable[..., Any]] = {

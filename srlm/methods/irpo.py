@@ -339,14 +339,30 @@ def load_questions(m) -> tuple[list[dict], list[dict], list[dict]]:
 
 
 def _file_rows(source: str, split: str, field_map: dict) -> list[dict]:
-    out = []
+    out: list[dict] = []
+    seen: dict[str, int] = {}
     for i, r in enumerate(
-        load_rows(source, split=split, required=["question", "answer"], field_map=field_map)
+        load_rows(
+            source,
+            split=split,
+            required=["question", "answer"],
+            field_map=field_map,
+            optional=["id", "solution"],
+        )
     ):
         gold, solution = parse_gold(r["answer"])
+        qid = str(r["id"]) if r.get("id") is not None else f"{split}-{i}"
+        if qid in seen:
+            # Samples are grouped by question id: two questions under one id would be paired
+            # against each other's gold answer.
+            raise DataError(
+                f"method.{split}_file={source}: rows {seen[qid] + 1} and {i + 1} have the same "
+                f"id {qid!r}; ids must be unique"
+            )
+        seen[qid] = i
         out.append(
             {
-                "id": str(r.get("id", f"{split}-{i}")),
+                "id": qid,
                 "question": str(r["question"]),
                 "answer": gold,
                 "solution": r.get("solution") or solution,

@@ -34,15 +34,25 @@ def test_mt_bench_turns(tmp_path):
                 "category": "writing",
                 "turns": ["Write a blog post.", "Shorten it."],
             },
-            {"question_id": 82, "turns": ["Add 2 and 3."], "reference": ["5", "ignored"]},
+            {"question_id": 82, "turns": ["Add 2 and 3."], "reference": ["5", "no such turn"]},
+            # MT-Bench's own convention: "" for a turn without a reference (its question 133).
+            {
+                "question_id": 133,
+                "turns": ["List the books.", "Only 1980s."],
+                "reference": ["", "B"],
+            },
+            {"question_id": 134, "turns": ["Which company?", "And by margin?"], "reference": ["V"]},
         ],
     )
     rows = load_eval_set(str(p))
     assert rows == [
-        EvalPrompt("81", ["Write a blog post.", "Shorten it."], None),
-        EvalPrompt("82", ["Add 2 and 3."], "5"),
+        EvalPrompt("81", ["Write a blog post.", "Shorten it."], [None, None]),
+        EvalPrompt("82", ["Add 2 and 3."], ["5"]),
+        EvalPrompt("133", ["List the books.", "Only 1980s."], [None, "B"]),
+        EvalPrompt("134", ["Which company?", "And by margin?"], ["V", None]),
     ]
     assert rows[0].instruction == "Write a blog post."
+    assert [r.reference for r in rows] == [None, "5", None, "V"]  # the first turn's
 
 
 def test_alpaca_eval_instruction_input_and_output(tmp_path):
