@@ -214,14 +214,26 @@ def read_jsonl(
                 break
             if not line.strip():
                 continue
+            # AlpacaEval ships alpaca_eval.json, one JSON array: say how to make it JSON Lines.
+            array = (
+                f"; {p.name} looks like one JSON array, but a data file is JSON Lines (one "
+                f"object per line): convert it with jq -c '.[]' {p.name} > {p.stem}.jsonl"
+                if not rows and line.lstrip().startswith("[")
+                else ""
+            )
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DataError(
                     f"{p}:{lineno}: malformed JSON ({e.msg} at column {e.colno}): "
-                    f"{_preview(line.strip())}"
+                    f"{_preview(line.strip())}{array}"
                 ) from e
-            rows.append(_map_and_check(obj, f"{p}:{lineno}", required, field_map, optional))
+            try:
+                rows.append(_map_and_check(obj, f"{p}:{lineno}", required, field_map, optional))
+            except DataError as e:
+                if not array:
+                    raise
+                raise DataError(f"{e}{array}") from None
     if not rows:
         raise DataError(f"{p}: the file has no rows (it is empty or holds only blank lines)")
     return rows

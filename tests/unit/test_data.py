@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -133,6 +134,287 @@ def test_hf_source_rows_are_validated_with_row_index(monkeypatch):
     assert rows == [{"question": "a", "answer": "1"}, {"question": "b", "answer": "2"}]
     with pytest.raises(DataError, match=r"hf:org/math\[train\] row 2: required field 'question'"):
         load_rows("hf:org/math", required=["question"], field_map={"question": "problem"})
+
+
+# ---------------------------------------------------------------------------------------------
+# field types: what each field the methods read must hold (FIELD_KINDS)
+
+_GOOD = {"instruction": "Fine.", "response": "Ok.", "justification": "Clear.", "score": 4}
+_JUDGEMENT = ["instruction", "response", "justification", "score"]
+
+
+@pytest.mark.parametrize(
+    "bad, required, end",
+    [
+        (
+            {"instruction": ["a", "b"]},
+            ["instruction"],
+            """field 'instruction' must be text, got list: ["a", "b"]""",
+        ),
+        ({"instruction": 7}, ["instruction"], "field 'instruction' must be text, got int: 7"),
+        (
+            {"instruction": {"text": "hi"}},
+            ["instruction"],
+            """field 'instruction' must be text, got dict: {"text": "hi"}""",
+        ),
+        ({"instruction": ""}, ["instruction"], "field 'instruction' is empty text: \"\""),
+        ({"instruction": " \n"}, ["instruction"], "field 'instruction' is empty text: \" \\n\""),
+        (
+            {**_GOOD, "response": False},
+            _JUDGEMENT,
+            "field 'response' must be text, got bool: false",
+        ),
+        (
+            {**_GOOD, "justification": 3.5},
+            _JUDGEMENT,
+            "field 'justification' must be text, got float: 3.5",
+        ),
+        ({**_GOOD, "score": "4"}, _JUDGEMENT, "field 'score' must be a number, got str: \"4\""),
+        ({**_GOOD, "score": True}, _JUDGEMENT, "field 'score' must be a number, got bool: true"),
+        ({**_GOOD, "score": [4]}, _JUDGEMENT, "field 'score' must be a number, got list: [4]"),
+        (
+            {"question": "q", "answer": [72]},
+            ["question", "answer"],
+            "field 'answer' must be text or a number, got list: [72]",
+        ),
+        (
+            {"question": "q", "answer": ""},
+            ["question", "answer"],
+            "field 'answer' is empty text: \"\"",
+        ),
+        (
+            {"question": 12, "answer": "#### 1"},
+            ["question", "answer"],
+            "field 'question' must be text, got int: 12",
+        ),
+    ],
+)
+def test_required_field_of_the_wrong_type_names_file_line_field_and_value(
+    tmp_path, bad, required, end
+):
+    good = {name: _GOOD.get(name, "1") for name in required}
+    p = _write(tmp_path, json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(DataError) as ei:
+        read_jsonl(p, required=required)
+    assert str(ei.value) == f"{p}:2: {end}"
+    with pytest.raises(DataError) as ei:
+        load_rows(str(p), required=required, limit=1)  # a row past the limit is still read
+    assert str(ei.value) == f"{p}:2: {end}"
+
+
+def test_numbers_where_numbers_belong(tmp_path):
+    p = _write(
+        tmp_path,
+        '{"question": "q1", "answer": 72, "score": 0}\n'
+        '{"question": "q2", "answer": 2.5, "score": 4.5}\n'
+        '{"question": "q3", "answer": "#### 1,200", "score": -1}\n',
+    )
+    rows = read_jsonl(p, required=["question", "answer", "score"])
+    assert [(r["answer"], r["score"]) for r in rows] == [(72, 0), (2.5, 4.5), ("#### 1,200", -1)]
+    # JSON's NaN and Infinity parse as floats, but no score or answer can be either.
+    nan = _write(tmp_path, '{"question": "q", "answer": NaN}\n', "nan.jsonl")
+    with pytest.raises(DataError) as ei:
+        read_jsonl(nan, required=["question", "answer"])
+    assert str(ei.value) == f"{nan}:1: field 'answer' must be text or a number, got float: NaN"
+
+
+def test_type_error_says_which_field_of_the_file_it_read(tmp_path):
+    p = _write(tmp_path, '{"query": ["x"]}\n')
+    with pytest.raises(DataError) as ei:
+        read_jsonl(p, required=["instruction"], field_map={"instruction": "query"})
+    assert str(ei.value) == (
+        f"""{p}:1: field 'instruction' (read from the file's field 'query') must be text, """
+        """got list: ["x"]"""
+    )
+
+
+def test_optional_fields_are_typed_only_when_present(tmp_path):
+    p = _write(
+        tmp_path,
+        '{"question": "q1", "answer": "1"}\n'
+        '{"question": "q2", "answer": "2", "id": 7, "solution": null}\n'
+        '{"question": "q3", "answer": "3", "id": "gsm-3", "solution": "1 + 2 = 3"}\n',
+    )
+    required, optional = ["question", "answer"], ["id", "solution"]
+    assert len(read_jsonl(p, required=required, optional=optional)) == 3
+    bad = _write(tmp_path, '{"question": "q", "answer": "1", "id": {"n": 1}}\n', "bad.jsonl")
+    with pytest.raises(DataError) as ei:
+        load_rows(str(bad), required=required, optional=optional)
+    assert (
+        str(ei.value) == f"""{bad}:1: field 'id' must be text or an integer, got dict: {{"n": 1}}"""
+    )
+    # A field nobody reads is not checked, whatever it holds.
+    assert read_jsonl(bad, required=required) == [{"question": "q", "answer": "1", "id": {"n": 1}}]
+
+
+@pytest.mark.parametrize("text", ["", "\n", "  \n\n\t\n"])
+def test_a_file_without_rows_is_refused(tmp_path, text):
+    p = _write(tmp_path, text)
+    want = f"{p}: the file has no rows (it is empty or holds only blank lines)"
+    with pytest.raises(DataError) as ei:
+        read_jsonl(p)
+    assert str(ei.value) == want
+    with pytest.raises(DataError) as ei:
+        load_rows(str(p), required=["instruction"])
+    assert str(ei.value) == want
+
+
+def test_a_json_array_file_says_how_to_make_it_json_lines(tmp_path):
+    # alpaca_eval.json as AlpacaEval ships it: one indented JSON array.
+    rows = [{"instruction": "Name a fruit.", "output": "A pear."}]
+    p = _write(tmp_path, json.dumps(rows, indent=2), "alpaca_eval.json")
+    with pytest.raises(DataError) as ei:
+        load_rows(str(p), required=["instruction"])
+    msg = str(ei.value)
+    assert msg.startswith(f"{p}:1: malformed JSON")
+    assert msg.endswith(
+        "alpaca_eval.json looks like one JSON array, but a data file is JSON Lines (one object "
+        "per line): convert it with jq -c '.[]' alpaca_eval.json > alpaca_eval.jsonl"
+    )
+    one_line = _write(tmp_path, json.dumps(rows), "one_line.json")
+    with pytest.raises(DataError, match=r":1: expected a JSON object.*one JSON array.*jq -c"):
+        read_jsonl(one_line)
+
+
+def _hf(monkeypatch, rows):
+    monkeypatch.setitem(
+        sys.modules, "datasets", types.SimpleNamespace(load_dataset=lambda *a, **k: rows)
+    )
+
+
+def test_hf_rows_get_the_same_type_checks(monkeypatch):
+    _hf(monkeypatch, [{"instruction": "a"}, {"instruction": ["b"]}])
+    with pytest.raises(DataError) as ei:
+        load_rows("hf:org/prompts", required=["instruction"])
+    assert (
+        str(ei.value)
+        == """hf:org/prompts[train] row 1: field 'instruction' must be text, got list: ["b"]"""
+    )
+    _hf(monkeypatch, [])
+    with pytest.raises(DataError) as ei:
+        load_rows("hf:org/prompts", split="test", required=["instruction"])
+    assert str(ei.value) == "hf:org/prompts[test]: the dataset split has no rows"
+
+
+# ---------------------------------------------------------------------------------------------
+# the methods' data files, through the pre-flight that runs before any model loads
+
+
+def _preflight(tmp_path, *overrides):
+    from srlm.compose import compose
+    from srlm.preflight import check
+
+    return check(compose([f"run_dir={tmp_path}/run", *overrides]))
+
+
+def _problems(tmp_path, *overrides) -> list[str]:
+    from srlm.errors import Problems
+
+    with pytest.raises(Problems) as ei:
+        _preflight(tmp_path, *overrides)
+    return ei.value.problems
+
+
+def test_preflight_refuses_a_seed_instruction_that_is_a_list(tmp_path):
+    p = _write(tmp_path, '{"instruction": "Name a fruit."}\n{"instruction": ["a", "b"]}\n')
+    want = f"""{p}:2: field 'instruction' must be text, got list: ["a", "b"]"""
+    assert _problems(tmp_path, f"data.seed_instructions={p}") == [want]
+    # TPO reads its instructions through fresh_instructions, which used to call .strip() on it.
+    assert want in _problems(tmp_path, "method=tpo", f"data.seed_instructions={p}")
+
+
+def test_preflight_refuses_an_empty_seed_file_and_a_bad_seed_judgement(tmp_path):
+    empty = _write(tmp_path, "\n", "empty.jsonl")
+    assert _problems(tmp_path, f"data.seed_instructions={empty}") == [
+        f"{empty}: the file has no rows (it is empty or holds only blank lines)"
+    ]
+    row = {"instruction": "Hi", "response": "Hello", "justification": "Polite.", "score": "5"}
+    judged = _write(tmp_path, json.dumps(row) + "\n", "judged.jsonl")
+    assert _problems(tmp_path, f"data.seed_judgements={judged}") == [
+        f"{judged}:1: field 'score' must be a number, got str: \"5\""
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# IRPO's method.task=file data: GSM8K's rows as they are
+
+
+_GSM8K = Path(__file__).resolve().parents[1] / "data" / "gsm8k"
+
+
+def _irpo(tmp_path, *overrides):
+    from srlm.compose import compose, validate
+
+    return validate(
+        compose(
+            [
+                "method=irpo",
+                "optimizer=dpo_nll",
+                f"run_dir={tmp_path}/run",
+                "method.task=file",
+                *overrides,
+            ]
+        )
+    )
+
+
+def test_gsm8k_rows_load_as_irpo_questions(tmp_path):
+    from srlm.methods.irpo import load_questions
+
+    # A directory source reads DIR/train.jsonl for training and DIR/test.jsonl for testing.
+    cfg = _irpo(
+        tmp_path, f"method.train_file={_GSM8K}", f"method.test_file={_GSM8K}", "method.shots=1"
+    )
+    train, test, shots = load_questions(cfg.method)
+    assert shots == [
+        {
+            "question": "A baker makes 36 muffins in the morning and half as many in the "
+            "afternoon. How many muffins does the baker make in total?",
+            "reasoning": "In the afternoon the baker makes 36 / 2 = 18 muffins.\n"
+            "In total the baker makes 36 + 18 = 54 muffins.\nFinal answer: 54",
+        }
+    ]
+    assert [(r["id"], r["answer"]) for r in train] == [
+        ("train-1", "55"),
+        ("train-2", "7500"),
+        ("train-3", "15"),
+    ]
+    assert train[1]["solution"] == "In 6 days it packs 1,250 * 6 = 7,500 boxes.\nFinal answer: 7500"
+    assert [(r["id"], r["answer"]) for r in test] == [("test-0", "82"), ("test-1", "270")]
+    _preflight(
+        tmp_path,
+        "method=irpo",
+        "optimizer=dpo_nll",
+        "method.task=file",
+        f"method.train_file={_GSM8K}",
+        f"method.test_file={_GSM8K}",
+    )
+
+
+def test_irpo_file_rows_with_a_bad_answer_or_a_repeated_id(tmp_path):
+    from srlm.methods.irpo import load_questions
+
+    good = _GSM8K / "test.jsonl"
+    bad = _write(
+        tmp_path, '{"question": "Q?", "answer": "#### 1"}\n{"question": "R?", "answer": [2]}\n'
+    )
+    cfg = _irpo(tmp_path, f"method.train_file={bad}", f"method.test_file={good}", "method.shots=0")
+    with pytest.raises(DataError) as ei:
+        load_questions(cfg.method)
+    assert str(ei.value) == f"{bad}:2: field 'answer' must be text or a number, got list: [2]"
+    twice = _write(
+        tmp_path,
+        '{"id": 7, "question": "Q?", "answer": "1"}\n{"id": "7", "question": "R?", "answer": "2"}\n',
+        "twice.jsonl",
+    )
+    cfg = _irpo(
+        tmp_path, f"method.train_file={twice}", f"method.test_file={good}", "method.shots=0"
+    )
+    with pytest.raises(DataError) as ei:
+        load_questions(cfg.method)
+    assert str(ei.value) == (
+        f"method.train_file={twice}: rows 1 and 2 have the same id '7'; ids must be unique"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
