@@ -232,30 +232,55 @@ class RunDir:
         records its first finished stage (mark_finished), and put back by the next bind if it
         never does: no run is lost to a replacement that did not start.
         """
+        if self.root.is_dir():
+            self._settle_replaced()
+        replace = self.check_claim(config, announce=True)
+        plain = to_plain(config)
+        saved = self.root / "config.yaml"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise write_error(self.root, err, "create") from None
+        if replace:
+            self._move_aside()
+        try:
+            atomic_write_text(saved, yaml.safe_dump(plain, sort_keys=False))
+        except RunDirError as err:
+            if replace:
+                try:
+                    self._put_back()
+                except OSError:
+                    raise RunDirError(
+                        f"{err}; the run it was to replace is in {self.root / REPLACED}/, and "
+                        "the next start in this directory puts it back"
+                    ) from None
+            raise
+
+    def check_claim(self, config: Config, announce: bool = False) -> bool:
+        """Raise RunDirError unless `config` may claim this directory (the same experiment, a
+        new directory, or overwrite=true); whether claiming it replaces another run. Writes
+        nothing: the pre-flight asks this before anything is written."""
         plain = to_plain(config)
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(
                 f"run_dir={self.root} is a file, not a directory: pass the path of a directory "
                 "(a new one is made)"
             )
-        if self.root.is_dir():
-            self._settle_replaced()
         saved = self.root / "config.yaml"
         replace = False
         if saved.exists():
             try:
-                old = read_yaml_mapping(
-                    saved,
-                    "it records the config this run was made with: restore it, or start fresh "
-                    f"with overwrite=true (the old run is kept in {self.root / REPLACED}/ until "
-                    "the new one finishes a stage)",
-                )
+                old = read_yaml_mapping(saved)
             except RunDirError as err:
                 if self.recorded_any():
                     if not config.overwrite:
-                        raise
+                        raise RunDirError(
+                            f"{err}; it records the config this run was made with: restore it, "
+                            f"or start fresh with overwrite=true (the old run is kept in "
+                            f"{self.root / REPLACED}/ until the new one finishes a stage)"
+                        ) from None
                     replace = True
-                else:  # No stage finished: the directory holds nothing a new claim could lose.
+                elif announce:  # No stage finished: nothing a new claim could lose.
                     print(
                         f"[srlm] note: {err}; nothing in {self.root} is recorded finished, so "
                         "this run claims it",
@@ -264,11 +289,11 @@ class RunDir:
             else:
                 changes = _diff(_semantic(old), _semantic(plain))
                 if changes and not config.overwrite:
-                    shown = "\n  ".join(changes[:10]) + ("\n  ..." if len(changes) > 10 else "")
+                    shown = "; ".join(changes[:10]) + ("; ..." if len(changes) > 10 else "")
                     raise RunDirError(
-                        f"{self.root} was made with a different config:\n  {shown}\n"
-                        f"Resume it with the same settings, start fresh with run_dir=<new "
-                        f"directory>, or replace it with overwrite=true."
+                        f"{self.root} was made with a different config ({shown}): resume it "
+                        "with the same settings, start fresh with run_dir=<new directory>, or "
+                        "replace it with overwrite=true"
                     )
                 replace = bool(changes)
         elif self.recorded_any():
@@ -279,18 +304,7 @@ class RunDir:
                     "run_dir=..., or replace it with overwrite=true"
                 )
             replace = True
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise write_error(self.root, err, "create") from None
-        if replace:
-            self._move_aside()
-        try:
-            atomic_write_text(saved, yaml.safe_dump(plain, sort_keys=False))
-        except RunDirError:
-            if replace:
-                self._put_back()
-            raise
+        return replace
 
     def recorded_any(self) -> bool:
         """Whether any stage of the run in this directory is recorded finished."""

@@ -221,7 +221,10 @@ def test_corrupt_config_yaml_of_a_directory_without_finished_stages_is_claimed(t
     saved = tmp_path / "run" / "config.yaml"
     saved.write_text("seed: [0\n")
     run.bind(_cfg(tmp_path))  # nothing is recorded finished: there is nothing to lose
-    assert "not valid YAML" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"[srlm] note: {saved}:2: not valid YAML (expected ',' or ']', but got '<stream end>'); "
+        f"nothing in {tmp_path / 'run'} is recorded finished, so this run claims it\n"
+    )
     run.bind(_cfg(tmp_path))  # and it is this run's now
     assert "seed: 0" in saved.read_text()
 
