@@ -14,7 +14,8 @@ class SetupError(SrlmError):
 
 
 class RunDirError(SrlmError):
-    """The run directory belongs to a different experiment."""
+    """A run directory that cannot be used as it is: another experiment's, unreadable or
+    unwritable; the message names the file and what to do."""
 
 
 class Problems(ConfigError):

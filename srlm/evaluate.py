@@ -19,7 +19,8 @@ from omegaconf import OmegaConf
 
 from srlm.compose import compose, validate
 from srlm.config import Config
-from srlm.errors import ConfigError, RunDirError, SrlmError
+from srlm.errors import ConfigError, RunDirError, SrlmError, error_lines
+from srlm.preflight import preflight
 from srlm.rundir import RunDir, read_yaml_mapping, write_json
 
 EVAL_STAGES = ("evaluate", "winrates")
@@ -158,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)  # --redo may stand anywhere
     try:
         config = load_run_config(args.run_dir, args.overrides)
+        preflight(config)  # eval data, the judge's model, this machine: before any model loads
         evaluate_run(config, redo=args.redo)
         report = _report(args.run_dir)
     except SrlmError as e:
-        print(f"srlm: error: {e}", file=sys.stderr)
+        print("\n".join(error_lines(e)), file=sys.stderr)
         return 2
     from srlm.summary import report_line
 

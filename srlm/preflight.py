@@ -246,7 +246,34 @@ def check_run_dir(config: Config) -> list[str]:
     reason = _unwritable(root)
     if reason is not None:
         return [f"run_dir={config.run_dir}: cannot write there ({reason}); choose another run_dir"]
-    return []
+    from srlm.errors import RunDirError
+    from srlm.rundir import RunDir
+
+    try:
+        replaces = RunDir(root).check_claim(config)
+    except RunDirError as e:
+        return [str(e)]
+    return [] if replaces else check_records(root)  # a run being replaced is not read again
+
+
+def check_records(root: Path) -> list[str]:
+    """Read what a resumed run will read of its own records: every iteration's stages.json and
+    the rows of every stage it records finished, so that a file broken since is named now."""
+    from srlm.errors import RunDirError
+    from srlm.rundir import RunDir
+
+    run, problems = RunDir(root), []
+    for stages_file in sorted(root.glob("iter_*/stages.json")):
+        try:
+            t = int(stages_file.parent.name.removeprefix("iter_"))
+            for stage in run.stages(t):
+                if run.stage_file(t, stage).exists():
+                    run.read_rows(t, stage)
+        except ValueError:
+            continue  # not a directory srlm made
+        except RunDirError as e:
+            problems.append(str(e))
+    return problems
 
 
 def _unwritable(directory: Path) -> str | None:

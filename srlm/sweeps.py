@@ -60,17 +60,9 @@ def job_overrides(overrides: list[str]) -> list[list[str]]:
 
 
 def _sweeper_params(overrides: list[str]) -> dict:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from srlm.compose import compose_or_explain
 
-    from srlm.compose import CONF_DIR, register_configs
-
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = hydra_compose("config", overrides=overrides, return_hydra_config=True)
-    GlobalHydra.instance().clear()
+    cfg = compose_or_explain(overrides, with_hydra=True)
     return dict(cfg.hydra.sweeper.get("params") or {})
 
 
