@@ -33,10 +33,17 @@ from srlm.errors import SrlmError
 
 __all__ = [
     "FIELD_KINDS",
+    "ID",
+    "NUMBER",
+    "TEXT",
+    "TEXT_OR_NUMBER",
     "DataError",
     "builtin_names",
     "builtin_path",
+    "check_kind",
+    "kind_problem",
     "load_rows",
+    "looked_in",
     "read_jsonl",
 ]
 
