@@ -25,61 +25,24 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from srlm.compose import CONF_DIR, register_configs, validate
+from srlm.sweeps import (
+    AGENT_PREFIX,
+    agent_argv,
+    check_multirun,
+    check_wandb_spec,
+    job_overrides,
+    spec_choices,
+    spec_values,
+)
 from srlm.tracking import choose_group, hydra_multirun, iteration_metrics
 from tests.conftest import ROOT
 
 SPECS = sorted((ROOT / "sweeps").glob("*.yaml"))
 SWEEP_FILES = sorted((CONF_DIR / "sweep").glob("*.yaml"))
-AGENT_PREFIX = ["python", "-m", "srlm"]
-# Distributions whose min and max are values the agent can hand over as they are.
-VALUE_RANGES = {
-    None,
-    "uniform",
-    "int_uniform",
-    "q_uniform",
-    "log_uniform_values",
-    "q_log_uniform_values",
-}
 
 
-# ---------------------------------------------------------------- wandb specs
 def _load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
-
-
-def _values(name: str, param: dict) -> list:
-    """Every value of a parameter that the test composes: all listed ones, or a range's ends."""
-    if "values" in param:
-        return list(param["values"])
-    if "value" in param:
-        return [param["value"]]
-    dist = param.get("distribution")
-    if dist in VALUE_RANGES:
-        return [param["min"], param["max"]]
-    if dist == "log_uniform":  # min and max are exponents of e
-        return [math.exp(param["min"]), math.exp(param["max"])]
-    pytest.fail(f"{name}: distribution {dist!r} is not checked here yet; add it to _values")
-
-
-def _agent_argv(spec: dict, choice: dict) -> list[str]:
-    """The argv a wandb agent runs for one choice of parameter values, built as wandb_agent.py
-    builds it."""
-    from wandb.sdk.launch.sweeps.utils import create_sweep_command, create_sweep_command_args
-
-    sweep_vars = create_sweep_command_args({"args": {k: {"value": v} for k, v in choice.items()}})
-    sweep_vars |= {
-        "env": ["/usr/bin/env"],
-        "interpreter": ["python"],
-        "program": [spec.get("program")],
-    }
-    argv = []
-    for part in create_sweep_command(list(spec["command"])):
-        part = str(part)
-        if part.startswith("${") and part.endswith("}"):
-            argv += sweep_vars.get(part[2:-1]) or []
-        else:
-            argv.append(part)
-    return argv
 
 
 def _compose(overrides: list[str]) -> tuple[DictConfig, DictConfig]:
@@ -128,13 +91,6 @@ def logged_metric_names(method: str) -> set[str]:
     return set(iteration_metrics(row, seconds=0.0))
 
 
-def _choices(spec: dict) -> list[dict]:
-    """One choice per value of every parameter; the other parameters keep their first value."""
-    params = {k: _values(k, p) for k, p in spec["parameters"].items()}
-    base = {k: v[0] for k, v in params.items()}
-    return [base | {k: v} for k, vs in params.items() for v in vs]
-
-
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_wandb_spec_is_well_formed(path: Path):
     spec = _load(path)
@@ -153,8 +109,8 @@ def test_wandb_spec_is_well_formed(path: Path):
 def test_wandb_spec_values_compose(path: Path):
     spec = _load(path)
     run_dirs = {}
-    for choice in _choices(spec):
-        argv = _agent_argv(spec, choice)
+    for choice in spec_choices(spec):
+        argv = agent_argv(spec, choice)
         assert argv[1:4] == AGENT_PREFIX, argv
         overrides = argv[4:]
         cfg, hydra = _compose(overrides)
@@ -170,7 +126,7 @@ def test_wandb_spec_values_compose(path: Path):
             if arg.split("=", 1)[0] in choice:
                 assert arg in Path(run_dir).name, (arg, run_dir)
         run_dirs[run_dir] = choice
-    assert len(run_dirs) == len({tuple(sorted(c.items())) for c in _choices(spec)})
+    assert len(run_dirs) == len({tuple(sorted(c.items())) for c in spec_choices(spec)})
 
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
@@ -178,8 +134,8 @@ def test_wandb_spec_metric_is_logged(path: Path):
     spec = _load(path)
     if "metric" not in spec:
         return
-    first = {k: _values(k, p)[0] for k, p in spec["parameters"].items()}
-    cfg, _ = _compose(_agent_argv(spec, first)[4:])
+    first = {k: spec_values(k, p)[0] for k, p in spec["parameters"].items()}
+    cfg, _ = _compose(agent_argv(spec, first)[4:])
     names = logged_metric_names(cfg.method.name)
     assert spec["metric"]["name"] in names, (
         f"{spec['metric']['name']!r} is not logged by method={cfg.method.name}; e.g. "
@@ -198,7 +154,7 @@ def test_agent_builds_key_value_overrides():
             "${args_no_hyphens}",
         ]
     }
-    argv = _agent_argv(spec, {"optimizer": "ipo", "optimizer.lr": 1e-05})
+    argv = agent_argv(spec, {"optimizer": "ipo", "optimizer.lr": 1e-05})
     assert argv == [
         "/usr/bin/env",
         "python",
@@ -293,3 +249,45 @@ def test_multirun_without_sweep_file_is_grouped_by_sweep_dir(tmp_path: Path):
     assert len(jobs) == 2
     assert {job["group"] for job in jobs} == {"beta_study"}
     assert hydra_multirun() == (None, None)
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=[p.stem for p in SWEEP_FILES])
+def test_precheck_sees_the_jobs_hydra_launches(path: Path, tmp_path: Path):
+    """srlm.sweeps.job_overrides (what python -m srlm -m checks before the first job) lists the
+    jobs Hydra's own sweeper launches, command-line values winning over the sweep file's."""
+    overrides = [f"sweep={path.stem}", f"hydra.sweep.dir={tmp_path}/multirun"]
+    launched = {frozenset(job["overrides"]) for job in _dry_multirun(overrides)}
+    # Hydra keeps hydra.* overrides apart from the job's own (hydra.overrides.task).
+    checked = {
+        frozenset(o for o in job if not o.startswith("hydra.")) for job in job_overrides(overrides)
+    }
+    assert checked == launched
+    assert check_multirun(overrides) == len(launched)
+
+
+def test_precheck_command_line_wins_over_sweep_file(tmp_path: Path):
+    jobs = job_overrides(["sweep=self_reward_beta", "optimizer.beta=0.3,0.5"])
+    launched = _dry_multirun(
+        ["sweep=self_reward_beta", "optimizer.beta=0.3,0.5", f"hydra.sweep.dir={tmp_path}/m"]
+    )
+    assert sorted(map(sorted, jobs)) == sorted(sorted(j["overrides"]) for j in launched)
+    assert {o for job in jobs for o in job if o.startswith("optimizer.beta=")} == {
+        "optimizer.beta=0.3",
+        "optimizer.beta=0.5",
+    }
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_shipped_wandb_specs_pass_the_check(path: Path):
+    assert check_wandb_spec(path) == len(
+        {tuple(agent_argv(_load(path), c)) for c in spec_choices(_load(path))}
+    )
+
+
+def test_spec_values_are_the_listed_values_or_range_ends():
+    assert spec_values("a", {"values": [1, 2, 3]}) == [1, 2, 3]
+    assert spec_values("a", {"value": 5}) == [5]
+    assert spec_values("a", {"distribution": "uniform", "min": 0.5, "max": 2.0}) == [0.5, 2.0]
+    assert spec_values("a", {"min": 1, "max": 4}) == [1, 4]  # wandb's default: uniform
+    low, high = spec_values("a", {"distribution": "log_uniform", "min": 0.0, "max": 1.0})
+    assert (low, high) == (1.0, pytest.approx(math.e))
