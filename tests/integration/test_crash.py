@@ -1,0 +1,223 @@
+"""Crash test: a tiny run killed at enumerated points, resumed each time, ends as an
+uninterrupted run does, and no process of the run is left after any kill.
+
+    .venv/bin/python -m pytest tests/integration/test_crash.py -m slow -q -s --durations=5
+
+One chain of restarts: the run starts with SRLM_FAULT=<point 1>, which kills its whole process
+group with SIGKILL when reached (srlm.procs.fault), is started again with <point 2>, and so on;
+the last start has no fault and finishes. Points: before a stage's work (before-file), between
+its files and its record in stages.json (after-file), after the record (after-record), in the
+middle of training (train-step-1), in every stage of the run: the warm start, the evaluate
+stages of M_0 and M_1, the four rollout stages, the train stage. One point SIGKILLs the driver
+alone (the phase child must die with it), one sends SIGTERM to the group mid-training (the whole
+run must be gone within 30 s). Each run is started in a session of its own, and every process
+carries a marker in its environment, so that a left-over process is found whichever parent it
+ended under. The final stage rows, stage statistics (clock readings left out) and checkpoint
+tensors are compared with one uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+SEED_JUDGEMENTS = ROOT / "srlm" / "data" / "seed_judgements.jsonl"
+# A tiny Self-Rewarding run with every kind of stage: the warm start (on two seed judgements),
+# the evaluate stage of M_0 and M_1, the four rollout stages, a train stage that trains (the
+# expected-score judge always scores a judgement that ends, so pairs form).
+TINY = [
+    "rollout=hf",
+    "logger=none",
+    "seed=0",
+    "method=self_reward",
+    "method.iterations=1",
+    "optimizer.epochs=1",
+    "method.prompts_per_iteration=2",
+    "method.samples_per_prompt=4",
+    "reward.samples=1",
+    "reward.score_mode=expected",
+    "method.prompt_sampling.max_tokens=24",
+    "method.response_sampling.max_tokens=16",
+    "reward.sampling.max_tokens=64",
+    "method.warm_start.enabled=true",
+    "method.warm_start.epochs=1",
+    "eval.enabled=true",
+    "eval.max_prompts=1",
+    "eval.max_pairs=1",
+    "eval.sampling.max_tokens=8",
+    "eval.judge.sampling.max_tokens=8",
+    "eval.win_rates=false",
+]
+
+# (point, signal, target), in the order the run reaches them; a rerun after a kill at an
+# after-file point redoes that stage, so the next point is still ahead of it.
+KILLS = [
+    ("0/warm_start:before-file", "KILL", "group"),
+    ("iter_00:train-step-1", "TERM", "group"),
+    ("0/warm_start:after-file", "KILL", "group"),
+    ("0/evaluate:after-file", "KILL", "group"),
+    ("0/evaluate:after-record", "KILL", "group"),
+    ("1/prompts:after-file", "KILL", "group"),
+    ("1/samples:before-file", "KILL", "driver"),
+    ("1/samples:after-record", "KILL", "group"),
+    ("1/judgements:after-file", "KILL", "group"),
+    ("1/pairs:after-file", "KILL", "group"),
+    ("1/train:before-file", "KILL", "group"),
+    ("1/train:after-file", "KILL", "group"),
+    ("1/evaluate:before-file", "KILL", "group"),
+    ("1/evaluate:after-record", "KILL", "group"),
+]
+STOP_LIMIT_S = 30.0
+
+
+def stage_of(point: str) -> str:
+    """The stage a kill point lies in: "1/samples:after-file" -> samples."""
+    where = point.split(":")[0]
+    if where.startswith("iter_"):  # iter_NN:train-step-K, inside the training of iter_NN
+        return "warm_start" if where == "iter_00" else "train"
+    return where.split("/")[-1]
+
+
+def _hashes_module():
+    spec = importlib.util.spec_from_file_location(
+        "artifact_hashes", ROOT / "scripts" / "artifact_hashes.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def artifacts(run_dir: Path) -> dict[str, str]:
+    """name -> hash of every stage's rows, every stage's statistics (clock readings left out)
+    and every checkpoint's tensors (scripts/artifact_hashes.py's rules)."""
+    from safetensors.torch import load_file
+
+    ah = _hashes_module()
+    out = {}
+    for it in sorted(run_dir.glob("iter_*")):
+        for f in sorted(it.glob("*.jsonl")):
+            rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+            out[f"{it.name}/{f.name}"] = ah._digest(ah._drop_clock(rows))
+        stages = json.loads((it / "stages.json").read_text())
+        for stage, record in stages.items():
+            out[f"{it.name}/stages.json:{stage}"] = ah._digest(ah._drop_clock(record["stats"]))
+        weights = it / "checkpoint" / "model.safetensors"
+        if weights.exists():
+            tensors = load_file(weights)
+            h = hashlib.sha256()
+            for k in sorted(tensors):
+                h.update(k.encode())
+                h.update(tensors[k].contiguous().view(-1).float().numpy().tobytes())
+            out[f"{it.name}/checkpoint"] = h.hexdigest()[:16]
+    return out
+
+
+def marked(marker: str) -> list[int]:
+    """Pids of live processes whose environment carries the run's marker."""
+    needle = f"SRLM_CRASH_MARKER={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue  # a zombie waiting for its reaper holds nothing
+        except OSError:
+            continue
+        found.append(int(entry))
+    return found
+
+
+def start(run_dir: Path, marker: str, point: tuple | None, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "SRLM_CRASH_MARKER": marker, "WANDB_MODE": "offline"}
+    if point:
+        env |= {"SRLM_FAULT": point[0], "SRLM_FAULT_SIGNAL": point[1]}
+        env |= {"SRLM_FAULT_TARGET": point[2]}
+    with open(log, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "srlm", *TINY, f"run_dir={run_dir}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the group the fault signals
+        )
+
+
+def gone_within(marker: str, limit: float) -> float | None:
+    """Seconds until no marked process is left (None: some still run after `limit`)."""
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        if not marked(marker):
+            return time.time() - t0
+        time.sleep(0.1)
+    return None
+
+
+def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
+    figures: dict = {"kills": 0, "points": [], "left": 0}
+    t_start = time.time()
+
+    reference = tmp_path / "reference"
+    marker = uuid.uuid4().hex
+    p = start(reference, marker, None, tmp_path / "reference.log")
+    assert p.wait(timeout=900) == 0, (tmp_path / "reference.log").read_text()[-3000:]
+    figures["reference_s"] = round(time.time() - t_start, 1)
+    expected = artifacts(reference)
+    assert any(k.endswith("checkpoint") for k in expected)
+
+    run = tmp_path / "crashed"
+    for n, point in enumerate(KILLS):
+        log = tmp_path / f"kill{n:02d}.log"
+        p = start(run, marker, point, log)
+        code = p.wait(timeout=900)
+        text = log.read_text()
+        assert f"[srlm] fault {point[0]}:" in text, f"{point} not reached:\n{text[-3000:]}"
+        if point[1] == "TERM":
+            stamp = float(text.split(f"[srlm] fault {point[0]}: SIGTERM")[1].split()[-1])
+            stopped = gone_within(marker, STOP_LIMIT_S)
+            assert stopped is not None, f"processes left 30 s after SIGTERM: {marked(marker)}"
+            figures["sigterm_stop_s"] = round(time.time() - stamp, 2)
+            assert code == 128 + signal.SIGTERM, text[-2000:]
+            assert "srlm: error: stopped by SIGTERM" in text
+        else:
+            # SIGKILL: the group dies at once; a phase child whose driver alone was killed
+            # follows through its parent-death signal.
+            assert code == -signal.SIGKILL
+            assert gone_within(marker, 10.0) is not None, f"left after {point}: {marked(marker)}"
+        # Nothing half-done is recorded: a stage killed before its record is not finished.
+        stage = point[0].split(":")[0]
+        if point[0].endswith(("before-file", "after-file")):
+            it, name = stage.split("/")
+            stages = run / f"iter_{int(it):02d}" / "stages.json"
+            assert not stages.exists() or name not in json.loads(stages.read_text())
+        figures["kills"] += 1
+        figures["points"].append(point[0])
+
+    p = start(run, marker, None, tmp_path / "final.log")
+    assert p.wait(timeout=900) == 0, (tmp_path / "final.log").read_text()[-3000:]
+    assert gone_within(marker, 10.0) is not None
+    figures["left"] = len(marked(marker))
+    got = artifacts(run)
+    differ = sorted(k for k in set(got) | set(expected) if got.get(k) != expected.get(k))
+    figures["artifacts"] = len(expected)
+    figures["identical"] = len(expected) - len(differ)
+    figures["stages_hit"] = sorted({stage_of(p) for p in figures["points"]})
+    figures["wall_s"] = round(time.time() - t_start, 1)
+    print(f"\ncrash test: {json.dumps(figures)}")
+    assert not differ, f"artifacts differ from the uninterrupted run's: {differ}"
+    assert figures["left"] == 0
