@@ -230,8 +230,8 @@ def _run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str 
     proc = mp.get_context("spawn").Process(
         target=_child, args=(config, phase, t, model_dir, initial), name=f"srlm-{phase}-{t}"
     )
-    proc.start()
     try:
+        proc.start()
         proc.join()
     except BaseException:
         # Stopped (or any error in the driver): the child must not outlive it.
