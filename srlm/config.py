@@ -437,6 +437,11 @@ class DataConfig:
     seed_instructions: str = "builtin:seed_instructions"
     # Seed judge examples (instruction, response, justification, score) for the warm start.
     seed_judgements: str = "builtin:seed_judgements"
+    # Instruction-following (IFT) rows {"instruction", "response"} for the judge warm start
+    # (Self-Rewarding's M1 = SFT on IFT + EFT seed data; the paper: 3,200 Open Assistant first
+    # turns). null: srlm's stand-in, the seed judgements whose score is at least
+    # method.warm_start.ift_min_score, instruction -> response.
+    seed_ift: str | None = None
     # Held-out prompts for evaluation.
     eval_prompts: str = "builtin:eval_prompts"
     # Our field name -> the field name in the file, for data in other shapes.
@@ -526,17 +531,54 @@ class WarmStartConfig:
     # On for every method that has one: the embedded model cannot judge in the "Score: N"
     # format without it.
     enabled: bool = True
-    # Seed judge examples whose response scored at least this are also used as IFT targets.
+    # Without data.seed_ift (srlm's stand-in for an IFT file): seed judgement rows whose
+    # response scored at least this are also used as IFT targets.
     ift_min_score: int = 4
     epochs: int = 2
     # For the embedded 135M model (the Self-Rewarding paper: 5.5e-6 on Llama-2-70B).
     lr: float = 5e-5
+    # The learning rate the schedule ends at; null: lr / 10.
+    lr_end: float | None = None
+    schedule: str = "cosine"  # cosine | linear | constant
     batch_size: int = 8
+    # AdamW settings (EvalPlanner's SFT, Table 10: warmup 100, betas (0.9, 0.95), decay 0.1).
+    warmup_steps: int = 0
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+
+    def optimizer(self) -> OptimizerConfig:
+        """The SFT optimizer the runner trains the warm start with."""
+        return OptimizerConfig(
+            loss="sft",
+            lr=self.lr,
+            lr_end=self.lr / 10 if self.lr_end is None else self.lr_end,
+            schedule=self.schedule,
+            warmup_steps=self.warmup_steps,
+            weight_decay=self.weight_decay,
+            adam_betas=list(self.adam_betas),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+        )
 
     def check(self, key: str = "method.warm_start") -> None:
         _check(self.epochs >= 1, f"{key}.epochs", self.epochs, "must be >= 1")
         _check(self.lr > 0, f"{key}.lr", self.lr, "must be > 0")
+        _check(
+            self.lr_end is None or 0 <= self.lr_end <= self.lr,
+            f"{key}.lr_end",
+            self.lr_end,
+            f"must be in [0, {key}.lr] (or null: lr / 10)",
+        )
+        _in(f"{key}.schedule", self.schedule, ("cosine", "linear", "constant"))
         _check(self.batch_size >= 1, f"{key}.batch_size", self.batch_size, "must be >= 1")
+        _check(self.warmup_steps >= 0, f"{key}.warmup_steps", self.warmup_steps, "must be >= 0")
+        _check(
+            len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
+            f"{key}.adam_betas",
+            self.adam_betas,
+            "must be two numbers in [0, 1)",
+        )
+        _check(self.weight_decay >= 0, f"{key}.weight_decay", self.weight_decay, "must be >= 0")
 
 
 @dataclass
@@ -698,6 +740,10 @@ class ThinkingJudgeConfig(MethodConfig):
     sft_epochs: int = 2
     sft_lr: float = 1e-5
     sft_batch_size: int = 2
+    # AdamW settings of that SFT (paper, Table 10: warmup 100, betas (0.9, 0.95), decay 0.1).
+    sft_warmup_steps: int = 0
+    sft_adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    sft_weight_decay: float = 0.0
 
     @property
     def warm_start(self) -> WarmStartConfig:
@@ -707,6 +753,9 @@ class ThinkingJudgeConfig(MethodConfig):
             epochs=self.sft_epochs,
             lr=self.sft_lr,
             batch_size=self.sft_batch_size,
+            warmup_steps=self.sft_warmup_steps,
+            adam_betas=list(self.sft_adam_betas),
+            weight_decay=self.sft_weight_decay,
         )
 
     def check(self) -> None:
@@ -722,6 +771,24 @@ class ThinkingJudgeConfig(MethodConfig):
             "method.instructions_per_iteration",
             self.instructions_per_iteration,
             "must be a non-empty list of counts >= 1",
+        )
+        _check(
+            self.sft_warmup_steps >= 0,
+            "method.sft_warmup_steps",
+            self.sft_warmup_steps,
+            "must be >= 0",
+        )
+        _check(
+            len(self.sft_adam_betas) == 2 and all(0 <= b < 1 for b in self.sft_adam_betas),
+            "method.sft_adam_betas",
+            self.sft_adam_betas,
+            "must be two numbers in [0, 1)",
+        )
+        _check(
+            self.sft_weight_decay >= 0,
+            "method.sft_weight_decay",
+            self.sft_weight_decay,
+            "must be >= 0",
         )
         _check(
             self.plans_per_instruction >= 1,

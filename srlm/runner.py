@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from srlm.config import Config, OptimizerConfig
+from srlm.config import Config
 from srlm.errors import SrlmError
 from srlm.eval.stage import Evaluation
 from srlm.methods import get_method
@@ -395,14 +395,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
     if phase == "warm_start":
         ws = config.method.warm_start
         examples = method.warm_start_examples(tok)
-        opt = OptimizerConfig(
-            loss="sft",
-            lr=ws.lr,
-            lr_end=ws.lr / 10,
-            epochs=ws.epochs,
-            batch_size=ws.batch_size,
-            schedule="cosine",
-        )
+        opt = ws.optimizer()
         stage = "warm_start"
     else:
         examples = method.training_examples(t, tok)
