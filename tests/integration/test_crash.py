@@ -78,6 +78,7 @@ KILLS = [
     ("1/evaluate:after-record", "KILL", "group"),
 ]
 STOP_LIMIT_S = 30.0
+SEED: Path | None = None  # the test's two seed judgements (tiny_seed_judgements)
 
 
 def stage_of(point: str) -> str:
@@ -142,6 +143,15 @@ def marked(marker: str) -> list[int]:
     return found
 
 
+def tiny_seed_judgements(path: Path) -> Path:
+    """Two of srlm's seed judgements (a low and a high score): a warm start of 3 examples."""
+    rows = [json.loads(x) for x in SEED_JUDGEMENTS.read_text().splitlines() if x.strip()]
+    low = next(r for r in rows if r["score"] <= 1)
+    high = next(r for r in rows if r["score"] >= 4)
+    path.write_text(json.dumps(low) + "\n" + json.dumps(high) + "\n")
+    return path
+
+
 def start(run_dir: Path, marker: str, point: tuple | None, log: Path) -> subprocess.Popen:
     env = {**os.environ, "SRLM_CRASH_MARKER": marker, "WANDB_MODE": "offline"}
     if point:
@@ -149,7 +159,14 @@ def start(run_dir: Path, marker: str, point: tuple | None, log: Path) -> subproc
         env |= {"SRLM_FAULT_TARGET": point[2]}
     with open(log, "w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "srlm", *TINY, f"run_dir={run_dir}"],
+            [
+                sys.executable,
+                "-m",
+                "srlm",
+                *TINY,
+                f"run_dir={run_dir}",
+                f"data.seed_judgements={SEED}",
+            ],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -169,6 +186,8 @@ def gone_within(marker: str, limit: float) -> float | None:
 
 
 def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
+    global SEED
+    SEED = tiny_seed_judgements(tmp_path / "seed_judgements.jsonl")
     figures: dict = {"kills": 0, "points": [], "left": 0}
     t_start = time.time()
 
