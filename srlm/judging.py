@@ -2,7 +2,8 @@
 sources that judge, and the evaluation that measures judges.
 
 - the additive 5-point rubric of Self-Rewarding (pointwise, ``Score: N``): ``reward=self_judge``
-  and ``judge_model``, Meta-Rewarding's judge and meta-judge, the warm start's EFT data;
+  and ``judge_model``, Meta-Rewarding's judge and meta-judge, the warm start's EFT data (and
+  its IFT data, data.seed_ift);
 - the pairwise comparison prompt (``[[A]]``/``[[B]]``/``[[C]]``): ``reward=pairwise_judge``;
 - the single-pass thinking-judge format (plan, execution, ``[Final Verdict]``): what
   ``method=thinking_judge`` trains and ``reward=thinking_judge`` runs.
@@ -13,6 +14,7 @@ The regexes that read the formats are in srlm/core/parsing.py (pure, unit-tested
 from __future__ import annotations
 
 from srlm.core.parsing import cut_off, last_unquoted, parse_verdict
+from srlm.data import load_rows
 from srlm.rollout.base import chat_prompt
 from srlm.training.data import Example
 
@@ -51,23 +53,40 @@ def judge_target(justification: str, score: int | float) -> str:
 
 # The fields of a seed judgement row (data.seed_judgements): a judged example of the rubric.
 SEED_JUDGEMENT_FIELDS = ["instruction", "response", "justification", "score"]
+# The fields of an instruction-following row (data.seed_ift): an instruction and its answer.
+SEED_IFT_FIELDS = ["instruction", "response"]
+
+
+def load_seed_ift(data) -> list[dict] | None:
+    """The rows of ``data.seed_ift``, checked (srlm.data.load_rows), or None when it is unset."""
+    if data.seed_ift is None:
+        return None
+    return load_rows(data.seed_ift, required=SEED_IFT_FIELDS, field_map=data.field_map)
 
 
 def judge_warm_start_examples(
-    tokenizer, seed_judgements: list[dict], ift_min_score: int
+    tokenizer,
+    seed_judgements: list[dict],
+    ift_min_score: int,
+    seed_ift: list[dict] | None = None,
 ) -> list[Example]:
-    """Self-Rewarding's M0 -> M1 data from seed judgements, for any method that judges itself.
+    """Self-Rewarding's M0 -> M1 data, SFT on IFT + EFT seed data, for any method that judges
+    itself.
 
-    Every row is an evaluation-fine-tuning (EFT) example: the judge prompt, answered by the
-    row's justification and ``Score: N``. A row whose response scored at least
-    ``ift_min_score`` is also an instruction-following (IFT) example: instruction -> response.
+    Every seed judgement is an evaluation-fine-tuning (EFT) example: the judge prompt, answered
+    by the row's justification and ``Score: N``. The instruction-following (IFT) examples
+    (instruction -> response) are the rows of ``seed_ift`` (data.seed_ift; the paper: 3,200
+    Open Assistant first turns) when given; without them, srlm's stand-in: the seed judgements
+    whose response scored at least ``ift_min_score``.
     """
     out = []
     for r in seed_judgements:
         eft_prompt = chat_prompt(tokenizer, judge_prompt_text(r["instruction"], r["response"]))
         out.append(Example(eft_prompt, judge_target(r["justification"], r["score"])))
-        if int(r["score"]) >= ift_min_score:
+        if seed_ift is None and int(r["score"]) >= ift_min_score:
             out.append(Example(chat_prompt(tokenizer, r["instruction"]), r["response"]))
+    for r in seed_ift or ():
+        out.append(Example(chat_prompt(tokenizer, r["instruction"]), r["response"]))
     return out
 
 

@@ -73,6 +73,7 @@ from srlm.judging import (
     judge_prompt_text,
     judge_target,
     judge_warm_start_examples,
+    load_seed_ift,
 )
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
@@ -143,10 +144,12 @@ class MetaReward(Method):
             d, self.m.iterations, self.m.prompts_per_iteration, self.m.data_seed, "Meta-Rewarding"
         )
         self.seed_judgements: list[dict] = []
+        self.seed_ift: list[dict] | None = None
         if self.m.warm_start.enabled:
             self.seed_judgements = load_rows(
                 d.seed_judgements, required=SEED_JUDGEMENT_FIELDS, field_map=d.field_map
             )
+            self.seed_ift = load_seed_ift(d)
 
     # ------------------------------------------------------------ schedules
     def rho(self, t: int) -> float:
@@ -158,7 +161,7 @@ class MetaReward(Method):
     # ------------------------------------------------------------ warm start (optional)
     def warm_start_examples(self, tokenizer) -> list[Example]:
         out = judge_warm_start_examples(
-            tokenizer, self.seed_judgements, self.m.warm_start.ift_min_score
+            tokenizer, self.seed_judgements, self.m.warm_start.ift_min_score, self.seed_ift
         )
         if self.m.warm_start_meta_format:
             out += [

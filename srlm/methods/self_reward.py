@@ -12,7 +12,8 @@ One iteration with model M_t:
 5. ``train``       DPO from M_t with M_t as reference gives M_{t+1} (run by srlm.runner).
 
 Before iteration 1 an optional warm start (the paper's M1) fine-tunes on seed instruction
-following (IFT) and seed judgements (EFT), which teaches the judge format.
+following (IFT) rows (data.seed_ift; without it, the seed judgements that scored at least
+method.warm_start.ift_min_score) and seed judgements (EFT), which teaches the judge format.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from srlm.core.selection import best_worst
 from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import SetupError
-from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
+from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples, load_seed_ift
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt
@@ -72,15 +73,20 @@ class SelfReward(Method):
             for r in load_rows(d.eval_prompts, required=["instruction"], field_map=d.field_map)
         ]
         self.seed_judgements = None
+        self.seed_ift = None
         if self.m.warm_start.enabled:
             self.seed_judgements = load_rows(
                 d.seed_judgements, required=SEED_JUDGEMENT_FIELDS, field_map=d.field_map
             )
+            self.seed_ift = load_seed_ift(d)
 
     # ------------------------------------------------------------ warm start (M0 -> M1)
     def warm_start_examples(self, tokenizer) -> list[Example]:
         return judge_warm_start_examples(
-            tokenizer, self.seed_judgements or [], self.m.warm_start.ift_min_score
+            tokenizer,
+            self.seed_judgements or [],
+            self.m.warm_start.ift_min_score,
+            self.seed_ift,
         )
 
     # ------------------------------------------------------------ stages

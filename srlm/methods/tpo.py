@@ -50,7 +50,7 @@ from srlm.core.parsing import split_thought
 from srlm.core.selection import length_controlled_scores
 from srlm.core.stats import mean
 from srlm.data import fresh_instructions, load_rows
-from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples
+from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples, load_seed_ift
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt
@@ -97,10 +97,12 @@ class Tpo(Method):
             d, self.m.iterations, self.m.prompts_per_iteration, self.m.data_seed, "TPO"
         )
         self.seed_judgements: list[dict] = []
+        self.seed_ift: list[dict] | None = None
         if self.m.warm_start.enabled:
             self.seed_judgements = load_rows(
                 d.seed_judgements, required=SEED_JUDGEMENT_FIELDS, field_map=d.field_map
             )
+            self.seed_ift = load_seed_ift(d)
 
     # ------------------------------------------------------------ prompts
     def prompt(self, tokenizer, instruction: str) -> str:
@@ -118,7 +120,9 @@ class Tpo(Method):
     # ------------------------------------------------------------ warm start (optional)
     def warm_start_examples(self, tokenizer) -> list[Example]:
         ws = self.m.warm_start
-        out = judge_warm_start_examples(tokenizer, self.seed_judgements, ws.ift_min_score)
+        out = judge_warm_start_examples(
+            tokenizer, self.seed_judgements, ws.ift_min_score, self.seed_ift
+        )
         if self.m.warm_start_thought_format and self.kind is not None:
             out += [
                 Example(
