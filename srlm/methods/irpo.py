@@ -12,7 +12,9 @@ One iteration with model M_t, on the same training questions every iteration:
                  answer is a 0 and is counted as a format failure.
 3. ``pairs``     per question, the winners (reward 1) against the losers (reward 0): K pairs
                  walking both lists in parallel (``srlm.core.selection.irpo_pairs``). A
-                 question with no winner or no loser gives no pair and is counted.
+                 sample cut at max_tokens is dropped, neither winner nor loser (the
+                 paper drops over-long pairs). A question with no winner or no loser
+                 gives no pair and is counted.
 4. ``train``     DPO + the winner's length-normalised NLL (``optimizer=dpo_nll``) from M_t with
                  M_t as the reference gives M_{t+1} (run by srlm.runner). Only this
                  iteration's pairs are used; nothing from earlier iterations is reused.
@@ -149,7 +151,7 @@ class Irpo(Method):
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
         gold_solutions = {q["id"]: q.get("solution") for q in self.train_rows}
-        pairs, no_winner, no_loser = [], 0, 0
+        pairs, no_winner, no_loser, cut = [], 0, 0, 0
         for qid, rows in _group(self.run.read_rows(t, "rewards")).items():
             if self.m.add_gold_to_winners and gold_solutions.get(qid):
                 rows = rows + [
@@ -162,6 +164,7 @@ class Irpo(Method):
                         "reward": 1,
                     }
                 ]
+            cut += sum(map(is_cut, rows))
             made, why = make_pairs(rows, self.m.pairs_per_question)
             no_winner += why == "no_winner"
             no_loser += why == "no_loser"
@@ -172,6 +175,7 @@ class Irpo(Method):
             "questions_with_pairs": len({p["question_id"] for p in pairs}),
             "skipped_no_winner": no_winner,
             "skipped_no_loser": no_loser,
+            "dropped_truncated": cut,
             "gold_chosen": sum(p["chosen_sample"] == "gold" for p in pairs),
             "chosen_tokens": mean(p["chosen_tokens"] for p in pairs),
             "rejected_tokens": mean(p["rejected_tokens"] for p in pairs),
@@ -252,11 +256,15 @@ def score_sample(response: str, gold: str, use_math_verify: bool = False) -> dic
 def make_pairs(rows: list[dict], k: int) -> tuple[list[dict], str | None]:
     """Up to K (winner, loser) pairs of one question's scored samples, and why there are none.
 
+    A sample cut at max_tokens (``finish_reason`` "length") is in neither list: the paper
+    drops pairs that overflow the context instead of training on a cut chain, and a cut
+    chain's missing final answer says nothing about its reasoning, so it is no loser either.
     Returns ``(pairs, None)``, or ``([], "no_winner")`` / ``([], "no_loser")`` when one side
     is empty (the paper skips that question).
     """
-    winners = [i for i, r in enumerate(rows) if r["reward"] == 1]
-    losers = [i for i, r in enumerate(rows) if r["reward"] == 0]
+    whole = [i for i, r in enumerate(rows) if not is_cut(r)]
+    winners = [i for i in whole if rows[i]["reward"] == 1]
+    losers = [i for i in whole if rows[i]["reward"] == 0]
     if not winners:
         return [], "no_winner"
     if not losers:
@@ -277,6 +285,11 @@ def make_pairs(rows: list[dict], k: int) -> tuple[list[dict], str | None]:
             }
         )
     return out, None
+
+
+def is_cut(row: dict) -> bool:
+    """Whether a sample was cut at max_tokens (the gold solution has no finish_reason)."""
+    return row.get("finish_reason") == "length"
 
 
 def parse_gold(answer: str) -> tuple[str, str | None]:
