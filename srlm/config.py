@@ -83,6 +83,10 @@ class ModelConfig:
     dtype: str = "float32"
     max_length: int = 2048
     trust_remote_code: bool = False
+    # How prompts are written for this model (srlm.rollout.base.format_prompt): chat = its
+    # tokenizer's chat template; plain = the papers' plain-text format, for base models,
+    # which have no template (conf/model/llama2_70b.yaml).
+    prompt_format: str = "chat"
 
     @property
     def is_policy(self) -> bool:
@@ -91,6 +95,7 @@ class ModelConfig:
 
     def check(self, key: str = "model") -> None:
         _in(f"{key}.dtype", self.dtype, ("float32", "bfloat16", "float16"))
+        _in(f"{key}.prompt_format", self.prompt_format, ("chat", "plain"))
         _check(self.max_length >= 64, f"{key}.max_length", self.max_length, "must be >= 64")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from srlm.config import Config, MethodConfig
 from srlm.errors import ConfigError
-from srlm.rollout.base import RolloutEngine
+from srlm.rollout.base import RolloutEngine, format_prompt, set_prompt_format
 from srlm.rundir import RunDir
 from srlm.training.data import Example
 
@@ -69,6 +69,12 @@ class Method:
         self.config = config
         self.run = run
 
+    def prompt_tokenizer(self, tokenizer):
+        """The trainer's tokenizer, marked with the policy's model.prompt_format, so that the
+        examples' prompts are the ones the policy was sampled with (the rollout engine marks
+        its own tokenizer the same way)."""
+        return set_prompt_format(tokenizer, self.config.model.prompt_format)
+
     def warm_start_examples(self, tokenizer) -> list[Example]:
         """Supervised examples for an optional warm start before iteration 1."""
         return []
@@ -102,10 +108,7 @@ class Method:
         of the method's model would get them: {"response": str | None, "response_tokens": int,
         ...}. None: the model gave no usable answer."""
         eng = engine()
-        prompts = [
-            eng.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-            for c in conversations
-        ]
+        prompts = [format_prompt(eng.tokenizer, c) for c in conversations]
         outs = eng.generate(prompts, sampling, n=1, desc="evaluate: answers")
         return [
             {

@@ -50,6 +50,7 @@ from srlm.eval.metrics import majority_vote as majority_answer
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rewards.verifiable import check_answer
+from srlm.rollout.base import format_prompt
 from srlm.training.data import Example
 
 # The system turn of every prompt; worked examples follow as earlier user/assistant turns.
@@ -183,6 +184,7 @@ class Irpo(Method):
 
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
         return [
             Example(self.prompt(tokenizer, p["question"]), p["chosen"], p["rejected"])
             for p in self.run.read_rows(t, "pairs")
@@ -238,10 +240,9 @@ def build_messages(question: str, shots: list[dict]) -> list[dict]:
 
 
 def build_prompt(tokenizer, question: str, shots: list[dict]) -> str:
-    """The prompt text the model continues, in its chat template (the same for rollout and training)."""
-    return tokenizer.apply_chat_template(
-        build_messages(question, shots), tokenize=False, add_generation_prompt=True
-    )
+    """The prompt text the model continues, in its prompt format (the same for rollout and
+    training)."""
+    return format_prompt(tokenizer, build_messages(question, shots))
 
 
 def score_sample(response: str, gold: str, use_math_verify: bool = False) -> dict:

@@ -160,6 +160,7 @@ class MetaReward(Method):
 
     # ------------------------------------------------------------ warm start (optional)
     def warm_start_examples(self, tokenizer) -> list[Example]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
         out = judge_warm_start_examples(
             tokenizer, self.seed_judgements, self.m.warm_start.ift_min_score, self.seed_ift
         )
@@ -437,6 +438,7 @@ class MetaReward(Method):
 
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
         out = []
         for p in self.run.read_rows(t, "pairs"):
             if p["kind"] == "judge":

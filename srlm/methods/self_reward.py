@@ -82,6 +82,7 @@ class SelfReward(Method):
 
     # ------------------------------------------------------------ warm start (M0 -> M1)
     def warm_start_examples(self, tokenizer) -> list[Example]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
         return judge_warm_start_examples(
             tokenizer,
             self.seed_judgements or [],
@@ -247,6 +248,7 @@ class SelfReward(Method):
 
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
         return [
             Example(chat_prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
             for p in self.run.read_rows(t, "pairs")

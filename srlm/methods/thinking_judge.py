@@ -94,7 +94,7 @@ from srlm.judging import (
 )
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
-from srlm.rollout.base import chat_prompt
+from srlm.rollout.base import chat_prompt, format_prompt
 from srlm.training.data import Example
 
 # ---------------------------------------------------------------- prompts and formats
@@ -245,8 +245,7 @@ def execution_messages(
 
 
 def _chat(tokenizer, messages: list[dict], assistant_prefix: str = "") -> str:
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return text + assistant_prefix
+    return format_prompt(tokenizer, messages, assistant_prefix)
 
 
 # ---------------------------------------------------------------- pure parts (unit-tested)
@@ -629,6 +628,7 @@ class ThinkingJudge(Method):
 
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
         return [
             Example(
                 _chat(tokenizer, judge_messages(p["instruction"], p["answer_a"], p["answer_b"])),
@@ -644,6 +644,7 @@ class ThinkingJudge(Method):
         ``warm_start_from = "first_rollout"``: the runner has evaluated M_0 and run iteration 1's
         rollout stages on it before calling this, so those judgements exist.
         """
+        tokenizer = self.prompt_tokenizer(tokenizer)
         triples = {r["id"]: r for r in self.run.read_rows(1, "triples") if r["ok"]}
         plans = {(p["triple_id"], p["plan_id"]): p for p in self.run.read_rows(1, "plans")}
         rng = random.Random(self.config.seed)

@@ -53,7 +53,7 @@ from srlm.data import fresh_instructions, load_rows
 from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples, load_seed_ift
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
-from srlm.rollout.base import chat_prompt
+from srlm.rollout.base import chat_prompt, format_prompt
 from srlm.training.data import Example
 
 # The paper's two thought prompts, in srlm's own words. Each is put in front of the instruction
@@ -119,6 +119,7 @@ class Tpo(Method):
 
     # ------------------------------------------------------------ warm start (optional)
     def warm_start_examples(self, tokenizer) -> list[Example]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
         ws = self.m.warm_start
         out = judge_warm_start_examples(
             tokenizer, self.seed_judgements, ws.ift_min_score, self.seed_ift
@@ -279,6 +280,7 @@ class Tpo(Method):
 
     # ------------------------------------------------------------ training data
     def training_examples(self, t: int, tokenizer) -> list[Example]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
         # Whole outputs, thoughts included, under the prompt that asked for them.
         return [
             Example(self.prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
@@ -301,9 +303,7 @@ class Tpo(Method):
                 *earlier,
                 {"role": "user", "content": user_turn(last["content"], self.kind)},
             ]
-            return eng.tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
+            return format_prompt(eng.tokenizer, messages)
 
         outputs, attempts = [""] * len(conversations), [0] * len(conversations)
         pending = list(range(len(conversations)))

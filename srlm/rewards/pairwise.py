@@ -39,6 +39,7 @@ from srlm.rewards.base import (
     judgement_health,
     register_reward,
 )
+from srlm.rollout.base import chat_prompt, format_prompt
 
 
 # ---------------------------------------------------------------- pure parts (unit-tested)
@@ -137,11 +138,7 @@ class PairwiseJudgeReward(RewardSource):
 
     # The prompt and the parser are what a subclass (the thinking judge) changes.
     def prompt(self, tokenizer, instruction: str, answer_a: str, answer_b: str) -> str:
-        messages = [
-            {"role": "system", "content": PAIRWISE_SYSTEM},
-            {"role": "user", "content": pair_text(instruction, answer_a, answer_b)},
-        ]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return chat_prompt(tokenizer, pair_text(instruction, answer_a, answer_b), PAIRWISE_SYSTEM)
 
     def parse(self, text: str, finish_reason: str | None = None) -> str | None:
         return parse_verdict(text, self.config.verdict_rule, finish_reason)
@@ -285,11 +282,7 @@ class ThinkingJudgeReward(PairwiseJudgeReward):
     """
 
     def prompt(self, tokenizer, instruction: str, answer_a: str, answer_b: str) -> str:
-        return tokenizer.apply_chat_template(
-            judge_messages(instruction, answer_a, answer_b),
-            tokenize=False,
-            add_generation_prompt=True,
-        )
+        return format_prompt(tokenizer, judge_messages(instruction, answer_a, answer_b))
 
     def parse(self, text: str, finish_reason: str | None = None) -> str | None:
         return parse_judge_output(text, self.config.verdict_rule, finish_reason)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from srlm.config import SamplingConfig
+from srlm.config import ModelConfig, SamplingConfig
 from srlm.errors import RunDirError, SetupError
 from srlm.rundir import read_json
 
@@ -26,16 +27,141 @@ class Completion:
     finish_reason: str  # "stop" | "length"
 
 
-def chat_prompt(tokenizer, user: str, system: str | None = None, assistant_prefix: str = "") -> str:
-    """The model's chat template around one user turn, ready for the assistant to continue.
+# model.prompt_format. "chat": the tokenizer's chat template (instruct and chat models).
+# "plain": no template, for base models, which have none: the papers that start from a base
+# model (Self-Rewarding on Llama-2-70B) give it their prompts as plain text, the user turn
+# written "User: ..." (docs/models.md). Turns are blocks separated by a blank line, and the
+# prompt ends with "Assistant:" and a newline, where the model's turn begins.
+PROMPT_FORMATS = ("chat", "plain")
+PLAIN_ROLES = {"system": None, "user": "User:", "assistant": "Assistant:"}
+
+
+def set_prompt_format(tokenizer, prompt_format: str):
+    """Mark `tokenizer` with its model's model.prompt_format; format_prompt reads the mark.
+
+    The engine that serves a model marks its tokenizer (srlm.rollout.engines.make_engine), so
+    a judge with a model of its own formats its prompts in that model's format.
+    """
+    if prompt_format not in PROMPT_FORMATS:
+        raise SetupError(f"model.prompt_format={prompt_format!r}: must be one of chat, plain")
+    tokenizer.srlm_prompt_format = prompt_format
+    return tokenizer
+
+
+def prompt_format_of(tokenizer) -> str:
+    return getattr(tokenizer, "srlm_prompt_format", "chat")
+
+
+def format_prompt(tokenizer, messages: list[dict], assistant_prefix: str = "") -> str:
+    """The prompt text of a conversation that ends with a user turn, ready for the assistant to
+    continue, in the format the tokenizer's model takes (set_prompt_format). Every prompt srlm
+    generates from or trains on is made here.
 
     `assistant_prefix` is text the assistant turn starts with (e.g. forcing "Score: ").
     """
+    if prompt_format_of(tokenizer) == "plain":
+        return plain_prompt(messages, plain_bos(tokenizer)) + assistant_prefix
+    # A transformers tokenizer without a template has chat_template None (and recent versions
+    # raise a message that does not name the setting); other objects only need the method.
+    if hasattr(tokenizer, "chat_template") and not tokenizer.chat_template:
+        raise SetupError(
+            f"the tokenizer of {getattr(tokenizer, 'name_or_path', '?')} has no chat template, "
+            "and model.prompt_format=chat needs one: a base model takes model.prompt_format=plain"
+        )
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return text + assistant_prefix
+
+
+def plain_prompt(messages: list[dict], bos: str = "") -> str:
+    """The plain format: the system text, then "User: ..." and "Assistant: ..." blocks, then
+    "Assistant:" on a line of its own. `bos`: the tokenizer's begin-of-sequence token text,
+    which srlm writes itself because prompts are encoded without special tokens."""
+    blocks = []
+    for m in messages:
+        role = m["role"]
+        if role not in PLAIN_ROLES:
+            raise ValueError(
+                f"message role {role!r}: the plain format knows system, user, assistant"
+            )
+        label = PLAIN_ROLES[role]
+        blocks.append(m["content"].strip() if label is None else f"{label}\n{m['content'].strip()}")
+    return bos + "\n\n".join([*blocks, "Assistant:"]) + "\n"
+
+
+def plain_bos(tokenizer) -> str:
+    """The begin-of-sequence text the tokenizer puts first when it adds special tokens (Llama's
+    "<s>"), or "" when it adds none (SmolLM2, GPT-2 style tokenizers)."""
+    bos_id = getattr(tokenizer, "bos_token_id", None)
+    if bos_id is None:
+        return ""
+    ids = tokenizer("x").input_ids
+    return tokenizer.bos_token if ids and ids[0] == bos_id else ""
+
+
+def chat_prompt(tokenizer, user: str, system: str | None = None, assistant_prefix: str = "") -> str:
+    """One user turn (after an optional system text) in the model's prompt format."""
     messages = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": user}
     ]
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return text + assistant_prefix
+    return format_prompt(tokenizer, messages, assistant_prefix)
+
+
+def has_chat_template(model_dir: str | Path) -> bool | None:
+    """Whether a model directory's tokenizer comes with a chat template, read from its files
+    without loading anything (tokenizer_config.json, or chat_template.jinja/.json beside it, as
+    transformers saves them); None when the directory has no tokenizer_config.json to tell."""
+    d = Path(model_dir)
+    config = d / "tokenizer_config.json"
+    if not config.is_file():
+        return None
+    if (d / "chat_template.jinja").is_file() or (d / "chat_template.json").is_file():
+        return True
+    if (d / "additional_chat_templates").is_dir() and any(
+        (d / "additional_chat_templates").iterdir()
+    ):
+        return True
+    try:
+        return bool(json.loads(config.read_text()).get("chat_template"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def check_prompt_format(key: str, model: ModelConfig) -> None:
+    """Pre-flight: SetupError when `key`.prompt_format=chat and the model's tokenizer, found on
+    this machine without loading or downloading anything, has no chat template. A model not
+    on this machine yet is left to the model check."""
+    if model.prompt_format != "chat":
+        return
+    model_dir = local_model_dir(model)
+    if model_dir is None or has_chat_template(model_dir) is not False:
+        return
+    raise SetupError(
+        f"{key}.prompt_format=chat, but the tokenizer in {model_dir} has no chat template "
+        f"(a base model): set {key}.prompt_format=plain, the papers' plain prompt format"
+    )
+
+
+def local_model_dir(model: ModelConfig) -> Path | None:
+    """The directory the model would load from, if it is already on this machine."""
+    from srlm.models import EMBEDDED_PREFIX, cache_dir
+
+    if model.path:
+        return Path(model.path).expanduser()
+    if model.source.startswith(EMBEDDED_PREFIX):
+        d = cache_dir() / "models" / model.source[len(EMBEDDED_PREFIX) :]
+        return d if d.is_dir() else None
+    p = Path(model.source).expanduser()
+    if p.is_dir():
+        return p
+    if model.source.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(model.source, "tokenizer_config.json")
+    except Exception:  # a malformed id or cache: nothing to tell here
+        return None
+    return Path(hit).parent if isinstance(hit, str) else None
 
 
 class RolloutEngine(ABC):

@@ -4,7 +4,7 @@ replicas of one (srlm/rollout/replicas.py)."""
 from __future__ import annotations
 
 from srlm.config import ModelConfig, RolloutConfig
-from srlm.rollout.base import RolloutEngine
+from srlm.rollout.base import RolloutEngine, set_prompt_format
 
 
 def make_engine(model_dir: str, model: ModelConfig, rollout: RolloutConfig) -> RolloutEngine:
@@ -12,8 +12,12 @@ def make_engine(model_dir: str, model: ModelConfig, rollout: RolloutConfig) -> R
         from srlm.rollout.replicas import ReplicatedEngine
 
         # Each replica's process starts a single engine of its own (and checks its own weights).
-        return ReplicatedEngine(model_dir, model, rollout, single_engine)
-    return single_engine(model_dir, model, rollout)
+        engine: RolloutEngine = ReplicatedEngine(model_dir, model, rollout, single_engine)
+    else:
+        engine = single_engine(model_dir, model, rollout)
+    # Stages format prompts with the engine's tokenizer: it carries its model's prompt format.
+    set_prompt_format(engine.tokenizer, model.prompt_format)
+    return engine
 
 
 def single_engine(model_dir: str, model: ModelConfig, rollout: RolloutConfig) -> RolloutEngine:
