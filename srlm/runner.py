@@ -47,12 +47,12 @@ from srlm.errors import SrlmError
 from srlm.eval.stage import Evaluation
 from srlm.methods import get_method
 from srlm.models import resolve_model_dir
+from srlm.preflight import preflight
 from srlm.procs import child_setup, fault
 from srlm.rollout.engines import make_engine
 from srlm.rundir import RunDir, write_json
 from srlm.summary import format_summary, iteration_row, report_line
 from srlm.tracking import make_logger
-from srlm.training.nodes import check_allocation
 
 
 def run(config: Config) -> list[dict]:
@@ -78,16 +78,10 @@ def _run(config: Config) -> list[dict]:
 
 
 def prepare(config: Config):
-    """Everything that can fail cheaply, before any model loads; then claim the run directory."""
-    if not config.run_dir:
-        raise SrlmError("run_dir is not set: pass run_dir=PATH")
+    """The pre-flight (srlm.preflight: data, models, lengths, this machine), before any model
+    loads or any file is written; then claim the run directory."""
+    preflight(config)
     run_dir = RunDir(config.run_dir)
-    # Build the method in the parent first: data files are read and checked here, before any
-    # model loads or any file is written, so a bad row fails in seconds.
-    get_method(config.method.name)(config, run_dir)
-    if config.trainer.num_nodes > 1:
-        check_allocation(config.trainer.num_nodes)
-    resolve_model_dir(config.model.source, config.model.path)
     run_dir.bind(config)
     return run_dir, make_logger(config, run_dir)
 
