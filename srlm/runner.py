@@ -102,7 +102,9 @@ def warm_start(config: Config, run_dir: RunDir, base: str) -> str:
             if not all(run_dir.finished(1, s) for s in method.rollout_stages):
                 _run_phase(config, "rollout", 1, base)
         _run_phase(config, "warm_start", 0, base)
-    return str(run_dir.checkpoint(0))
+    # A warm start without examples records `skipped` and writes no checkpoint: M_0 goes on.
+    trained = run_dir.trained_model(0)
+    return str(trained) if trained is not None else base
 
 
 def iterate(config: Config, run_dir: RunDir, start: str, logger) -> tuple[list[dict], str]:
@@ -260,7 +262,7 @@ def check_phase_exit(config: Config, phase: str, t: int, exitcode: int) -> None:
     how = f"exit code {exitcode}" + (f", {_signal_name(-exitcode)}" if exitcode < 0 else "")
     raise SrlmError(
         f"the {phase} phase of iteration {t} failed ({how}; see above). "
-        "Finished stages are kept: rerun the same command to resume."
+        + RunDir(config.run_dir).resume_hint()
     )
 
 
