@@ -303,8 +303,9 @@ class VerifiableRewardConfig(RewardConfig):
     """Rule-based answer matching against a gold answer (numbers, \\boxed{}, options)."""
 
     name: str = "verifiable"
-    # Also ask the math-verify package (symbolic equivalence) when the rule says no.
-    # auto: when it is installed; on: required; off: the rule alone.
+    # Also ask math-verify (symbolic equivalence; a dependency) when the rule says no.
+    # auto: when it is installed (the rule alone if a user removed it); on: required;
+    # off: the rule alone.
     math_verify: str = "auto"
 
     def check(self) -> None:
@@ -316,7 +317,8 @@ class VerifiableRewardConfig(RewardConfig):
                 importlib.util.find_spec("math_verify") is not None,
                 "reward.math_verify",
                 "on",
-                "the math-verify package is not installed (pip install math-verify), or use auto/off",
+                "math-verify, a dependency of srlm, is not installed: run scripts/setup.sh or "
+                "pip install math-verify==0.9.0; auto or off use the rule-based matcher alone",
             )
 
 
