@@ -119,10 +119,12 @@ def models_of(config: Config) -> list[tuple[str, ModelConfig]]:
 
 def check_models(config: Config) -> list[str]:
     from srlm.models import check_model
+    from srlm.rollout.base import check_prompt_format
 
     problems = []
     for key, model in models_of(config):
         problems += _errors(check_model, key, model.source, model.path)
+        problems += _errors(check_prompt_format, key, model)  # a base model needs plain
     return problems
 
 
