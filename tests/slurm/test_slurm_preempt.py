@@ -71,7 +71,11 @@ def test_requeue_mid_training_stops_the_run_and_resumes(tmp_path: Path):
             f"--chdir={ROOT}",
             f"--job-name=srlm-preempt-{marker[:8]}",
             f"--export=ALL,SRLM_CRASH_MARKER={marker},WANDB_MODE=offline",
-            f"--wrap={shlex.join(srlm)}",
+            # The first start freezes after its first training step (SIGSTOP to its process
+            # group, srlm.procs.fault), so that the requeue lands mid-training whatever the
+            # machine's load; SLURM sends SIGCONT before SIGTERM. The requeued start runs free.
+            '--wrap=if [ -z "$SLURM_RESTART_COUNT" ]; then export SRLM_FAULT=iter_01:train-step-1'
+            f" SRLM_FAULT_SIGNAL=STOP; fi; exec {shlex.join(srlm)}",
         ],
         capture_output=True,
         text=True,
@@ -81,10 +85,10 @@ def test_requeue_mid_training_stops_the_run_and_resumes(tmp_path: Path):
     job = r.stdout.strip().split(";")[0]
     deadline = time.time() + TIMEOUT_S
     try:
-        # Requeue once the train stage is training (its model loaded, Lightning started).
+        # Requeue once the first start is frozen after its first training step.
         while time.time() < deadline:
             text = out.read_text() if out.exists() else ""
-            if "[srlm] iteration 1: train on" in text and "Epoch 0" in text:
+            if "[srlm] fault iter_01:train-step-1: SIGSTOP" in text:
                 break
             assert scontrol_job(job).get("JobState") in ("PENDING", "RUNNING"), text[-3000:]
             time.sleep(0.5)
