@@ -1,7 +1,7 @@
 """Crash test: a tiny run killed at enumerated points, resumed each time, ends as an
 uninterrupted run does, and no process of the run is left after any kill.
 
-    .venv/bin/python -m pytest tests/integration/test_crash.py -m slow -q -s --durations=5
+    .venv/bin/python -m pytest tests/integration/test_crash.py -m crash -q -s --durations=5
 
 One chain of restarts: the run starts with SRLM_FAULT=<point 1>, which kills its whole process
 group with SIGKILL when reached (srlm.procs.fault), is started again with <point 2>, and so on;
@@ -29,7 +29,12 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
+
+# About 15 minutes on 2 cores (a reference run and 12 starts): run apart, `pytest -m crash`.
+pytestmark = pytest.mark.crash
 
 SEED_JUDGEMENTS = ROOT / "srlm" / "data" / "seed_judgements.jsonl"
 # A tiny Self-Rewarding run with every kind of stage: the warm start (on two seed judgements),
