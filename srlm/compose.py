@@ -34,7 +34,7 @@ from srlm.config import (
     collecting_problems,
 )
 from srlm.core.losses import LOSSES
-from srlm.errors import Problems, SrlmError
+from srlm.errors import Problems, SrlmError, problems_of
 from srlm.methods import get_method, method_names
 from srlm.rewards.base import check_combination, reward_class, reward_names
 
@@ -184,7 +184,7 @@ def validate(cfg: DictConfig) -> Config:
             try:
                 check()
             except SrlmError as e:
-                found += getattr(e, "problems", [str(e)])
+                found += problems_of(e)
             except Exception:
                 # A later line of a check() tripped over a value an earlier line already
                 # reported (collected, not raised); anything else is a bug to show.
@@ -195,7 +195,7 @@ def validate(cfg: DictConfig) -> Config:
         try:
             check_combinations(obj)
         except SrlmError as e:
-            problems += getattr(e, "problems", [str(e)])
+            problems += problems_of(e)
     problems = unknown + problems
     if problems:
         error = Problems(problems)
@@ -257,7 +257,7 @@ def check_combinations(c: Config) -> None:
         check_combination(c.method.name, method.needs, c.reward, c.optimizer.loss)
         method.check_config(c)  # may read the reward's keys: only once the reward fits
     except SrlmError as e:
-        problems += getattr(e, "problems", [str(e)])
+        problems += problems_of(e)
     if problems:
         raise Problems(problems)
 

@@ -26,6 +26,11 @@ class Problems(ConfigError):
         super().__init__("\n".join(self.problems))
 
 
+def problems_of(error: SrlmError) -> list[str]:
+    """The problems an SrlmError reports: a Problems' list, or its one message."""
+    return list(getattr(error, "problems", [str(error)]))
+
+
 def error_lines(error: SrlmError) -> list[str]:
     """What the command line prints for an SrlmError: one line per problem."""
-    return [f"srlm: error: {p}" for p in getattr(error, "problems", [str(error)])]
+    return [f"srlm: error: {p}" for p in problems_of(error)]

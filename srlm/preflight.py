@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from srlm.config import INITIAL, Config, ModelConfig, RolloutConfig
-from srlm.errors import Problems, SrlmError
+from srlm.errors import Problems, SrlmError, problems_of
 
 # Fewest tokens a prompt needs beside a generation budget: below it a chat template alone
 # fills the context and the prompt is cut to nothing.
@@ -73,7 +73,7 @@ def _errors(fn, *args) -> list[str]:
     try:
         fn(*args)
     except SrlmError as e:
-        return list(getattr(e, "problems", [str(e)]))
+        return problems_of(e)
     return []
 
 

@@ -25,6 +25,7 @@ import shutil
 import sys
 import time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,20 @@ def write_error(path: Path, err: OSError, doing: str = "write") -> RunDirError:
 
 def read_error(path: Path, err: OSError, remedy: str) -> RunDirError:
     return RunDirError(f"cannot read {path} ({err.strerror or err}){_then(remedy)}")
+
+
+@contextmanager
+def _reading(path: Path, remedy: str):
+    """What every reader of a run file turns into one RunDirError: text that is not UTF-8, a
+    file that cannot be opened."""
+    try:
+        yield
+    except UnicodeDecodeError as err:
+        raise RunDirError(
+            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}){_then(remedy)}"
+        ) from None
+    except OSError as err:
+        raise read_error(path, err, remedy) from None
 
 
 def _then(remedy: str) -> str:
@@ -90,28 +105,21 @@ def read_jsonl(path: Path, remedy: str = "") -> list[dict]:
     cannot be opened is a RunDirError naming the file and line, followed by `remedy` (what to
     do), not a traceback."""
     rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise RunDirError(
-                        f"{path}:{n}: not valid JSON ({err.msg}, column {err.colno}){_then(remedy)}"
-                    ) from None
-                if not isinstance(row, dict):
-                    raise RunDirError(
-                        f"{path}:{n}: not a JSON object but {type(row).__name__}{_then(remedy)}"
-                    )
-                rows.append(row)
-    except UnicodeDecodeError as err:
-        raise RunDirError(
-            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}){_then(remedy)}"
-        ) from None
-    except OSError as err:
-        raise read_error(path, err, remedy) from None
+    with _reading(path, remedy), open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise RunDirError(
+                    f"{path}:{n}: not valid JSON ({err.msg}, column {err.colno}){_then(remedy)}"
+                ) from None
+            if not isinstance(row, dict):
+                raise RunDirError(
+                    f"{path}:{n}: not a JSON object but {type(row).__name__}{_then(remedy)}"
+                )
+            rows.append(row)
     return rows
 
 
@@ -128,38 +136,27 @@ def write_json(path: Path, obj: Any) -> None:
 def read_json(path: Path, remedy: str = "") -> Any:
     """A JSON file (stages.json, summary.json); RunDirError naming the file and line, followed
     by `remedy`, when it cannot be read as JSON."""
-    try:
-        with open(path, encoding="utf-8") as f:
+    with _reading(path, remedy), open(path, encoding="utf-8") as f:
+        try:
             return json.load(f)
-    except json.JSONDecodeError as err:
-        raise RunDirError(
-            f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno}){_then(remedy)}"
-        ) from None
-    except UnicodeDecodeError as err:
-        raise RunDirError(
-            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}){_then(remedy)}"
-        ) from None
-    except OSError as err:
-        raise read_error(path, err, remedy) from None
+        except json.JSONDecodeError as err:
+            raise RunDirError(
+                f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno})"
+                f"{_then(remedy)}"
+            ) from None
 
 
 def read_yaml_mapping(path: Path, remedy: str = "") -> dict:
     """A YAML file of settings (config.yaml); RunDirError naming the file and line, followed by
     `remedy`, when it cannot be read as a mapping."""
-    try:
-        with open(path, encoding="utf-8") as f:
+    with _reading(path, remedy), open(path, encoding="utf-8") as f:
+        try:
             data = yaml.safe_load(f)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(err, "problem", None) or type(err).__name__
-        raise RunDirError(f"{where}: not valid YAML ({problem}){_then(remedy)}") from None
-    except UnicodeDecodeError as err:
-        raise RunDirError(
-            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}){_then(remedy)}"
-        ) from None
-    except OSError as err:
-        raise read_error(path, err, remedy) from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(err, "problem", None) or type(err).__name__
+            raise RunDirError(f"{where}: not valid YAML ({problem}){_then(remedy)}") from None
     if not isinstance(data, dict):
         raise RunDirError(
             f"{path}: not a mapping of settings but {type(data).__name__}{_then(remedy)}"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from srlm.errors import Problems, SrlmError, error_lines
+from srlm.errors import Problems, SrlmError, error_lines, problems_of
 
 # wandb distributions whose `min` and `max` are the values themselves (not exponents).
 VALUE_RANGES = {
@@ -40,7 +40,7 @@ def _check_one(overrides: list[str]) -> list[str]:
     try:
         check(compose_or_explain(overrides), here=False)
     except SrlmError as e:
-        return list(getattr(e, "problems", [str(e)]))
+        return problems_of(e)
     return []
 
 
