@@ -169,9 +169,40 @@ def config_hashes() -> dict[str, str]:
     return out
 
 
-def run_hashes(only: list[str] | None, keep: Path | None) -> dict[str, str]:
+def run_artifacts(run_dir: Path) -> dict[str, str]:
+    """name -> hash of a run's artifacts: every stage file's rows and every stage's statistics
+    (clock readings left out), every checkpoint's tensors (their exact bytes)."""
     from safetensors.torch import load_file
 
+    out = {}
+    for it in sorted(run_dir.glob("iter_*")):
+        for f in sorted(it.rglob("*.jsonl")):
+            if f.parent.name == "checkpoint":
+                continue  # the trainer's own log (losses with clock times)
+            rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+            out[str(f.relative_to(run_dir))] = _digest(_drop_clock(rows))
+        stages = json.loads((it / "stages.json").read_text())
+        for stage, record in stages.items():
+            out[f"{it.name}/stages.json:{stage}"] = _digest(_drop_clock(record.get("stats", {})))
+        weights = it / "checkpoint" / "model.safetensors"
+        if weights.exists():
+            tensors = load_file(weights)
+            h = hashlib.sha256()
+            for k in sorted(tensors):
+                h.update(k.encode())
+                h.update(
+                    tensors[k]
+                    .contiguous()
+                    .view(-1)
+                    .view(dtype=__import__("torch").uint8)
+                    .numpy()
+                    .tobytes()
+                )
+            out[f"{it.name}/checkpoint"] = h.hexdigest()[:16]
+    return out
+
+
+def run_hashes(only: list[str] | None, keep: Path | None) -> dict[str, str]:
     base = keep or Path(tempfile.mkdtemp(prefix="srlm-hashes-"))
     out = {}
     for name, overrides in RUNS.items():
@@ -187,32 +218,7 @@ def run_hashes(only: list[str] | None, keep: Path | None) -> dict[str, str]:
         if p.returncode != 0:
             print(p.stdout[-2000:], p.stderr[-4000:], file=sys.stderr)
             raise SystemExit(f"{name}: the run failed (exit code {p.returncode})")
-        for it in sorted(run_dir.glob("iter_*")):
-            for f in sorted(it.rglob("*.jsonl")):
-                if f.parent.name == "checkpoint":
-                    continue  # the trainer's own log (losses with clock times)
-                rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
-                out[f"{name}/{f.relative_to(run_dir)}"] = _digest(_drop_clock(rows))
-            stages = json.loads((it / "stages.json").read_text())
-            for stage, record in stages.items():
-                out[f"{name}/{it.name}/stages.json:{stage}"] = _digest(
-                    _drop_clock(record.get("stats", {}))
-                )
-            weights = it / "checkpoint" / "model.safetensors"
-            if weights.exists():
-                tensors = load_file(weights)
-                h = hashlib.sha256()
-                for k in sorted(tensors):
-                    h.update(k.encode())
-                    h.update(
-                        tensors[k]
-                        .contiguous()
-                        .view(-1)
-                        .view(dtype=__import__("torch").uint8)
-                        .numpy()
-                        .tobytes()
-                    )
-                out[f"{name}/{it.name}/checkpoint"] = h.hexdigest()[:16]
+        out |= {f"{name}/{k}": v for k, v in run_artifacts(run_dir).items()}
         print(f"{name}: done", file=sys.stderr, flush=True)
     return out
 

@@ -18,7 +18,6 @@ tensors are compared with one uninterrupted run's.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -102,27 +101,8 @@ def _hashes_module():
 
 def artifacts(run_dir: Path) -> dict[str, str]:
     """name -> hash of every stage's rows, every stage's statistics (clock readings left out)
-    and every checkpoint's tensors (scripts/artifact_hashes.py's rules)."""
-    from safetensors.torch import load_file
-
-    ah = _hashes_module()
-    out = {}
-    for it in sorted(run_dir.glob("iter_*")):
-        for f in sorted(it.glob("*.jsonl")):
-            rows = [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
-            out[f"{it.name}/{f.name}"] = ah._digest(ah._drop_clock(rows))
-        stages = json.loads((it / "stages.json").read_text())
-        for stage, record in stages.items():
-            out[f"{it.name}/stages.json:{stage}"] = ah._digest(ah._drop_clock(record["stats"]))
-        weights = it / "checkpoint" / "model.safetensors"
-        if weights.exists():
-            tensors = load_file(weights)
-            h = hashlib.sha256()
-            for k in sorted(tensors):
-                h.update(k.encode())
-                h.update(tensors[k].contiguous().view(-1).float().numpy().tobytes())
-            out[f"{it.name}/checkpoint"] = h.hexdigest()[:16]
-    return out
+    and every checkpoint's tensors (scripts/artifact_hashes.py's run_artifacts)."""
+    return _hashes_module().run_artifacts(run_dir)
 
 
 def marked(marker: str) -> list[int]:
