@@ -30,6 +30,11 @@ def secondary_slurm_task() -> bool:
     return False
 
 
+# Set once precheck() has run the whole pre-flight of a single run's command in this process, so
+# that runner.prepare() does not read every data file and model a second time.
+_PREFLOWN = False
+
+
 def precheck(argv: list[str]) -> None:
     """The whole pre-flight of the command, before Hydra makes or writes anything: a refused
     command leaves no trace in the run directory, and a multirun's every job is checked before
@@ -77,6 +82,8 @@ def _check_run(overrides: list[str]) -> None:
         if cfg.get("run_dir") is None:
             cfg.run_dir = run_dir
     check(cfg, here=True)
+    global _PREFLOWN
+    _PREFLOWN = True
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -94,7 +101,7 @@ def main(cfg: DictConfig) -> None:
             cfg.run_dir = HydraConfig.get().runtime.output_dir
     try:
         config = validate(cfg)  # before anything heavy is imported or loaded
-        run(config)
+        run(config, preflown=_PREFLOWN)
     except SrlmError as e:
         print("\n".join(error_lines(e)), file=sys.stderr)
         sys.exit(2)

@@ -55,14 +55,16 @@ from srlm.summary import format_summary, iteration_row, report_line
 from srlm.tracking import make_logger
 
 
-def run(config: Config) -> list[dict]:
-    """Run (or resume) the experiment of a validated config; the per-iteration summary rows."""
+def run(config: Config, preflown: bool = False) -> list[dict]:
+    """Run (or resume) the experiment of a validated config; the per-iteration summary rows.
+    `preflown`: this process already ran the pre-flight on this config (python -m srlm does,
+    before Hydra starts)."""
     with stop_on_signals():
-        return _run(config)
+        return _run(config, preflown)
 
 
-def _run(config: Config) -> list[dict]:
-    run_dir, logger = prepare(config)
+def _run(config: Config, preflown: bool) -> list[dict]:
+    run_dir, logger = prepare(config, preflown)
     base = resolve_model_dir(config.model.source, config.model.path)
     start = warm_start(config, run_dir, base)
     rows, final = iterate(config, run_dir, start, logger)
@@ -77,10 +79,11 @@ def _run(config: Config) -> list[dict]:
     return rows
 
 
-def prepare(config: Config):
+def prepare(config: Config, preflown: bool = False):
     """The pre-flight (srlm.preflight: data, models, lengths, this machine), before any model
     loads or any file is written; then claim the run directory."""
-    preflight(config)
+    if not preflown:
+        preflight(config)
     run_dir = RunDir(config.run_dir)
     run_dir.bind(config)
     return run_dir, make_logger(config, run_dir)
