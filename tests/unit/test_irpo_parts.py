@@ -85,8 +85,9 @@ def test_reward_is_exact_match_of_the_final_answer(response, gold, pred, reward)
     assert score_sample(response, gold) == {"pred": pred, "reward": reward}
 
 
-def _rows(rewards, qid="q1"):
-    return [
+def _rows(rewards, qid="q1", finish=None):
+    """Sample rows of one question; `finish` gives each its finish_reason (none: not recorded)."""
+    rows = [
         {
             "question_id": qid,
             "question": "What is 1 + 1?",
@@ -97,6 +98,9 @@ def _rows(rewards, qid="q1"):
         }
         for i, x in enumerate(rewards)
     ]
+    for row, f in zip(rows, finish or [], strict=False):
+        row["finish_reason"] = f
+    return rows
 
 
 def test_pairs_walk_winners_and_losers_in_parallel():

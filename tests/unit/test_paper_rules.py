@@ -10,6 +10,7 @@ from srlm.compose import compose, validate
 from srlm.methods.irpo import Irpo, make_pairs
 from srlm.rewards.pairwise import elo_scores
 from srlm.rundir import RunDir, read_jsonl, write_jsonl
+from tests.unit.test_irpo_parts import _rows
 
 # ---------------------------------------------------------------- TPO: ties count for neither side
 # Sample 0 beats sample 1 in both orders; 0 and 2 tie in both orders; 1 vs 2 is unreadable.
@@ -49,32 +50,19 @@ def test_a_prompt_judged_all_ties_gives_equal_scores():
 
 
 # ---------------------------------------------------------------- IRPO: cut samples are dropped
-def _rows(rewards, finish, qid="q1"):
-    return [
-        {
-            "question_id": qid,
-            "question": "What is 1 + 1?",
-            "sample": i,
-            "response": f"r{i}",
-            "tokens": 10 + i,
-            "reward": x,
-            "finish_reason": f,
-        }
-        for i, (x, f) in enumerate(zip(rewards, finish, strict=True))
-    ]
 
 
 def test_cut_samples_are_neither_winners_nor_losers():
     # Winners 0, 3; losers 1 (whole) and 2, 4 (cut at max_tokens). Only loser 1 is paired:
     # K = 4 asks for more than the 2 distinct (winner, loser) combinations left.
-    rows = _rows([1, 0, 0, 1, 0], ["stop", "stop", "length", "stop", "length"])
+    rows = _rows([1, 0, 0, 1, 0], finish=["stop", "stop", "length", "stop", "length"])
     pairs, why = make_pairs(rows, k=4)
     assert why is None
     assert [(p["chosen_sample"], p["rejected_sample"]) for p in pairs] == [(0, 1), (3, 1)]
 
 
 def test_a_cut_winner_is_dropped_too():
-    pairs, why = make_pairs(_rows([1, 1, 0], ["length", "stop", "stop"]), k=4)
+    pairs, why = make_pairs(_rows([1, 1, 0], finish=["length", "stop", "stop"]), k=4)
     assert [(p["chosen_sample"], p["rejected_sample"]) for p in pairs] == [(1, 2)]
 
 
@@ -88,14 +76,14 @@ def test_a_cut_winner_is_dropped_too():
     ],
 )
 def test_question_left_without_a_side_is_skipped(rewards, finish, why):
-    assert make_pairs(_rows(rewards, finish), k=4) == ([], why)
+    assert make_pairs(_rows(rewards, finish=finish), k=4) == ([], why)
 
 
 def test_pairs_stage_counts_the_dropped_samples(tmp_path):
     cfg = validate(compose(["method=irpo", "rollout=hf", "logger=none", f"run_dir={tmp_path}"]))
     method = Irpo(cfg, RunDir(tmp_path))
-    rows = _rows([1, 0, 0], ["stop", "length", "stop"], "a") + _rows(
-        [1, 0], ["stop", "length"], "b"
+    rows = _rows([1, 0, 0], "a", finish=["stop", "length", "stop"]) + _rows(
+        [1, 0], "b", finish=["stop", "length"]
     )
     write_jsonl(method.run.stage_file(1, "rewards"), rows)
     stats = method.run_stage("pairs", 1, engine=None)
