@@ -115,9 +115,22 @@ def compose_or_explain(overrides: list[str], with_hydra: bool = False) -> DictCo
             match = re.match(r"Could not override '([^']+)'", str(e))
             plain = [i for i, o in enumerate(overrides) if match and o.startswith(match[1] + "=")]
             if not plain:
-                raise Problems([_one_line(e)]) from None
+                raise Problems([_null_writer(e, overrides) or _one_line(e)]) from None
             overrides[plain[0]] = "+" + overrides[plain[0]]
     raise AssertionError("unreachable: each retry adds one '+'")
+
+
+def _null_writer(error: Exception, overrides: list[str]) -> str | None:
+    """Hydra cannot set one key under a null setting, and says only "Unexpected type for root:
+    NoneType"; method.prompt_writer is the null model setting a user fills in."""
+    keys = [o.split("=", 1)[0] for o in overrides if o.startswith("method.prompt_writer.")]
+    if "for root: NoneType" not in str(error) or not keys:
+        return None
+    return (
+        f"{keys[0]}: method.prompt_writer is null (the policy M_t writes the prompts), so its "
+        "keys cannot be set one by one; choose the writer first with "
+        f"+model@method.prompt_writer=NAME (a conf/model/ option), then set {keys[0]}"
+    )
 
 
 def _one_line(error: Exception) -> str:

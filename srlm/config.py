@@ -611,6 +611,10 @@ class SelfRewardConfig(MethodConfig):
     max_prompt_words: int = 60
     max_generation_rounds: int = 6
     prompt_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.6, 0.9, 200))
+    # The model that writes the new prompts. null: the policy M_t. A model (source, path,
+    # dtype, prompt_format ... as in conf/model/) is a fixed writer on its own engine, as the
+    # paper's Llama-2-70B-Chat (srlm.methods.self_reward, docs/models.md).
+    prompt_writer: ModelConfig | None = None
     # Candidate responses per prompt (N).
     samples_per_prompt: int = 4
     response_sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.9, 160))
@@ -645,6 +649,16 @@ class SelfRewardConfig(MethodConfig):
         )
         self.prompt_sampling.check("method.prompt_sampling")
         self.response_sampling.check("method.response_sampling")
+        if self.prompt_writer is not None:
+            w = self.prompt_writer
+            _check(
+                w.path or w.source not in (POLICY, INITIAL),
+                "method.prompt_writer.source",
+                w.source,
+                "a fixed prompt writer names its own weights (a hub id, a directory or "
+                "embedded:NAME); method.prompt_writer=null lets the policy M_t write",
+            )
+            w.check("method.prompt_writer")
 
 
 @dataclass

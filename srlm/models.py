@@ -80,7 +80,7 @@ def check_model(key: str, source: str, local_path: str | None = None) -> None:
             raise SetupError(f"{key}.source={source!r} is a path without config.json")
         return
     try:
-        _hub_snapshot(source)
+        _hub_snapshot(source, key)
     except SetupError as e:
         raise SetupError(f"{key}.source={source!r}: {e}") from None
 
@@ -90,7 +90,7 @@ def embedded_converted(name: str) -> bool:
     return (cache_dir() / "models" / name / "model.safetensors").exists()
 
 
-def _hub_snapshot(repo_id: str) -> str:
+def _hub_snapshot(repo_id: str, key: str = "model") -> str:
     """Find a hub model in the local cache; never download at run time on an offline machine."""
     try:
         from huggingface_hub import snapshot_download
@@ -105,7 +105,7 @@ def _hub_snapshot(repo_id: str) -> str:
         raise SetupError(
             f"model {repo_id!r} is not available on this machine ({type(e).__name__}). "
             f"Download it where there is a network (`huggingface-cli download {repo_id}`) "
-            f"and copy it here, then point at it with model.path=/path/to/{repo_id.split('/')[-1]} "
+            f"and copy it here, then point at it with {key}.path=/path/to/{repo_id.split('/')[-1]} "
             "(a directory with config.json and *.safetensors)."
         ) from None
 

@@ -107,8 +107,9 @@ def walk(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
 
 
 def models_of(config: Config) -> list[tuple[str, ModelConfig]]:
-    """Every model config of the run that names weights to load: the policy, and a reward's or
-    the evaluation's judge unless it is the policy itself or the run's starting model."""
+    """Every model config of the run that names weights to load: the policy, a fixed prompt
+    writer, and a reward's or the evaluation's judge unless it is the policy itself or the run's
+    starting model."""
     found = [("model", config.model)]
     for key, value in walk(config):
         if key != "model" and isinstance(value, ModelConfig):
@@ -131,7 +132,7 @@ def check_models(config: Config) -> list[str]:
 # ---------------------------------------------------------------- lengths
 def check_lengths(config: Config) -> list[str]:
     """A generation budget must leave a prompt room in the context of the model that generates:
-    the policy's, or a judge's own model when it has one."""
+    the policy's, a judge's own model when it has one, or a fixed prompt writer's."""
     problems = []
     for key, value in walk(config):
         if not (key.endswith(".max_tokens") or key.endswith("_max_tokens")):
@@ -150,6 +151,9 @@ def check_lengths(config: Config) -> list[str]:
 
 
 def _generating_model(config: Config, key: str) -> tuple[str, ModelConfig]:
+    writer = getattr(config.method, "prompt_writer", None)
+    if key.startswith("method.prompt_sampling.") and isinstance(writer, ModelConfig):
+        return "method.prompt_writer", writer
     for owner in ("reward", "eval.judge"):
         if key.startswith(owner + "."):
             node: Any = config

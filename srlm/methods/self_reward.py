@@ -4,6 +4,8 @@ One iteration with model M_t:
 
 1. ``prompts``     M_t writes new instructions, few-shot from seed (and earlier generated)
                    instructions (self-instruct), filtered for near-duplicates by ROUGE-L.
+                   With method.prompt_writer set, a fixed model writes them instead, as in
+                   the paper (Llama-2-70B-Chat, 8-shot from the seed IFT prompts).
 2. ``samples``     M_t answers each instruction N times.
 3. ``judgements``  each answer is scored by the reward source (``reward=``; default
                    self_judge: M_t judges it k times with the additive 5-point rubric, the valid
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from srlm.config import Config, SelfRewardConfig
 from srlm.core.rouge import rouge_l
@@ -29,8 +33,8 @@ from srlm.data import load_rows
 from srlm.errors import SetupError
 from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples, load_seed_ift
 from srlm.methods.base import EngineFn, Method, Needs, register_method
-from srlm.rewards.base import Item, get_reward
-from srlm.rollout.base import chat_prompt
+from srlm.rewards.base import Item, OwnEngine, get_reward
+from srlm.rollout.base import RolloutEngine, chat_prompt
 from srlm.training.data import Example
 
 SELF_INSTRUCT_TEMPLATE = """Come up with a series of new tasks and questions that a person might ask an AI assistant. Each one is a single self-contained request, different in topic and form from the others. Here are examples:
@@ -61,6 +65,10 @@ class SelfReward(Method):
         super().__init__(config, run)
         self.m = config.method
         self.reward = get_reward(config)
+        # A fixed writer takes the run's rollout settings (tensor parallelism and all).
+        self.writer = (
+            OwnEngine(self.m.prompt_writer, config.rollout) if self.m.prompt_writer else None
+        )
         d = config.data
         self.seed_instructions = [
             r["instruction"]
@@ -94,8 +102,25 @@ class SelfReward(Method):
     def run_stage(self, stage: str, t: int, engine: EngineFn) -> dict:
         return getattr(self, f"_stage_{stage}")(t, engine)
 
+    @contextmanager
+    def _prompt_writer(self, engine: EngineFn) -> Iterator[RolloutEngine]:
+        """The engine that writes the prompts: M_t's, or the fixed writer's. The writer's
+        engine starts only after M_t's is released and is closed when the stage ends, so the
+        two never hold the accelerator's memory at once (vLLM reserves most of it); the samples
+        stage then starts M_t's engine afresh."""
+        if self.writer is None:
+            yield engine()
+            return
+        try:
+            yield self.writer(engine)
+        finally:
+            self.writer.close()
+
     def _stage_prompts(self, t: int, engine: EngineFn) -> dict:
-        eng = engine()
+        with self._prompt_writer(engine) as eng:
+            return self._write_prompts(t, eng)
+
+    def _write_prompts(self, t: int, eng: RolloutEngine) -> dict:
         rng = random.Random(self.config.seed * 1000 + t)
         earlier = [r["instruction"] for s in range(1, t) for r in self.run.read_rows(s, "prompts")]
         known = self.seed_instructions + self.held_out + earlier
@@ -127,7 +152,8 @@ class SelfReward(Method):
         if not kept:
             raise SetupError(
                 f"iteration {t}: the model wrote no usable prompt in {rounds} rounds "
-                f"({counts}); raise method.max_generation_rounds or use a stronger model"
+                f"({counts}); raise method.max_generation_rounds or use a stronger model "
+                "(method.prompt_writer)"
             )
         self.run.write_rows(
             t,
