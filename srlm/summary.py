@@ -46,6 +46,7 @@ SHARED_EVAL_SHOWN = (
     "lc_win_rate_vs_prev",
     "judge_accuracy",
     "judge_position_consistent_accuracy",
+    "judge_rewardbench",
     "response_tokens",
     "thought_tokens",
 )
@@ -56,7 +57,11 @@ def _shown_eval(key: str) -> bool:
     name = key.removeprefix("eval/")
     if name in SHARED_EVAL_SHOWN:
         return True
-    return not ("_vs_" in name or name.startswith("judge_") or name in SHARED_EVAL_HIDDEN)
+    # RewardBench's four section scores would widen the table by four columns; its overall
+    # score (rewardbench) stays, and the report shows the sections.
+    return not (
+        "_vs_" in name or name.startswith(("judge_", "rewardbench_")) or name in SHARED_EVAL_HIDDEN
+    )
 
 
 def format_summary(rows: list[dict]) -> str:

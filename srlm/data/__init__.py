@@ -72,6 +72,8 @@ FIELD_KINDS: dict[str, str] = {
     "prompt": TEXT,
     "chosen": TEXT,
     "rejected": TEXT,
+    # RewardBench's fine-grained subset of a labelled pair (srlm.eval.metrics.rewardbench_scores)
+    "subset": TEXT,
     "id": ID,
 }
 

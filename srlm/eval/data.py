@@ -18,7 +18,8 @@ shape      row                                                          gives
 prompts    ``{"turns": [t1, t2, ...]}`` (MT-Bench),                     ``EvalPrompt``
            ``{"instruction", "input"?}`` (AlpacaEval), ``{"prompt"}``;
            optional ``"reference"`` or ``"output"``
-pairs      ``{"prompt", "chosen", "rejected"}`` (RewardBench)           ``LabelledPair``
+pairs      ``{"prompt", "chosen", "rejected"}`` (RewardBench),          ``LabelledPair``
+           optional ``"subset"``
 qa         ``{"question", "answer"}`` (GSM8K)                           ``QA``
 =========  ===========================================================  =================
 
@@ -87,6 +88,7 @@ _OUR_FIELDS = (
     "output",
     "chosen",
     "rejected",
+    "subset",
     "question",
     "answer",
 )
@@ -125,12 +127,15 @@ class EvalPrompt:
 
 @dataclass
 class LabelledPair:
-    """A prompt with a response known to be better (``chosen``) than the other (``rejected``)."""
+    """A prompt with a response known to be better (``chosen``) than the other (``rejected``);
+    ``subset`` is RewardBench's subset of the pair (``alpacaeval-easy``, ``math-prm``, ...),
+    which decides its section in the scores (srlm.eval.metrics.rewardbench_scores)."""
 
     id: str
     prompt: str
     chosen: str
     rejected: str
+    subset: str | None = None
 
 
 @dataclass
@@ -230,11 +235,12 @@ def _prompt_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) 
 
 
 def _pair_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) -> LabelledPair:
-    row = _map_and_check(row, where, ["prompt", "chosen", "rejected"], fields)
+    row = _map_and_check(row, where, ["prompt", "chosen", "rejected"], fields, ["subset"])
     prompt, chosen, rejected = (
         _text(row, f, where, fields) for f in ("prompt", "chosen", "rejected")
     )
-    return LabelledPair(_row_id(row, where, fallback, fields), prompt, chosen, rejected)
+    pair_id = _row_id(row, where, fallback, fields)
+    return LabelledPair(pair_id, prompt, chosen, rejected, row.get("subset"))
 
 
 def _qa_row(row: Any, where: str, fields: Mapping[str, str], fallback: str) -> QA:

@@ -9,7 +9,8 @@ process (srlm.runner), so that no two engines ever share the accelerator:
       iter_NN/eval_answers.jsonl, with their lengths (TPO: the response after the thought,
       and the thought's length; Method.eval_answers);
     - if the policy is the run's judge, its judging of labelled pairs (``eval.pairs``):
-      accuracy in both orders, position consistency, score distribution
+      accuracy in both orders, position consistency, score distribution, and RewardBench's
+      per-subset and section scores when the pairs carry a ``subset``
       (iter_NN/eval_judge.jsonl).
 
 ``winrates`` (the judge's engine only; t >= 1)
@@ -29,7 +30,14 @@ from dataclasses import replace
 from srlm.config import INITIAL, Config
 from srlm.core.stats import mean
 from srlm.eval.data import EvalPrompt, LabelledPair, load_eval_set
-from srlm.eval.metrics import judge_pair_metrics, judge_score_metrics, win_rates
+from srlm.eval.metrics import (
+    judge_pair_metrics,
+    judge_score_metrics,
+    pair_credit,
+    rewardbench_scores,
+    score_credit,
+    win_rates,
+)
 from srlm.rewards.base import Item, get_reward, reward_class
 from srlm.rundir import RunDir
 
@@ -123,6 +131,7 @@ class Evaluation:
             rows = [
                 {
                     "pair_id": p.id,
+                    "subset": p.subset,
                     "ab": verdicts[i],
                     "ba": verdicts[n + i],
                     "judgement_ab": judged[i][0].text,
@@ -131,12 +140,14 @@ class Evaluation:
                 for i, p in enumerate(self.pairs)
             ]
             metrics = judge_pair_metrics(rows)
+            credits = [pair_credit(r["ab"], r["ba"]) for r in rows]
         else:
             groups = [[Item(p.prompt, p.chosen), Item(p.prompt, p.rejected)] for p in self.pairs]
             result = self.reward.score(groups, engine)
             rows = [
                 {
                     "pair_id": p.id,
+                    "subset": p.subset,
                     "chosen": c.score,
                     "rejected": r.score,
                     "record_chosen": c.record,
@@ -145,6 +156,10 @@ class Evaluation:
                 for p, (c, r) in zip(self.pairs, result.scored, strict=True)
             ]
             metrics = judge_score_metrics(rows)
+            credits = [score_credit(r["chosen"], r["rejected"]) for r in rows]
+        metrics |= rewardbench_scores(
+            (p.subset, c) for p, c in zip(self.pairs, credits, strict=True)
+        )
         self.run.write_rows(t, JUDGE, rows)
         return {f"judge_{k}": v for k, v in metrics.items()}
 

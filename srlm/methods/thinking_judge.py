@@ -65,7 +65,10 @@ RewardBench; the shipped srlm/data/eval_pairs.jsonl by default), the same at eve
 the numbers compare. Each pair is judged in both orders with the single-pass prompt at
 temperature 0; reported: accuracy in each order, position-consistent
 accuracy (correct in both orders; the EvalPlanner metric), flip rate (the preferred answer
-changes when the order is swapped) and the parse failure rate (:func:`judge_metrics`).
+changes when the order is swapped) and the parse failure rate (:func:`judge_metrics`). Pairs
+with RewardBench's ``subset`` also get its per-subset and section scores (Chat, Chat Hard,
+Safety, Reasoning and their mean: what EvalPlanner's Table 1 reports; for RewardBench itself set
+``eval.pairs`` to its rows and ``eval.max_pairs=null``).
 
 Not reproduced: the paper's MATH triples (correct vs incorrect solutions from another model)
 and its checkpoint selection on validation items; triples here are made by M_t every iteration
@@ -83,7 +86,7 @@ from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import ConfigError, SetupError
 from srlm.eval.data import load_eval_set
-from srlm.eval.metrics import judge_pair_metrics
+from srlm.eval.metrics import judge_pair_metrics, pair_credit, rewardbench_scores
 from srlm.judging import (
     PLAN_END,
     PLAN_START,
@@ -343,12 +346,19 @@ def judge_metrics(rows: list[dict]) -> dict:
     - ``flip_rate``: among triples with a readable verdict in both orders, the share whose
       preferred answer changes when the order is swapped (e.g. "[[A]]" both times).
     - ``parse_fail_rate``: share of all judgements without a readable verdict.
+    - with a ``subset`` on the rows: RewardBench's scores (srlm.eval.metrics.rewardbench_scores).
     """
     by_triple: dict[str, dict[str, str | None]] = defaultdict(dict)
+    subset: dict[str, str | None] = {}
     for r in rows:
         by_triple[r["triple_id"]][r["order"]] = r["verdict"]
-    pairs = [{"ab": v["AB"], "ba": v["BA"]} for v in by_triple.values() if set(v) == set(ORDERS)]
+        subset[r["triple_id"]] = r.get("subset")
+    both = {tid: v for tid, v in by_triple.items() if set(v) == set(ORDERS)}
+    pairs = [{"ab": v["AB"], "ba": v["BA"]} for v in both.values()]
     m = judge_pair_metrics(pairs)
+    rewardbench = rewardbench_scores(
+        (subset[tid], pair_credit(v["AB"], v["BA"])) for tid, v in both.items()
+    )
     return {
         "triples": m["n"],
         "acc_first": m["accuracy_ab"],
@@ -356,7 +366,7 @@ def judge_metrics(rows: list[dict]) -> dict:
         "pos_consistent_acc": m["position_consistent_accuracy"],
         "flip_rate": m["order_flip_rate"],
         "parse_fail_rate": m["parse_failure_rate"],
-    }
+    } | rewardbench
 
 
 def iteration_slices(total: int, counts: list[int], iterations: int) -> list[tuple[int, int]]:
@@ -419,6 +429,7 @@ class ThinkingJudge(Method):
                 "instruction": p.prompt,
                 "chosen": p.chosen,
                 "rejected": p.rejected,
+                "subset": p.subset,
             }
             for p in load_eval_set(e.pairs, "pairs", e.pair_fields or None, e.max_pairs)
         ]
@@ -691,6 +702,7 @@ class ThinkingJudge(Method):
             rows.append(
                 {
                     "triple_id": tr["id"],
+                    "subset": tr["subset"],
                     "order": order,
                     "raw": c.text,
                     "verdict": verdict,

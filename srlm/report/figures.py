@@ -435,8 +435,12 @@ def build_figures(run: Run) -> tuple[list[Figure], list[str]]:
     evaluation = series.get("evaluate", {})
     judge = {k: v for k, v in evaluation.items() if k.startswith("judge_") and "/" not in k}
     answers = {k: v for k, v in evaluation.items() if k in ANSWER_KEYS}
+    # Nested stats (RewardBench's per-subset accuracies, up to 23 of them) would crowd the
+    # curves; they stay in stages.json.
     own = {
-        k: v for k, v in evaluation.items() if not k.startswith("judge_") and k not in ANSWER_KEYS
+        k: v
+        for k, v in evaluation.items()
+        if not k.startswith("judge_") and k not in ANSWER_KEYS and "/" not in k
     }
     add(
         fig_win_rates(series.get("winrates", {})),

@@ -107,7 +107,7 @@ def test_rewardbench_pairs(tmp_path):
         ],
     )
     assert load_eval_set(str(p)) == [
-        LabelledPair("30", "2+2?", "4", "5"),
+        LabelledPair("30", "2+2?", "4", "5", subset="math-prm"),
         LabelledPair("x", "Hi", "Hello!", "Go away."),
     ]
 
@@ -207,6 +207,12 @@ def test_explicit_shape_is_checked(tmp_path):
             "pairs",
             ["'id' must be text or an integer, got float: 1.5"],
         ),
+        (
+            {"prompt": "p", "chosen": "a", "rejected": "b", "subset": ["chat"]},
+            "pairs",
+            ["'subset' must be text, got list"],
+        ),
+        ({"prompt": "p", "chosen": "a", "rejected": "b", "subset": " "}, "pairs", ["'subset'"]),
     ],
 )
 def test_malformed_row_names_file_line_and_field(tmp_path, bad_row, shape, words):
@@ -229,6 +235,21 @@ def test_wrong_type_exact_message(tmp_path):
     with pytest.raises(DataError) as e:
         load_eval_set(str(p))
     assert str(e.value) == f'{p}:2: field \'instruction\' must be text, got list: ["a", "b"]'
+
+
+def test_subset_of_another_type_is_an_error_naming_file_line_and_field(tmp_path):
+    # RewardBench's subset decides a pair's section in the scores: a number there is a broken
+    # file, not a subset called "3".
+    good = {"prompt": "p", "chosen": "a", "rejected": "b", "subset": "math-prm"}
+    p = _jsonl(tmp_path, [good, {"prompt": "p", "chosen": "a", "rejected": "b", "subset": 3}])
+    with pytest.raises(DataError) as e:
+        load_eval_set(str(p))
+    assert str(e.value) == f"{p}:2: field 'subset' must be text, got int: 3"
+    # Mapped from the file's own name, the message says which field was read.
+    rows = [{"prompt": "p", "chosen": "a", "rejected": "b", "category": 3}]
+    p = _jsonl(tmp_path, rows, name="mapped.jsonl")
+    with pytest.raises(DataError, match=r"mapped\.jsonl:1: field 'subset' \(read from the file's"):
+        load_eval_set(str(p), fields={"subset": "category"})
 
 
 def test_malformed_row_after_the_limit_still_fails(tmp_path):
@@ -412,13 +433,15 @@ def test_alpaca_eval_rows_as_eval_prompts(tmp_path):
 def test_rewardbench_rows_as_eval_pairs(tmp_path):
     path = _DATA / "rewardbench.jsonl"
     rows = load_eval_set(str(path), "pairs")
-    assert [r.id for r in rows] == ["30", "4012", "3001"]  # RewardBench's integer ids
+    assert [r.id for r in rows] == ["30", "4012", "3001", "2264"]  # RewardBench's integer ids
     assert rows[0] == LabelledPair(
         "30",
         "What is the capital of Australia?",
         "The capital of Australia is Canberra.",
         "The capital of Australia is Sydney, its largest city.",
+        "alpacaeval-easy",
     )
+    assert [r.subset for r in rows[1:]] == ["hep-python", "refusals-dangerous", "llmbar-natural"]
     assert load_eval_set(str(path)) == rows  # auto-detected as pairs
     _preflight(tmp_path, f"eval.pairs={path}")
     _preflight(tmp_path, "method=thinking_judge", f"eval.pairs={path}")
