@@ -735,8 +735,14 @@ class ThinkingJudgeConfig(MethodConfig):
     name: str = "thinking_judge"
     # Fresh seed instructions per iteration: iteration t takes the next instructions_per_iteration[t-1]
     # of data.seed_instructions (shuffled once with data_seed); the last value repeats. Paper: 5K, 17K.
+    # With method.triples, the next rows of that file instead, in file order.
     instructions_per_iteration: list[int] = field(default_factory=lambda: [16, 32])
     data_seed: int = 0
+    # Fixed triples instead of triples made by M_t: rows {"instruction", "chosen", "rejected"} in
+    # a JSONL file (or builtin:NAME, hf:ORG/NAME; data.field_map renames fields). Not shuffled, so
+    # the file's order sets each iteration's mix. The paper trains on fixed triples: 17,588 from
+    # STE (WildChat) + 4,141 MATH ones (scripts/math_triples.py). null: M_t makes them.
+    triples: str | None = None
     # |P| plans per instruction (from the instruction alone), E executions per plan, E/2 per order.
     plans_per_instruction: int = 5
     executions_per_plan: int = 8

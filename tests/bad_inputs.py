@@ -346,6 +346,24 @@ CASES: list[Case] = [
             train=[{"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"} for i in range(4)]
         ),
     ),
+    Case(
+        "thinking_judge_triples_missing",
+        "data",
+        ["method=thinking_judge", "method.triples={tmp}/nope.jsonl"],
+        ["method.triples: {tmp}/nope.jsonl: data file not found"],
+    ),
+    Case(
+        "thinking_judge_triple_without_rejected",
+        "data",
+        ["method=thinking_judge", "method.triples={tmp}/triples.jsonl"],
+        ["method.triples: {tmp}/triples.jsonl:2: required field 'rejected' is missing"],
+        setup=_files(
+            triples=[
+                {"instruction": "Say hi.", "chosen": "Hi!", "rejected": "Bye."},
+                {"instruction": "Say bye.", "chosen": "Bye!"},
+            ]
+        ),
+    ),
     # ----------------------------------------------------------- models
     Case(
         "judge_model_path_missing",

@@ -67,6 +67,7 @@ FIELD_KINDS: dict[str, str] = {
     "justification": TEXT,
     "score": NUMBER,
     "question": TEXT,
+    "problem": TEXT,  # MATH's name for the question (scripts/math_triples.py)
     "answer": TEXT_OR_NUMBER,
     "solution": TEXT,
     "prompt": TEXT,

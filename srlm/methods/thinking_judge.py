@@ -14,6 +14,9 @@ is made by the model itself, with a label known by construction. One iteration w
                    ``[User Question Modified]`` and ``[The start of Assistant's answer to the
                    modified instruction]`` ... ``[The end of ...]``; x' and y_l are read between
                    the tags. An output without them is counted and the instruction dropped.
+                   With ``method.triples`` (a file of ``{"instruction", "chosen", "rejected"}``
+                   rows) nothing is generated: iteration t takes the file's next
+                   ``instructions_per_iteration[t-1]`` rows, in file order, as its triples.
 2. ``plans``       |P| evaluation plans per instruction, written from the instruction ALONE:
                    the plan prompt never sees y_w or y_l (a plan that sees the answers becomes
                    the evaluation itself). Read between ``[Start of Evaluation Plan]`` and
@@ -70,9 +73,16 @@ with RewardBench's ``subset`` also get its per-subset and section scores (Chat, 
 Safety, Reasoning and their mean: what EvalPlanner's Table 1 reports; for RewardBench itself set
 ``eval.pairs`` to its rows and ``eval.max_pairs=null``).
 
-Not reproduced: the paper's MATH triples (correct vs incorrect solutions from another model)
-and its checkpoint selection on validation items; triples here are made by M_t every iteration
-(the paper reuses STE's, made once by its seed).
+**Fixed triples (the paper's data).** EvalPlanner does not make triples with each M_t: it trains
+on 17,588 WildChat triples reused from STE and 4,141 MATH triples (a correct vs an incorrect
+solution sampled from Mixtral 8x22B Instruct), about 22K; iteration 1 takes 5K of them (2.5K of
+each), iteration 2 fresh ones. ``method.triples`` reads such a file; scripts/math_triples.py makes
+the MATH kind from sampled solutions and gold answers. The file is split in file order, not
+shuffled, so that its order decides each iteration's mix (put 2.5K + 2.5K first for the paper's
+iteration 1). A file shorter than the schedule is refused before any model loads; rows past it
+are not used. Without ``method.triples``, M_t makes the triples every iteration as above.
+
+Not reproduced: the paper's checkpoint selection on validation items.
 """
 
 from __future__ import annotations
@@ -83,7 +93,7 @@ from itertools import product
 
 from srlm.config import Config, SamplingConfig, ThinkingJudgeConfig
 from srlm.core.stats import mean
-from srlm.data import load_rows
+from srlm.data import DataError, load_rows
 from srlm.errors import ConfigError, SetupError
 from srlm.eval.data import load_eval_set
 from srlm.eval.metrics import judge_pair_metrics, pair_credit, rewardbench_scores
@@ -105,6 +115,8 @@ MODIFIED_Q = "[User Question Modified]"
 MODIFIED_START = "[The start of Assistant's answer to the modified instruction]"
 MODIFIED_END = "[The end of Assistant's answer to the modified instruction]"
 ORDERS = ("AB", "BA")  # AB: y_w shown as Assistant A; BA: y_w shown as Assistant B
+# The fields of a fixed triple (method.triples): the instruction, the better and the worse answer.
+TRIPLE_FIELDS = ["instruction", "chosen", "rejected"]
 
 # STE's "similar but different" instruction prompt, in srlm's words; the output sections are
 # the paper's and are parsed strictly.
@@ -379,6 +391,40 @@ def iteration_slices(total: int, counts: list[int], iterations: int) -> list[tup
     return out
 
 
+def load_triples(source: str, field_map: dict[str, str] | None = None) -> list[dict]:
+    """The rows of ``method.triples``, each checked as it is read (srlm.data.load_rows): a bad
+    row is a DataError naming the key, the file and the line."""
+    try:
+        return load_rows(source, required=TRIPLE_FIELDS, field_map=field_map)
+    except DataError as e:
+        raise DataError(f"method.triples: {e}") from None
+
+
+def file_triples(rows: list[dict], first_row: int, prefix: str) -> list[dict]:
+    """The triples stage's rows for ``rows`` of the triples file, in the shape of generated ones.
+
+    ``rows[0]`` is row ``first_row`` (1-based, blank lines not counted) of the file, kept as
+    ``file_row`` so a row can be traced back. Nothing was generated, so the fields that describe
+    a generation (raw output, token counts, finish reason) are None.
+    """
+    return [
+        {
+            "id": f"{prefix}-{i}",
+            "instruction": r["instruction"],
+            "ok": True,
+            "chosen": r["chosen"],
+            "modified_instruction": None,
+            "rejected": r["rejected"],
+            "raw": None,
+            "chosen_tokens": None,
+            "raw_tokens": None,
+            "finish_reason": None,
+            "file_row": first_row + i,
+        }
+        for i, r in enumerate(rows)
+    ]
+
+
 # ---------------------------------------------------------------- the method
 @register_method("thinking_judge", schema=ThinkingJudgeConfig)
 class ThinkingJudge(Method):
@@ -405,23 +451,37 @@ class ThinkingJudge(Method):
         # The evaluation reads its verdicts under the same rule as the reward source.
         self.verdict_rule = getattr(config.reward, "verdict_rule", "final")
         d = config.data
-        seed_rows = load_rows(
-            d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit
-        )
-        # One fixed shuffle of the seed instructions; iteration t takes the next fresh slice.
-        self.instructions = [str(r["instruction"]) for r in seed_rows]
-        random.Random(self.m.data_seed).shuffle(self.instructions)
         counts = list(self.m.instructions_per_iteration)
         need = sum(counts[min(t, len(counts)) - 1] for t in range(1, self.m.iterations + 1))
-        if need > len(self.instructions):
-            raise ConfigError(
-                f"method.instructions_per_iteration={counts} over method.iterations="
-                f"{self.m.iterations} needs {need} distinct instructions (a fresh slice each "
-                f"iteration), but data.seed_instructions={d.seed_instructions!r} has "
-                f"{len(self.instructions)}; lower the counts or point data.seed_instructions "
-                "at a larger JSONL file"
+        # Fixed triples (method.triples) replace the seed instructions: the file's rows are the
+        # triples, so there is nothing to answer and nothing to shuffle.
+        self.fixed_triples = None
+        if self.m.triples is not None:
+            self.fixed_triples = load_triples(self.m.triples, d.field_map)
+            if need > len(self.fixed_triples):
+                raise ConfigError(
+                    f"method.instructions_per_iteration={counts} over method.iterations="
+                    f"{self.m.iterations} needs {need} triples (a fresh slice each iteration), "
+                    f"but method.triples={self.m.triples!r} has {len(self.fixed_triples)}; lower "
+                    "the counts or add rows to the file"
+                )
+            self.slices = iteration_slices(len(self.fixed_triples), counts, self.m.iterations)
+        else:
+            seed_rows = load_rows(
+                d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit
             )
-        self.slices = iteration_slices(len(self.instructions), counts, self.m.iterations)
+            # One fixed shuffle of the seed instructions; iteration t takes the next fresh slice.
+            self.instructions = [str(r["instruction"]) for r in seed_rows]
+            random.Random(self.m.data_seed).shuffle(self.instructions)
+            if need > len(self.instructions):
+                raise ConfigError(
+                    f"method.instructions_per_iteration={counts} over method.iterations="
+                    f"{self.m.iterations} needs {need} distinct instructions (a fresh slice each "
+                    f"iteration), but data.seed_instructions={d.seed_instructions!r} has "
+                    f"{len(self.instructions)}; lower the counts or point data.seed_instructions "
+                    "at a larger JSONL file"
+                )
+            self.slices = iteration_slices(len(self.instructions), counts, self.m.iterations)
         e = config.eval
         self.held_out = [
             {
@@ -440,6 +500,16 @@ class ThinkingJudge(Method):
 
     def _stage_triples(self, t: int, engine: EngineFn) -> dict:
         start, end = self.slices[t - 1]
+        if self.fixed_triples is not None:
+            rows = file_triples(self.fixed_triples[start:end], start + 1, prefix=f"{t}")
+            self.run.write_rows(t, "triples", rows)
+            return {
+                "prompts": len(rows),
+                "triples": len(rows),
+                "triples_unparseable": 0,
+                "triples_file": self.m.triples,
+                "triples_file_rows": [start + 1, end],
+            }
         rows = self._make_triples(engine(), self.instructions[start:end], prefix=f"{t}")
         self.run.write_rows(t, "triples", rows)
         kept = [r for r in rows if r["ok"]]
