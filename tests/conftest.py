@@ -38,10 +38,10 @@ def srlm_cli():
 
 
 # The tiers (README, "Tests"): plain `pytest` runs the fast tier, unit and config tests, in a few
-# minutes; `pytest -m "not gpu and not crash"` runs the rest but the crash test (.ci/run). A directory decides
+# minutes; `pytest -m "not gpu"` runs the whole suite (.ci/run). A directory decides
 # a test's tier, so a heavy test cannot slip into the fast one by a forgotten marker.
 TIER_OF_DIR = {"e2e": "e2e", "slurm": "slurm", "integration": "slow"}
-HEAVY = {"e2e", "slurm", "slow", "browser", "gpu", "vllm", "crash"}
+HEAVY = {"e2e", "slurm", "slow", "browser", "gpu", "vllm"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,7 +1,7 @@
 """Crash test: a tiny run killed at enumerated points, resumed each time, ends as an
 uninterrupted run does, and no process of the run is left after any kill.
 
-    .venv/bin/python -m pytest tests/integration/test_crash.py -m crash -q -s --durations=5
+    .venv/bin/python -m pytest tests/integration/test_crash.py -m slow -q -s
 
 One chain of restarts: the run starts with SRLM_FAULT=<point 1>, which kills its whole process
 group with SIGKILL when reached (srlm.procs.fault), is started again with <point 2>, and so on;
@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -28,30 +29,28 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ROOT
-
-# About 15 minutes on 2 cores (a reference run and 12 starts): run apart, `pytest -m crash`.
-pytestmark = pytest.mark.crash
+from tests.tiny_models import tiny_model
 
 SEED_JUDGEMENTS = ROOT / "srlm" / "data" / "seed_judgements.jsonl"
-# A tiny Self-Rewarding run with every kind of stage: the warm start (on two seed judgements),
-# the evaluate stage of M_0 and M_1, the four rollout stages, a train stage that trains (the
-# expected-score judge always scores a judgement that ends, so pairs form).
+# A tiny TPO run (direct responses) with every kind of stage: the warm start (on two seed
+# judgements), the evaluate stage of M_0 and M_1, the four rollout stages, a train stage that
+# trains (the expected-score judge scores every judgement that ends, so pairs form). The model is
+# a tiny random one (tests/tiny_models.py): what is tested is how the run stops and resumes, and
+# a 3M-parameter model loads, samples and trains in a fraction of the embedded model's time.
 TINY = [
     "rollout=hf",
     "logger=none",
     "seed=0",
-    "method=self_reward",
+    "method=tpo",
+    "method.thoughts=false",
     "method.iterations=1",
     "optimizer.epochs=1",
     "method.prompts_per_iteration=2",
     "method.samples_per_prompt=4",
+    "method.sampling.max_tokens=16",
     "reward.samples=1",
     "reward.score_mode=expected",
-    "method.prompt_sampling.max_tokens=24",
-    "method.response_sampling.max_tokens=16",
     "reward.sampling.max_tokens=64",
     "method.warm_start.enabled=true",
     "method.warm_start.epochs=1",
@@ -70,16 +69,15 @@ KILLS = [
     ("iter_00:train-step-1", "TERM", "group"),
     ("0/warm_start:after-file", "KILL", "group"),
     ("0/evaluate:after-file", "KILL", "group"),
-    ("1/prompts:after-file", "KILL", "group"),
-    ("1/samples:before-file", "KILL", "driver"),
-    ("1/samples:after-record", "KILL", "group"),
+    ("1/samples:after-file", "KILL", "group"),
+    ("1/split:before-file", "KILL", "driver"),
+    ("1/split:after-record", "KILL", "group"),
     ("1/judgements:after-file", "KILL", "group"),
     ("1/pairs:after-file", "KILL", "group"),
     ("1/train:after-file", "KILL", "group"),
     ("1/evaluate:after-record", "KILL", "group"),
 ]
 STOP_LIMIT_S = 30.0
-SEED: Path | None = None  # the test's two seed judgements (tiny_seed_judgements)
 
 
 def stage_of(point: str) -> str:
@@ -134,7 +132,9 @@ def tiny_seed_judgements(path: Path) -> Path:
     return path
 
 
-def start(run_dir: Path, marker: str, point: tuple | None, log: Path) -> subprocess.Popen:
+def start(
+    run_dir: Path, marker: str, point: tuple | None, log: Path, extra: list[str]
+) -> subprocess.Popen:
     env = {**os.environ, "SRLM_CRASH_MARKER": marker, "WANDB_MODE": "offline"}
     if point:
         env |= {"SRLM_FAULT": point[0], "SRLM_FAULT_SIGNAL": point[1]}
@@ -146,8 +146,8 @@ def start(run_dir: Path, marker: str, point: tuple | None, log: Path) -> subproc
                 "-m",
                 "srlm",
                 *TINY,
+                *extra,
                 f"run_dir={run_dir}",
-                f"data.seed_judgements={SEED}",
             ],
             cwd=ROOT,
             env=env,
@@ -168,8 +168,9 @@ def gone_within(marker: str, limit: float) -> float | None:
 
 
 def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
-    global SEED
-    SEED = tiny_seed_judgements(tmp_path / "seed_judgements.jsonl")
+    seed = tiny_seed_judgements(tmp_path / "seed_judgements.jsonl")
+    model = tiny_model(tmp_path / "tiny_llama")
+    extra = [f"data.seed_judgements={seed}", f"model.path={model}"]
     figures: dict = {"kills": 0, "points": [], "left": 0}
     t_start = time.time()
 
@@ -178,7 +179,11 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
     # tests/integration/test_crash.py's seed file), to rerun only the crashes.
     reference = Path(os.environ.get("SRLM_CRASH_REFERENCE") or tmp_path / "reference")
     if not (reference / "summary.json").exists():
-        p = start(reference, marker, None, tmp_path / "reference.log")
+        # In one process (isolate_stages=false): the same artifacts as phases in child
+        # processes, without their start-up cost.
+        p = start(
+            reference, marker, None, tmp_path / "reference.log", [*extra, "isolate_stages=false"]
+        )
         assert p.wait(timeout=1800) == 0, (tmp_path / "reference.log").read_text()[-3000:]
     figures["reference_s"] = round(time.time() - t_start, 1)
     expected = artifacts(reference)
@@ -187,7 +192,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
     run = tmp_path / "crashed"
     for n, point in enumerate(KILLS):
         log = tmp_path / f"kill{n:02d}.log"
-        p = start(run, marker, point, log)
+        p = start(run, marker, point, log, extra)
         code = p.wait(timeout=1800)
         text = log.read_text()
         assert f"[srlm] fault {point[0]}:" in text, f"{point} not reached:\n{text[-3000:]}"
@@ -213,7 +218,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
         figures["kills"] += 1
         figures["points"].append(point[0])
 
-    p = start(run, marker, None, tmp_path / "final.log")
+    p = start(run, marker, None, tmp_path / "final.log", extra)
     assert p.wait(timeout=900) == 0, (tmp_path / "final.log").read_text()[-3000:]
     assert gone_within(marker, 10.0) is not None
     figures["left"] = len(marked(marker))
@@ -223,6 +228,8 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
     figures["identical"] = len(expected) - len(differ)
     figures["stages_hit"] = sorted({stage_of(p) for p in figures["points"]})
     figures["wall_s"] = round(time.time() - t_start, 1)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures["cpu_s"] = round(used.ru_utime + used.ru_stime, 1)
     print(f"\ncrash test: {json.dumps(figures)}")
     assert not differ, f"artifacts differ from the uninterrupted run's: {differ}"
     assert figures["left"] == 0
