@@ -75,13 +75,7 @@ def tiny_model(dest: Path, family: str = "llama", chat: bool = True, seed: int =
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     _end_often(model, tokenizer)
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    if not chat:
-        (tmp / "chat_template.jinja").unlink(missing_ok=True)
-    tmp.rename(dest)
+    _save(model, tokenizer, dest, chat)
     return dest
 
 
@@ -105,3 +99,38 @@ def _end_often(model, tokenizer) -> None:
         )
         h0 = model(**ids, output_hidden_states=True).hidden_states[-1][0, :, 0].mean().item()
         head[eos, 0] = math.log(P_END / (1 - P_END) * len(tokenizer)) / h0
+
+
+def tiny_reward_model(dest: Path, seed: int = 0) -> Path:
+    """A tiny random scalar reward model (Llama sequence classification, one head) with the
+    embedded tokenizer, for reward=reward_model."""
+    dest = Path(dest)
+    if (dest / "model.safetensors").exists():
+        return dest
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_dir())
+    config = transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=1,
+        **SIZES,
+    )
+    torch.manual_seed(seed)
+    model = transformers.LlamaForSequenceClassification(config)
+    _save(model, tokenizer, dest, chat=True)
+    return dest
+
+
+def _save(model, tokenizer, dest: Path, chat: bool) -> None:
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if not chat:
+        (tmp / "chat_template.jinja").unlink(missing_ok=True)
+    tmp.rename(dest)
