@@ -65,13 +65,7 @@ def tiny_model(dest: Path, family: str = "llama", chat: bool = True, seed: int =
     if not chat:
         tokenizer.chat_template = None
     config_class = {"llama": transformers.LlamaConfig, "qwen2": transformers.Qwen2Config}[family]
-    config = config_class(
-        vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        **SIZES,
-    )
+    config = _config(config_class, tokenizer)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     _end_often(model, tokenizer)
@@ -112,18 +106,23 @@ def tiny_reward_model(dest: Path, seed: int = 0) -> Path:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_dir())
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        num_labels=1,
-        **SIZES,
-    )
+    config = _config(transformers.LlamaConfig, tokenizer, num_labels=1)
     torch.manual_seed(seed)
     model = transformers.LlamaForSequenceClassification(config)
     _save(model, tokenizer, dest, chat=True)
     return dest
+
+
+def _config(config_class, tokenizer, **extra):
+    """A config of SIZES whose vocabulary and special tokens are the tokenizer's."""
+    return config_class(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **SIZES,
+        **extra,
+    )
 
 
 def _save(model, tokenizer, dest: Path, chat: bool) -> None:
