@@ -32,6 +32,16 @@ def run_srlm(
     )
 
 
+def script_module(name: str):
+    """scripts/NAME.py imported as a module (scripts/ is not a package), for tests of its parts."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture
 def srlm_cli():
     return run_srlm

@@ -3,11 +3,10 @@ in a cycle (scripts/import_graph.py prints the figures)."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, script_module
 
 
 def test_the_schema_imports_no_other_part_of_srlm():
@@ -18,12 +17,7 @@ def test_the_schema_imports_no_other_part_of_srlm():
 
 
 def _import_graph():
-    spec = importlib.util.spec_from_file_location(
-        "import_graph", ROOT / "scripts" / "import_graph.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return script_module("import_graph")
 
 
 def test_no_import_cycles():

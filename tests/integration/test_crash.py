@@ -18,7 +18,6 @@ tensors are compared with one uninterrupted run's.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import resource
@@ -29,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, script_module
 from tests.tiny_models import tiny_model
 
 SEED_JUDGEMENTS = ROOT / "srlm" / "data" / "seed_judgements.jsonl"
@@ -88,19 +87,10 @@ def stage_of(point: str) -> str:
     return where.split("/")[-1]
 
 
-def _hashes_module():
-    spec = importlib.util.spec_from_file_location(
-        "artifact_hashes", ROOT / "scripts" / "artifact_hashes.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def artifacts(run_dir: Path) -> dict[str, str]:
     """name -> hash of every stage's rows, every stage's statistics (clock readings left out)
     and every checkpoint's tensors (scripts/artifact_hashes.py's run_artifacts)."""
-    return _hashes_module().run_artifacts(run_dir)
+    return script_module("artifact_hashes").run_artifacts(run_dir)
 
 
 def marked(marker: str) -> list[int]:

@@ -4,7 +4,6 @@ tests/data/math_samples.jsonl."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from srlm.judging import PLAN_END
 from srlm.methods.thinking_judge import MODIFIED_END, MODIFIED_START, ThinkingJudge, load_triples
 from srlm.rollout.base import Completion
 from srlm.rundir import RunDir
+from tests.conftest import ROOT, script_module
 
-ROOT = Path(__file__).resolve().parents[2]
 TRIPLES = ROOT / "tests" / "data" / "triples.jsonl"
 MATH_SAMPLES = ROOT / "tests" / "data" / "math_samples.jsonl"
 
@@ -201,12 +200,7 @@ def test_preflight_refuses_a_missing_triples_file_naming_the_key(tmp_path):
 
 # ---------------------------------------------------------------- the MATH-triples recipe
 def _recipe():
-    spec = importlib.util.spec_from_file_location(
-        "math_triples", ROOT / "scripts" / "math_triples.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return script_module("math_triples")
 
 
 @pytest.mark.parametrize("use_math_verify", [False, True])
