@@ -457,31 +457,28 @@ class ThinkingJudge(Method):
         # triples, so there is nothing to answer and nothing to shuffle.
         self.fixed_triples = None
         if self.m.triples is not None:
-            self.fixed_triples = load_triples(self.m.triples, d.field_map)
-            if need > len(self.fixed_triples):
-                raise ConfigError(
-                    f"method.instructions_per_iteration={counts} over method.iterations="
-                    f"{self.m.iterations} needs {need} triples (a fresh slice each iteration), "
-                    f"but method.triples={self.m.triples!r} has {len(self.fixed_triples)}; lower "
-                    "the counts or add rows to the file"
-                )
-            self.slices = iteration_slices(len(self.fixed_triples), counts, self.m.iterations)
+            self.fixed_triples = pool = load_triples(self.m.triples, d.field_map)
+            what, source = "triples", f"method.triples={self.m.triples!r}"
+            remedy = "add rows to the file"
         else:
             seed_rows = load_rows(
                 d.seed_instructions, required=["instruction"], field_map=d.field_map, limit=d.limit
             )
             # One fixed shuffle of the seed instructions; iteration t takes the next fresh slice.
-            self.instructions = [str(r["instruction"]) for r in seed_rows]
+            self.instructions = pool = [str(r["instruction"]) for r in seed_rows]
             random.Random(self.m.data_seed).shuffle(self.instructions)
-            if need > len(self.instructions):
-                raise ConfigError(
-                    f"method.instructions_per_iteration={counts} over method.iterations="
-                    f"{self.m.iterations} needs {need} distinct instructions (a fresh slice each "
-                    f"iteration), but data.seed_instructions={d.seed_instructions!r} has "
-                    f"{len(self.instructions)}; lower the counts or point data.seed_instructions "
-                    "at a larger JSONL file"
-                )
-            self.slices = iteration_slices(len(self.instructions), counts, self.m.iterations)
+            what, source = (
+                "distinct instructions",
+                f"data.seed_instructions={d.seed_instructions!r}",
+            )
+            remedy = "point data.seed_instructions at a larger JSONL file"
+        if need > len(pool):
+            raise ConfigError(
+                f"method.instructions_per_iteration={counts} over method.iterations="
+                f"{self.m.iterations} needs {need} {what} (a fresh slice each iteration), but "
+                f"{source} has {len(pool)}; lower the counts or {remedy}"
+            )
+        self.slices = iteration_slices(len(pool), counts, self.m.iterations)
         e = config.eval
         self.held_out = [
             {
