@@ -19,14 +19,11 @@ is still reached.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_srlm
 from tests.tiny_models import tiny_model, tiny_reward_model
 
 DATA = ROOT / "tests" / "data"
@@ -180,14 +177,7 @@ def test_paper_setup_starts(name, tiny, tmp_path):
         f"run_dir={run_dir}",
     ]
     print(f"\n$ python -m srlm {' '.join(args)}")
-    p = subprocess.run(
-        [sys.executable, "-m", "srlm", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "WANDB_MODE": "offline"},
-    )
+    p = run_srlm(args, timeout=900)
     assert p.returncode == 0, f"{p.stdout[-3000:]}\n{p.stderr[-5000:]}"
     reached = {
         d.name: list(json.loads((d / "stages.json").read_text()))
