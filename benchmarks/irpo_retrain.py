@@ -39,6 +39,11 @@ def main() -> None:
 
     t = args.iteration
     start = args.run_dir / f"iter_{t - 1:02d}" / "checkpoint"
+    if not start.exists():  # iteration 1 of a run without a warm start starts from M_0
+        from srlm.models import resolve_model_dir
+
+        m = load_run_config(args.run_dir, []).model
+        start = Path(resolve_model_dir(m.source, m.path))
     results = []
     scratch = Path(tempfile.mkdtemp(prefix="irpo_retrain_"))
     try:

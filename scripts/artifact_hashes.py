@@ -122,6 +122,7 @@ CLOCK_KEYS = (
     "seconds",
     "time",
     "finished",
+    "started",
     "elapsed",
     "per_second",
     "tokens_per_s",

@@ -4,7 +4,7 @@ Layout::
 
     RUN_DIR/config.yaml             resolved config the directory was made with
     RUN_DIR/iter_01/prompts.jsonl   one file (or directory) per stage output
-    RUN_DIR/iter_01/stages.json     {stage: {"finished": time, "stats": {...}}}
+    RUN_DIR/iter_01/stages.json     {stage: {"started", "seconds", "finished", "stats": {...}}}
 
 A stage counts as finished only once its outputs are renamed into place and it is recorded in
 ``stages.json``; a process killed half-way leaves at most a ``*.tmp*`` file that the rerun
@@ -435,11 +435,45 @@ class RunDir:
     def stats(self, iteration: int, stage: str) -> dict:
         return self.stages(iteration).get(stage, {}).get("stats", {})
 
-    def mark_finished(self, iteration: int, stage: str, stats: dict | None = None) -> None:
+    def mark_finished(
+        self,
+        iteration: int,
+        stage: str,
+        stats: dict | None = None,
+        started: float | None = None,
+        **timing: float,
+    ) -> None:
+        """Record a stage finished, with its statistics; `started` (time.time() when the stage
+        began) adds its start and length in seconds, and `timing` other seconds of its own
+        (engine_seconds: the part spent starting an engine)."""
         record = self.stages(iteration)
-        record[stage] = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "stats": stats or {}}
+        entry: dict = {}
+        if started is not None:
+            entry["started"] = _clock(started)
+            entry["seconds"] = round(time.time() - started, 2)
+        entry |= {k: round(v, 2) for k, v in timing.items()}
+        record[stage] = entry | {"finished": _clock(time.time()), "stats": stats or {}}
         write_json(self._stages_file(iteration), record)
         self.drop_replaced()  # this run has started: the run it replaced is no longer needed
+
+    def log_phase(
+        self, phase: str, iteration: int, started: float, stages: list[tuple[int, str]]
+    ) -> None:
+        """Add a finished phase to RUN_DIR/phases.jsonl: its process's whole time, start-up
+        included, and the (iteration, stage) records it made, whose own seconds it contains
+        (srlm.report.load.time_breakdown)."""
+        path = self.root / "phases.jsonl"
+        rows = read_jsonl(path) if path.exists() else []
+        rows.append(
+            {
+                "phase": phase,
+                "iteration": iteration,
+                "started": _clock(started),
+                "seconds": round(time.time() - started, 2),
+                "stages": [list(s) for s in stages],
+            }
+        )
+        write_jsonl(path, rows)
 
     def forget(self, iteration: int, stages: tuple[str, ...]) -> None:
         """Mark stages of an iteration unfinished, so that they run again."""
@@ -513,3 +547,7 @@ class RunDir:
                 )
             )
         return path
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))

@@ -11,7 +11,9 @@ unfinished stage.
       summary, report, logger
 
 Each phase (the rollout stages of an iteration, which share one engine serving M_t; a train
-stage; an evaluate stage) runs in a child process by default. When the child exits, every byte
+stage; an evaluate stage) runs in a child process by default. The evaluate stage of M_t and the
+rollout stages of iteration t+1 sample from the same model, so they share one phase and one
+engine ("evaluate+rollout"); RUN_DIR/phases.jsonl logs each phase's whole time. When the child exits, every byte
 its engine held (vLLM's KV cache and workers, the trainer's optimizer state, CUDA contexts) is
 gone before the next phase starts, so rollout and training never fight over an accelerator. The
 cost is one interpreter start and model load per phase: measured in
@@ -101,7 +103,7 @@ def warm_start(config: Config, run_dir: RunDir, base: str) -> str:
             # Its data are M_0's own outputs in iteration 1, so M_0 is measured and those
             # stages run first, on M_0; iterate() then finds them finished.
             if evaluation_on(config):
-                evaluate_model(config, run_dir, 0, base, base)
+                evaluate_model(config, run_dir, 0, base, base, rollout_next=True)
             if not all(run_dir.finished(1, s) for s in method.rollout_stages):
                 _run_phase(config, "rollout", 1, base)
         _run_phase(config, "warm_start", 0, base)
@@ -118,10 +120,11 @@ def iterate(config: Config, run_dir: RunDir, start: str, logger) -> tuple[list[d
     method = get_method(config.method.name)
     evaluates = evaluation_on(config)
     rows = []
+    last = config.method.iterations
     if evaluates:
-        evaluate_model(config, run_dir, 0, current, initial)
+        evaluate_model(config, run_dir, 0, current, initial, rollout_next=last >= 1)
         rows.append(iteration_row(0, run_dir.stages(0)))
-    for t in range(1, config.method.iterations + 1):
+    for t in range(1, last + 1):
         started = time.time()
         if not all(run_dir.finished(t, s) for s in method.rollout_stages):
             _run_phase(config, "rollout", t, current)
@@ -130,7 +133,7 @@ def iterate(config: Config, run_dir: RunDir, start: str, logger) -> tuple[list[d
         if run_dir.checkpoint(t).exists():
             current = str(run_dir.checkpoint(t))
         if evaluates:
-            evaluate_model(config, run_dir, t, current, initial)
+            evaluate_model(config, run_dir, t, current, initial, rollout_next=t < last)
         row = iteration_row(t, run_dir.stages(t))
         rows.append(row)
         logger.log_iteration(t, run_dir, row, time.time() - started)
@@ -142,14 +145,29 @@ def evaluation_on(config: Config) -> bool:
     return get_method(config.method.name).evaluates or config.eval.enabled
 
 
-def evaluate_model(config: Config, run_dir: RunDir, t: int, model_dir: str, initial: str) -> None:
-    """The evaluate phases of M_t (srlm/eval/stage.py), each skipped when finished."""
+def evaluate_model(
+    config: Config,
+    run_dir: RunDir,
+    t: int,
+    model_dir: str,
+    initial: str,
+    rollout_next: bool = False,
+) -> None:
+    """The evaluate phases of M_t (srlm/eval/stage.py), each skipped when finished.
+
+    `rollout_next`: iteration t+1's rollout samples from this same model, so when it is still
+    to do it runs in the evaluate phase's process, on its engine: one process start, import and
+    engine start fewer per iteration (benchmarks/iteration_breakdown.py)."""
     ev = evaluation(config, run_dir)
     if run_dir.finished(t, "evaluate") and not ev.complete(t):
         # Evaluated by an older srlm, or before these parts were turned on: measure again.
         run_dir.forget(t, ("evaluate", "winrates"))
     if not run_dir.finished(t, "evaluate"):
-        _run_phase(config, "evaluate", t, model_dir)
+        stages = get_method(config.method.name).rollout_stages
+        if rollout_next and not all(run_dir.finished(t + 1, s) for s in stages):
+            _run_phase(config, "evaluate+rollout", t, model_dir)
+        else:
+            _run_phase(config, "evaluate", t, model_dir)
     if t >= 1 and not run_dir.finished(t, "winrates") and ev.win_rates:
         _run_phase(config, "winrates", t, model_dir, initial)
 
@@ -223,6 +241,12 @@ def stop_on_signals():
 
 
 def _run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str = "") -> None:
+    started = time.time()
+    _run_phase_process(config, phase, t, model_dir, initial)
+    RunDir(config.run_dir).log_phase(phase, t, started, phase_stages(config, phase, t))
+
+
+def _run_phase_process(config: Config, phase: str, t: int, model_dir: str, initial: str) -> None:
     if not config.isolate_stages:
         run_phase(config, phase, t, model_dir, initial)
         return
@@ -276,17 +300,20 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
+def phase_stages(config: Config, phase: str, t: int) -> list[tuple[int, str]]:
+    """The (iteration, stage) records a phase of iteration t makes."""
+    rollout = [(t, s) for s in get_method(config.method.name).rollout_stages]
+    if phase == "rollout":
+        return rollout
+    if phase == "evaluate+rollout":
+        return [(t, "evaluate")] + [(t + 1, s) for _, s in rollout]
+    return [(t, phase)]  # train, warm_start, evaluate, winrates: one stage of the same name
+
+
 def _phase_done(config: Config, phase: str, t: int) -> bool:
     """Whether every stage a phase runs is recorded as finished in the run directory."""
-    stages = {
-        "rollout": get_method(config.method.name).rollout_stages,
-        "train": ("train",),
-        "warm_start": ("warm_start",),
-        "evaluate": ("evaluate",),
-        "winrates": ("winrates",),
-    }[phase]
     run_dir = RunDir(config.run_dir)
-    return all(run_dir.finished(t, s) for s in stages)
+    return all(run_dir.finished(i, s) for i, s in phase_stages(config, phase, t))
 
 
 def _child(config: Config, phase: str, t: int, model_dir: str, initial: str) -> None:
@@ -314,12 +341,20 @@ class PolicyEngine:
         self.model_dir, self.config = model_dir, config
         self.engine = None
         self.seed: int | None = None
+        self.start_seconds = 0.0  # spent starting engines since the last timing() call
 
     def __call__(self):
         if self.engine is None:
+            t0 = time.time()
             self.engine = make_engine(self.model_dir, self.config.model, self.config.rollout)
+            self.start_seconds += time.time() - t0
             self._reseed()  # the engine seeds the global generator as it starts
         return self.engine
+
+    def timing(self) -> dict[str, float]:
+        """The engine start-up seconds of the stage that just finished, for its record."""
+        spent, self.start_seconds = self.start_seconds, 0.0
+        return {"engine_seconds": spent} if spent else {}
 
     def seed_stage(self, t: int, stage: str) -> None:
         self.seed = stage_seed(self.config.rollout.seed, t, stage)
@@ -347,40 +382,45 @@ def stage_seed(seed: int, t: int, stage: str) -> int:
 
 def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str = "") -> None:
     """Run one phase of iteration t on the model in `model_dir` (M_t); `initial` is M_0's
-    directory (the fixed judge of the win rates)."""
+    directory (the fixed judge of the win rates). "evaluate+rollout" evaluates the model as
+    iteration t's and then runs iteration t+1's rollout stages on the same engine."""
     run_dir = RunDir(config.run_dir)
     method = get_method(config.method.name)(config, run_dir)
-    if phase in ("rollout", "evaluate", "winrates"):
+    if phase in ("rollout", "evaluate", "evaluate+rollout", "winrates"):
         engine = PolicyEngine(model_dir, config)
         try:
-            if phase == "evaluate":
+            if phase in ("evaluate", "evaluate+rollout"):
                 print(f"[srlm] iteration {t}: evaluate", flush=True)
+                started = time.time()
                 fault(f"{t}/evaluate:before-file")
                 stats = method.evaluate(t, engine) if method.evaluates else {}
                 stats |= evaluation(config, run_dir).evaluate(t, engine)
                 fault(f"{t}/evaluate:after-file")
-                run_dir.mark_finished(t, "evaluate", stats)
+                run_dir.mark_finished(t, "evaluate", stats, started, **engine.timing())
                 fault(f"{t}/evaluate:after-record")
-                return
+                if phase == "evaluate":
+                    return
+                t += 1
             if phase == "winrates":
                 print(
                     f"[srlm] iteration {t}: win rates against M_0"
                     + (f" and M_{t - 1}" if t > 1 else ""),
                     flush=True,
                 )
-                run_dir.mark_finished(
-                    t, "winrates", evaluation(config, run_dir).compare(t, engine, initial)
-                )
+                started = time.time()
+                stats = evaluation(config, run_dir).compare(t, engine, initial)
+                run_dir.mark_finished(t, "winrates", stats, started, **engine.timing())
                 return
             for stage in method.rollout_stages:
                 if run_dir.finished(t, stage):
                     continue
                 print(f"[srlm] iteration {t}: {stage}", flush=True)
+                started = time.time()
                 engine.seed_stage(t, stage)
                 fault(f"{t}/{stage}:before-file")
                 stats = method.run_stage(stage, t, engine)
                 fault(f"{t}/{stage}:after-file")
-                run_dir.mark_finished(t, stage, stats)
+                run_dir.mark_finished(t, stage, stats, started, **engine.timing())
                 fault(f"{t}/{stage}:after-record")
         finally:
             engine.release()
@@ -406,6 +446,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         run_dir.mark_finished(t, stage, {"skipped": "no training examples"})
         return
     print(f"[srlm] iteration {t}: {stage} on {len(examples)} examples ({opt.loss})", flush=True)
+    started = time.time()
     fault(f"{t}/{stage}:before-file")
     stats = train(
         examples,
@@ -417,5 +458,5 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         seed=config.seed + t,
     )
     fault(f"{t}/{stage}:after-file")
-    run_dir.mark_finished(t, stage, stats)
+    run_dir.mark_finished(t, stage, stats, started)
     fault(f"{t}/{stage}:after-record")

@@ -453,3 +453,58 @@ def fmt_value(v) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
     return "-" if v is None else str(v)
+
+
+# ---------------------------------------------------------------- where the time went
+TRAIN_STAGES = ("train", "warm_start")
+EVAL_STAGES = ("evaluate", "winrates")
+# The work of a phase, by kind, and what surrounds it; the columns of time_breakdown's rows.
+WORK = ("generation", "training", "evaluation")
+OVERHEAD = ("startup", "engine_start", "model_load", "save")
+
+
+def time_breakdown(run_dir: str | Path) -> list[dict]:
+    """One row per finished phase (RUN_DIR/phases.jsonl): its whole seconds split into work
+    (generation and scoring in rollout stages, training steps with their reference and
+    after-training passes, evaluation) and overhead (process start and imports, engine start,
+    the trainer's model load and checkpoint save), from the stage records' own timings.
+
+    A stage recorded before the phase began (finished by an earlier, interrupted attempt) is
+    not the phase's: its time is left out."""
+    run = RunDir(run_dir)
+    path = run.root / "phases.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for p in read_jsonl(path):
+        row = {"phase": p["phase"], "iteration": p["iteration"], "seconds": p["seconds"]}
+        row |= dict.fromkeys(WORK + OVERHEAD, 0.0)
+        in_stages = 0.0
+        for i, stage in p.get("stages", []):
+            rec = run.stages(i).get(stage, {})
+            if "seconds" not in rec or rec.get("started", "") < p["started"]:
+                continue
+            secs, stats = rec["seconds"], rec.get("stats") or {}
+            in_stages += secs
+            engine = rec.get("engine_seconds", 0.0)
+            load, save = stats.get("load_seconds", 0.0), stats.get("save_seconds", 0.0)
+            row["engine_start"] += engine
+            row["model_load"] += load
+            row["save"] += save
+            kind = (
+                "training"
+                if stage in TRAIN_STAGES
+                else "evaluation"
+                if stage in EVAL_STAGES
+                else "generation"
+            )
+            row[kind] += secs - engine - load - save
+        row["startup"] = max(0.0, p["seconds"] - in_stages)
+        rows.append(row)
+    return rows
+
+
+def overhead_share(rows: list[dict]) -> float | None:
+    """The share of the phases' time spent outside the work (time_breakdown's OVERHEAD)."""
+    total = sum(r["seconds"] for r in rows)
+    return sum(r[k] for r in rows for k in OVERHEAD) / total if total else None

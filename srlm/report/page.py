@@ -15,7 +15,17 @@ import yaml
 
 from srlm.errors import SrlmError
 from srlm.report.figures import Figure, build_figures, matplotlib_missing
-from srlm.report.load import EXAMPLES_PER_ITERATION, Run, example_pairs, is_number, load_run
+from srlm.report.load import (
+    EXAMPLES_PER_ITERATION,
+    OVERHEAD,
+    WORK,
+    Run,
+    example_pairs,
+    is_number,
+    load_run,
+    overhead_share,
+    time_breakdown,
+)
 from srlm.rundir import atomic_write_text, write_error
 from srlm.summary import COLUMNS, format_cell, iteration_row
 
@@ -65,6 +75,7 @@ def render_html(run: Run, figures: list[Figure], skipped: list[str], pairs: list
         f'<p class="meta">Rebuild with <code>python -m srlm.report {e(str(run.root))}</code>.</p>',
     ]
     parts += _summary_table(run)
+    parts += _time_table(run)
     parts.append('<h2 id="figures">Figures</h2>')
     if not figures:
         parts.append("<p>No figure could be drawn from this run's files.</p>")
@@ -112,6 +123,33 @@ def _summary_table(run: Run) -> list[str]:
         out.append(
             "<tr>"
             + "".join(f"<td>{_esc(format_cell(r.get(k), fmt))}</td>" for _, k, fmt in cols)
+            + "</tr>"
+        )
+    out.append("</tbody></table>")
+    return out
+
+
+def _time_table(run: Run) -> list[str]:
+    """Each phase's seconds, split into the work and what surrounds it (time_breakdown)."""
+    rows = time_breakdown(run.root)
+    if not rows:
+        return []
+    cols = ["phase", "iteration", "seconds", *WORK, *OVERHEAD]
+    total = {"phase": "all", "iteration": ""} | {k: sum(r[k] for r in rows) for k in cols[2:]}
+    share = overhead_share(rows)
+    out = [
+        '<h2 id="time">Where the time went</h2>',
+        f"<p>Seconds per phase process (RUN_DIR/phases.jsonl, stages.json); outside the work "
+        f"(start-up, engine start, model load, save): {share:.0%}.</p>",
+        '<table class="summary"><thead><tr>',
+    ]
+    out += [f"<th>{_esc(c.replace('_', ' '))}</th>" for c in cols]
+    out.append("</tr></thead><tbody>")
+    for r in [*rows, total]:
+        cells = [r[c] if isinstance(r[c], str) else f"{r[c]:.0f}" for c in cols[2:]]
+        out.append(
+            "<tr>"
+            + "".join(f"<td>{_esc(v)}</td>" for v in [r["phase"], r["iteration"], *cells])
             + "</tr>"
         )
     out.append("</tbody></table>")

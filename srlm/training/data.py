@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -58,10 +59,21 @@ def sequence_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
 
 
 def token_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probability of each next token (0 where the label is IGNORE), and the label mask."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    """Log-probability of each next token (0 where the label is IGNORE), and the label mask,
+    from the first scored position of the batch onwards.
+
+    Logits are computed only from there: on preference pairs most of a sequence is the prompt,
+    and the vocabulary projection and the float32 log-softmax over it are a large share of a
+    small model's step (benchmarks/train_stage.py)."""
     labels = batch["labels"][:, 1:]
-    logits = logits[:, :-1].float()
+    scored = (labels != IGNORE).any(0).nonzero()
+    first = int(scored[0]) if len(scored) else labels.shape[1]
+    labels = labels[:, first:]
+    # Logits at positions first..L-1; the last one predicts past the end and is dropped.
+    keep = labels.shape[1] + 1
+    kwargs = {"logits_to_keep": keep} if _keeps_logits(model) else {}
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs)
+    logits = out.logits[:, -keep:-1].float()
     token_logp = -torch.nn.functional.cross_entropy(
         logits.reshape(-1, logits.size(-1)),
         labels.reshape(-1),
@@ -70,3 +82,13 @@ def token_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, to
     ).view(labels.shape)
     valid = labels != IGNORE
     return token_logp * valid, valid
+
+
+def _keeps_logits(model) -> bool:
+    """Whether the causal LM under `model` (DDP/FSDP wrappers and PEFT unwrapped) takes
+    transformers' `logits_to_keep`, which the model families srlm ships configs for do."""
+    while hasattr(model, "module"):
+        model = model.module
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return "logits_to_keep" in inspect.signature(model.forward).parameters

@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import lightning as L
@@ -72,6 +73,9 @@ class PreferenceModule(L.LightningModule):
         self.fingerprints: list[str] = []
         self.probe: list[float] = []
         self.full_state: dict | None = None
+        # Where the stage's time goes (stats "*_seconds", benchmarks/iteration_breakdown.py).
+        self.seconds: dict[str, float] = {}
+        self.steps_started = 0.0
 
     def collate(self, rows: list[dict]) -> dict:
         seqs = [r["chosen"] for r in rows]
@@ -157,14 +161,20 @@ class PreferenceModule(L.LightningModule):
         # single GPU). Each rank scores every world-th row and all ranks gather the whole table:
         # a rank needs the reference values of whichever rows the sampler gives it in each
         # epoch, and the pass costs 1/world of a full pass per rank instead of a full one.
+        t0 = time.time()
         self.before = self._score_rows()
+        self.seconds["reference_seconds"] = time.time() - t0
+        self.steps_started = time.time()
         if self.pairwise and self.loss.reference:
             for r, (c, j) in zip(self.rows, self.before, strict=True):
                 r["ref_chosen"], r["ref_rejected"] = c, j
 
     def on_train_end(self) -> None:
         # Still inside fit: the model is on its devices and, under FSDP, still sharded.
+        t0 = time.time()
+        self.seconds["steps_seconds"] = t0 - self.steps_started
         self.after = self._score_rows()
+        self.seconds["after_seconds"] = time.time() - t0
         self.history = self._mean_over_ranks(self.history)
         self.probe = self._probe_logprobs()
         self.fingerprints = self._gather_fingerprints()
@@ -347,8 +357,10 @@ def _train_rank(
     elif trainer_cfg.devices > 1 and trainer_cfg.accelerator == "cpu":
         # A node's CPU ranks share its cores; each taking all of them oversubscribes it.
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // trainer_cfg.devices))
+    t0 = time.time()
     tok = load_tokenizer(init_dir)
     model = load_causal_lm(init_dir, model_cfg, trainer_cfg)
+    load_seconds = time.time() - t0
     rows = [encode_example(tok, ex, model_cfg.max_length) for ex in examples]
     steps_per_epoch = math.ceil(len(rows) / (opt.batch_size * world * opt.grad_accum))
     module = PreferenceModule(model, opt, steps_per_epoch * opt.epochs, tok.pad_token_id, rows)
@@ -403,8 +415,12 @@ def _train_rank(
         stats["rank_weights_sha256"] = module.fingerprints
     if any("loss/nll" in h for h in history):
         stats["nll"] = _mean([h["loss/nll"] for h in history if "loss/nll" in h])
+    stats["load_seconds"] = load_seconds
+    stats |= module.seconds
     if trainer.is_global_zero:
+        t0 = time.time()
         _save(module.model, tok, out_dir, history, stats, module.probe, module.full_state)
+        stats["save_seconds"] = time.time() - t0
     if world > 1:
         torch.distributed.barrier()  # no rank returns before the checkpoint exists
     return stats

@@ -54,3 +54,34 @@ def test_margin_stats_by_hand():
     assert s["pair_accuracy_after"] == 0.5
     assert s["chosen_logp_change"] == pytest.approx(0.25)
     assert s["rejected_logp_change"] == pytest.approx(-0.75)
+
+
+class _Positional(torch.nn.Module):
+    """Next-token logits that depend on the position and the token there, computed only for
+    the last `logits_to_keep` positions when asked, as transformers' causal LMs do."""
+
+    def forward(self, input_ids, attention_mask, logits_to_keep=0):
+        b, n = input_ids.shape
+        pos = torch.arange(n, dtype=torch.float32).view(1, n, 1)
+        logits = torch.sin(pos * torch.arange(1.0, 6.0) + input_ids.unsqueeze(-1)).expand(b, n, 5)
+        return type("Out", (), {"logits": logits[:, -logits_to_keep:]})()
+
+
+class _PositionalFull(torch.nn.Module):
+    def forward(self, input_ids, attention_mask):
+        return _Positional()(input_ids, attention_mask)
+
+
+def test_logits_only_from_the_first_scored_position_give_the_same_logps():
+    # Rows whose responses start at different positions; the first scored label is at 2.
+    b = collate(
+        [([1, 2, 3, 4, 0], [IGNORE, IGNORE, 3, 4, 0]), ([4, 3, 2, 1], [IGNORE, IGNORE, IGNORE, 1])],
+        pad_id=0,
+    )
+    kept, n_kept = sequence_logps(_Positional(), b)
+    full, n_full = sequence_logps(_PositionalFull(), b)
+    assert n_kept.tolist() == n_full.tolist() == [3, 1]
+    assert kept.tolist() == pytest.approx(full.tolist(), abs=1e-6)
+    # By hand for row 2: one scored token, label 1 predicted from position 2 (token 2).
+    logits = torch.sin(2 * torch.arange(1.0, 6.0) + 2)
+    assert full[1].item() == pytest.approx(torch.log_softmax(logits, -1)[1].item(), abs=1e-6)
