@@ -70,7 +70,7 @@ def main() -> None:
                     str(start),
                     out,
                     config.model,
-                    config.optimizer,
+                    config.optimizer.for_iteration(t),
                     config.trainer,
                     seed=config.seed + t,
                 )

@@ -17,7 +17,7 @@ group; :func:`srlm.compose.validate` runs them and the checks across groups.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from omegaconf import MISSING
@@ -352,6 +352,15 @@ class OptimizerConfig:
     batch_size: int = 16
     grad_accum: int = 1
     max_grad_norm: float = 1.0
+    # The iterative regime's iteration t trains with lr and lr_end times decay^(t-1). Each
+    # iteration restarts the schedule on a better model whose pairs come from fewer, harder
+    # prompts; a step size fit for M_0 then overshoots (docs/irpo_quickstart.md).
+    lr_iteration_decay: float = 1.0
+
+    def for_iteration(self, t: int) -> OptimizerConfig:
+        """The settings iteration t (1, 2, ...) trains with: lr_iteration_decay applied."""
+        scale = self.lr_iteration_decay ** (t - 1)
+        return replace(self, lr=self.lr * scale, lr_end=self.lr_end * scale)
 
     def check(self) -> None:
         # optimizer.loss is checked against the loss registry (srlm.core.losses) at the edge.
@@ -371,6 +380,12 @@ class OptimizerConfig:
             "optimizer.label_smoothing",
             self.label_smoothing,
             "must be in [0, 0.5)",
+        )
+        _check(
+            0 < self.lr_iteration_decay <= 1,
+            "optimizer.lr_iteration_decay",
+            self.lr_iteration_decay,
+            "must be in (0, 1]",
         )
         _check(self.epochs >= 1, "optimizer.epochs", self.epochs, "must be >= 1")
         _check(self.batch_size >= 1, "optimizer.batch_size", self.batch_size, "must be >= 1")

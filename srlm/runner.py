@@ -438,7 +438,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         stage = "warm_start"
     else:
         examples = method.training_examples(t, tok)
-        opt = config.optimizer
+        opt = config.optimizer.for_iteration(t)
         stage = "train"
     if not examples:
         # Defined outcome of an iteration without pairs: M_{t+1} = M_t, recorded and reported.

@@ -284,3 +284,17 @@ def test_run_directory_names_fit_a_file_name():
     # Still one name per command: the start of the overrides and a hash of all of them.
     assert len(name.encode()) <= MAX_DIR_NAME and name.startswith(long[:100])
     assert dir_name(long) == name and dir_name(long + "x") != name
+
+
+def test_lr_iteration_decay_scales_each_iterations_schedule():
+    from srlm.config import OptimizerConfig
+
+    opt = OptimizerConfig(loss="dpo_nll", lr=1e-5, lr_end=1e-6, lr_iteration_decay=0.5)
+    assert (opt.for_iteration(1).lr, opt.for_iteration(1).lr_end) == (1e-5, 1e-6)
+    # Iteration 3: 1e-5 * 0.5^2 = 2.5e-6, decaying to 2.5e-7 within the iteration.
+    assert opt.for_iteration(3).lr == pytest.approx(2.5e-6)
+    assert opt.for_iteration(3).lr_end == pytest.approx(2.5e-7)
+    assert opt.lr == 1e-5  # the config itself is left as it was
+    assert OptimizerConfig(loss="dpo", lr=1e-5).for_iteration(4).lr == 1e-5  # default: no decay
+    with pytest.raises(ConfigError, match="optimizer.lr_iteration_decay=0"):
+        OptimizerConfig(loss="dpo", lr_iteration_decay=0).check()
