@@ -78,10 +78,9 @@ class PreferenceModule(L.LightningModule):
         self.steps_started = 0.0
 
     def collate(self, rows: list[dict]) -> dict:
-        seqs = [r["chosen"] for r in rows]
-        if self.pairwise:
-            seqs += [r["rejected"] for r in rows]
-        batch = collate(seqs, self.pad_id)
+        # sft: the chosen response only, whatever the rows hold.
+        n = 2 if self.pairwise else 1
+        batch = collate([r | {"branches": r["branches"][:n]} for r in rows], self.pad_id)
         batch["ref"] = torch.tensor(
             [[r.get("ref_chosen", 0.0), r.get("ref_rejected", 0.0)] for r in rows]
         )
@@ -235,8 +234,9 @@ class PreferenceModule(L.LightningModule):
     def _probe_logprobs(self) -> list[float]:
         """Next-token log-probs of the fixed probe text, which rollout engines check after loading
         the checkpoint (stale weights). In the weights' own dtype: no autocast."""
-        ids = torch.tensor([self.probe_ids], device=self.device)
-        batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+        # The text's first token as the "prompt": every later token is scored.
+        row = {"prefix": self.probe_ids[:1], "branches": [self.probe_ids[1:]]}
+        batch = {k: v.to(self.device) for k, v in collate([row], self.pad_id).items()}
         self.model.eval()
         out = self.trainer.strategy.model(batch)[0].float().tolist()
         self.model.train()

@@ -13,10 +13,9 @@ from srlm.training.trainer import PreferenceModule
 
 
 def _row(chosen_len: int, rejected_len: int, ref=(0.0, 0.0)) -> dict:
-    prompt = [1, 2]
     return {
-        "chosen": (prompt + [5] * chosen_len, [IGNORE] * 2 + [5] * chosen_len),
-        "rejected": (prompt + [6] * rejected_len, [IGNORE] * 2 + [6] * rejected_len),
+        "prefix": [1, 2],
+        "branches": [[5] * chosen_len, [6] * rejected_len],
         "ref_chosen": ref[0],
         "ref_rejected": ref[1],
     }
@@ -30,7 +29,8 @@ def fixed_logps(monkeypatch):
     def install(values: list[float]):
         def fake(model, batch):
             seen.append(batch)
-            counts = (batch["labels"] != IGNORE).sum(-1)
+            # (row, branch) -> every row's chosen, then every row's rejected
+            counts = (batch["targets"] != IGNORE).sum(-1).T.reshape(-1)
             assert len(values) == len(counts), "the batch holds other sequences than expected"
             return torch.tensor(values, dtype=torch.float64), counts
 
@@ -49,7 +49,7 @@ def _module(loss: str, **kw) -> PreferenceModule:
 def test_sft_trains_on_chosen_only(fixed_logps):
     m = _module("sft")
     batch = m.collate([_row(5, 9), _row(1, 9)])
-    assert batch["input_ids"].shape[0] == 2  # the rejected sequences are not even in the batch
+    assert batch["targets"].shape[1] == 1  # the rejected responses are not even in the batch
     fixed_logps([-10.0, -6.0])
     loss, metrics = m.compute(batch)
     # Token mean over the batch: (10 + 6) / (5 + 1) = 2.666667.
@@ -61,7 +61,7 @@ def test_simpo_is_length_normalised_and_reference_free(fixed_logps):
     m = _module("simpo", beta=2.0, gamma=1.0)
     # Reference values that would change the loss if they were read.
     batch = m.collate([_row(5, 10, ref=(123.0, -456.0))])
-    assert batch["input_ids"].shape[0] == 2
+    assert batch["targets"].shape[1] == 2
     fixed_logps([-10.0, -15.0])
     loss, metrics = m.compute(batch)
     # 2 * (-10 / 5) = -4 vs 2 * (-15 / 10) = -3; -log sigmoid(-4 + 3 - 1) = log(1 + e^2) = 2.126928.
