@@ -298,3 +298,12 @@ def test_lr_iteration_decay_scales_each_iterations_schedule():
     assert OptimizerConfig(loss="dpo", lr=1e-5).for_iteration(4).lr == 1e-5  # default: no decay
     with pytest.raises(ConfigError, match="optimizer.lr_iteration_decay=0"):
         OptimizerConfig(loss="dpo", lr_iteration_decay=0).check()
+
+
+def test_rollout_dtype_defaults_to_the_models_and_is_checked():
+    from srlm.config import RolloutConfig
+
+    RolloutConfig(engine="vllm").check()  # null: the engine serves in model.dtype
+    RolloutConfig(engine="vllm", dtype="bfloat16").check()
+    with pytest.raises(ConfigError, match="rollout.dtype='bf16'"):
+        RolloutConfig(engine="vllm", dtype="bf16").check()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from tqdm import tqdm
 
@@ -14,7 +16,8 @@ class HfEngine(RolloutEngine):
     def __init__(self, model_dir: str, model: ModelConfig, rollout: RolloutConfig):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = load_tokenizer(model_dir)
-        self.model = load_causal_lm(model_dir, model).to(self.device).eval()
+        served = replace(model, dtype=rollout.dtype or model.dtype)
+        self.model = load_causal_lm(model_dir, served).to(self.device).eval()
         self.batch_size = rollout.batch_size
         self.max_length = model.max_length
         self.generator = torch.Generator(device="cpu").manual_seed(rollout.seed)

@@ -21,7 +21,7 @@ class VllmEngine(RolloutEngine):
         before = children()
         self.llm = LLM(
             model=model_dir,
-            dtype=model.dtype,
+            dtype=rollout.dtype or model.dtype,
             # A per-request seed crashes the CPU engine on long prompts; the engine seed works.
             seed=rollout.seed,
             max_model_len=model.max_length,
