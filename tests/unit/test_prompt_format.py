@@ -121,11 +121,8 @@ def test_training_prompt_equals_sampling_prompt(base_tok):
     set_prompt_format(base_tok, "plain")
     prompt = chat_prompt(base_tok, "Name a colour.")
     row = encode_example(base_tok, Example(prompt, "Blue."), max_length=256)
-    ids, labels = row["chosen"]
-    n_prompt = len(base_tok(prompt, add_special_tokens=False).input_ids)
-    assert ids[:n_prompt] == base_tok(prompt, add_special_tokens=False).input_ids
-    assert all(x == -100 for x in labels[:n_prompt])
-    assert base_tok.decode(ids[n_prompt:]) == "Blue." + base_tok.eos_token
+    assert row["prefix"] == base_tok(prompt, add_special_tokens=False).input_ids
+    assert base_tok.decode(row["branches"][0]) == "Blue." + base_tok.eos_token
 
 
 def test_has_chat_template_reads_files(model_dir, base_dir, tmp_path):
