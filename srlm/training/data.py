@@ -6,7 +6,8 @@ one, with an attention mask under which each response sees the prompt and itself
 other response, and position ids that start both responses where the prompt ends. Every token
 then gets exactly the log-probability it has in its own (prompt + response) sequence, while the
 prompt, most of a pair's tokens in most methods, is computed once instead of twice
-(benchmarks/train_stage.py measures the gain).
+(benchmarks/train_stage.py measures the gain). The mask is a custom 4-D one, which transformers'
+"sdpa" (its default) and "eager" attention take and "flash_attention_2" does not.
 """
 
 from __future__ import annotations
