@@ -1,7 +1,8 @@
-"""The train stage's step, three ways side by side in one run, on the same pairs: each sequence
-on its own with logits over every position (how srlm computed it before), the same with logits
-only where a response token is predicted, and the pair packed into one row (the prompt once,
-both responses after it; srlm.training.data).
+"""The train stage's step, four ways side by side in one run, on the same pairs: each sequence
+on its own with a plain padding mask and logits over every position (how srlm computed it
+before), the same under the 4-D mask the packed rows use, the same with logits only where a
+response token is predicted, and the pair packed into one row (the prompt once, both responses
+after it; srlm.training.data).
 
     .venv/bin/python benchmarks/train_stage.py [--pairs PAIRS.jsonl] [--steps 4] [--batch 8]
 
@@ -90,7 +91,15 @@ def main() -> None:
             for b in [r["branches"][k]]
         ]
 
+    def padding_mask(rows):  # the 2-D mask of plain right-padded sequences (no 4-D mask)
+        batch = collate(rows, tok.pad_token_id)
+        mask = torch.zeros_like(batch["input_ids"])
+        for i, r in enumerate(rows):
+            mask[i, : len(r["prefix"]) + sum(map(len, r["branches"]))] = 1
+        return batch | {"attention_mask": mask}
+
     variants = {
+        "separate, 2-D mask, all logits": (_AllLogits(model), padding_mask(separate(pairs))),
         "separate, all logits": (_AllLogits(model), collate(separate(pairs), tok.pad_token_id)),
         "separate, kept logits": (model, collate(separate(pairs), tok.pad_token_id)),
         "packed, kept logits": (model, collate(pairs, tok.pad_token_id)),
@@ -119,7 +128,7 @@ def main() -> None:
     for name, ts in times.items():
         rate = tokens / (sum(ts) / len(ts))
         base = base or rate
-        print(f"{name:<24}{rate:9.1f} tokens/s   {rate / base:5.2f}x")
+        print(f"{name:<32}{rate:9.1f} tokens/s   {rate / base:5.2f}x")
 
 
 if __name__ == "__main__":
