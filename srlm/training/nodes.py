@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from srlm.errors import SetupError
-from srlm.training.ranks import free_port, launch_ranks
+from srlm.training.ranks import free_port, launch_ranks, without_clock
 
 NODE_LAUNCH = [sys.executable, "-m", "srlm.training.nodes"]
 
@@ -115,7 +115,7 @@ def launch_nodes(rank_fn, args: tuple, out_dir: Path, num_nodes: int) -> dict:
         )
     results = [json.loads((spec / f"node_{k}.json").read_text()) for k in range(num_nodes)]
     stats = results[0]["stats"]
-    if any(r["stats"] != stats for r in results):
+    if any(without_clock(r["stats"]) != without_clock(stats) for r in results):
         raise RuntimeError(f"training nodes report different statistics: {results}")
     return stats | {"nodes": [r["node"] for r in results]}
 
