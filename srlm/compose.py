@@ -266,6 +266,19 @@ def check_combinations(c: Config) -> None:
         )
     # Method x reward x optimizer: each method class declares what it needs (Method.needs).
     method = get_method(c.method.name)
+    if c.method.selects:
+        if not method.validates:
+            problems.append(
+                f"method.select_checkpoints={c.method.select_checkpoints}: method "
+                f"{c.method.name} has no validation set to select checkpoints on (methods "
+                f"that have one: {', '.join(_validating_methods())})"
+            )
+        if c.trainer.strategy == "fsdp":
+            problems.append(
+                "method.select_checkpoints with trainer.strategy=fsdp: candidates are scored "
+                "by generating with the model being trained, which FSDP holds sharded; use "
+                "trainer=ddp or method.select_checkpoints=0"
+            )
     try:
         check_combination(c.method.name, method.needs, c.reward, c.optimizer.loss)
         method.check_config(c)  # may read the reward's keys: only once the reward fits
@@ -273,6 +286,12 @@ def check_combinations(c: Config) -> None:
         problems += problems_of(e)
     if problems:
         raise Problems(problems)
+
+
+def _validating_methods() -> list[str]:
+    from srlm.methods.base import get_method, method_names
+
+    return sorted(name for name in method_names() if get_method(name).validates)
 
 
 def vllm_available() -> bool:

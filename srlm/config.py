@@ -614,9 +614,31 @@ class WarmStartConfig:
 class MethodConfig:
     name: str = MISSING
     iterations: int = 2
+    # Checkpoint selection (srlm.training.selection): score this many evenly spaced points of
+    # each iteration's training (the last step among them) on the method's validation set and
+    # keep the best; with select_from_start also M_t itself, so that an iteration that only
+    # hurts leaves the model as it was. 0: the last step, as trained.
+    select_checkpoints: int = 0
+    select_from_start: bool = False
 
     def check(self) -> None:
         _check(self.iterations >= 1, "method.iterations", self.iterations, "must be >= 1")
+        _check(
+            self.select_checkpoints >= 0,
+            "method.select_checkpoints",
+            self.select_checkpoints,
+            "must be >= 0",
+        )
+        _check(
+            self.select_checkpoints > 0 or not self.select_from_start,
+            "method.select_from_start",
+            self.select_from_start,
+            "needs method.select_checkpoints >= 1 (the trained candidates to compare M_t with)",
+        )
+
+    @property
+    def selects(self) -> bool:
+        return self.select_checkpoints > 0
 
 
 @dataclass
@@ -898,6 +920,9 @@ class IrpoConfig(MethodConfig):
     # generated task both are counts; for task=file they keep the first N rows (null: all).
     train_questions: int | None = 200
     test_questions: int | None = 100
+    # Training problems held out of training for checkpoint selection (method.select_checkpoints;
+    # the paper holds out 1k GSM8K training problems): the ones after the training questions.
+    validation_questions: int = 0
     # Seed of the generated train/test split; separate from the run's seed so that runs with
     # different seeds are measured on the same test questions.
     data_seed: int = 0
@@ -926,6 +951,19 @@ class IrpoConfig(MethodConfig):
 
     def check(self) -> None:
         super().check()
+        _check(
+            self.validation_questions >= 0,
+            "method.validation_questions",
+            self.validation_questions,
+            "must be >= 0",
+        )
+        _check(
+            self.validation_questions > 0 or not self.selects,
+            "method.validation_questions",
+            self.validation_questions,
+            f"method.select_checkpoints={self.select_checkpoints} scores candidates on held-out "
+            "training questions: hold some out (e.g. method.validation_questions=100)",
+        )
         kinds = ("add1", "add2", "word2", "mixed", "file")
         _in("method.task", self.task, kinds)
         if self.task == "file":

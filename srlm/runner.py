@@ -431,6 +431,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
     from srlm.training.trainer import train
 
     tok = load_tokenizer(model_dir)
+    selection = None
     if phase == "warm_start":
         ws = config.method.warm_start
         examples = method.warm_start_examples(tok)
@@ -440,6 +441,9 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         examples = method.training_examples(t, tok)
         opt = config.optimizer.for_iteration(t)
         stage = "train"
+        m = config.method
+        if m.selects:
+            selection = (method.validation(t, tok), m.select_checkpoints, m.select_from_start)
     if not examples:
         # Defined outcome of an iteration without pairs: M_{t+1} = M_t, recorded and reported.
         print(f"[srlm] iteration {t}: no training examples; the model is carried over unchanged")
@@ -456,6 +460,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         replace(opt),
         config.trainer,
         seed=config.seed + t,
+        selection=selection,
     )
     fault(f"{t}/{stage}:after-file")
     run_dir.mark_finished(t, stage, stats, started)

@@ -229,6 +229,24 @@ CASES: list[Case] = [
         ["reward=self_judge"],
     ),
     Case(
+        "selection_without_validation_questions",
+        "keys",
+        ["method=irpo", "method.select_checkpoints=2"],
+        ["method.validation_questions=0: method.select_checkpoints=2 scores"],
+    ),
+    Case(
+        "selection_for_a_method_without_validation",
+        "keys",
+        ["method.select_checkpoints=2"],
+        ["method.select_checkpoints=2: method self_reward has no validation set"],
+    ),
+    Case(
+        "selection_from_start_alone",
+        "keys",
+        ["method=irpo", "method.select_from_start=true"],
+        ["method.select_from_start=True: needs method.select_checkpoints >= 1"],
+    ),
+    Case(
         "fp16_on_cpu",
         "keys",
         ["trainer.precision=16-mixed"],

@@ -20,6 +20,7 @@ from srlm.errors import ConfigError
 from srlm.rollout.base import RolloutEngine, format_prompt, set_prompt_format
 from srlm.rundir import RunDir
 from srlm.training.data import Example
+from srlm.training.selection import Validation
 
 # Stages call this for the engine serving M_t; it starts on first use, so a stage that needs
 # no model (pair selection) never pays for one.
@@ -94,6 +95,15 @@ class Method:
     def evaluate(self, t: int, engine: EngineFn) -> dict:
         """Metrics of the model after iteration t (t = 0: the starting model)."""
         return {}
+
+    # Methods with a validation set (set `validates` and implement validation()) can select
+    # each iteration's checkpoint on it: method.select_checkpoints, srlm.training.selection.
+    validates: bool = False
+
+    def validation(self, t: int, tokenizer) -> Validation:
+        """Prompts the trainer answers greedily at each candidate checkpoint of iteration t's
+        training, and how an answer is scored; held out from training and from evaluation."""
+        raise NotImplementedError
 
     # The shared evaluate stage (srlm/eval) measures, unless eval.win_rates / eval.judge_accuracy
     # say otherwise: win rates of answers for methods that train instruction following, and

@@ -39,6 +39,7 @@ learns from its own correct reasoning. The paper also adds them for GSM8K only.
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from srlm.config import Config, IrpoConfig, SamplingConfig
 from srlm.core.parsing import answers_match, extract_final_answer
@@ -52,6 +53,7 @@ from srlm.rewards.base import Item, get_reward
 from srlm.rewards.verifiable import check_answer
 from srlm.rollout.base import format_prompt
 from srlm.training.data import Example
+from srlm.training.selection import Validation
 
 # The system turn of every prompt; worked examples follow as earlier user/assistant turns.
 INSTRUCTION = 'Solve the problem step by step and end with a line "Final answer: N".'
@@ -78,7 +80,7 @@ class Irpo(Method):
         super().__init__(config, run)
         self.m = config.method
         self.reward = get_reward(config)  # reward=verifiable (srlm.methods.base.Needs)
-        self.train_rows, self.test_rows, self.shots = load_questions(self.m)
+        self.train_rows, self.test_rows, self.shots, self.validation_rows = load_questions(self.m)
 
     # ------------------------------------------------------------ prompts
     def prompt(self, tokenizer, question: str) -> str:
@@ -190,6 +192,21 @@ class Irpo(Method):
             for p in self.run.read_rows(t, "pairs")
         ]
 
+    # ------------------------------------------------------------ checkpoint selection
+    validates = True
+
+    def validation(self, t: int, tokenizer) -> Validation:
+        """Greedy accuracy on held-out training problems: the paper keeps the best step of
+        each iteration by it (Pang et al. 2024, Sec. 3: 1k held-out GSM8K training problems)."""
+        tokenizer = self.prompt_tokenizer(tokenizer)
+        return Validation(
+            prompts=[self.prompt(tokenizer, q["question"]) for q in self.validation_rows],
+            references=[q["answer"] for q in self.validation_rows],
+            score=partial(answer_reward, use_math_verify=self.reward.use_math_verify),
+            max_tokens=self.m.max_tokens,
+            name="validation_accuracy",
+        )
+
     # ------------------------------------------------------------ evaluation
     def evaluate(self, t: int, engine: EngineFn) -> dict:
         eng = engine()
@@ -254,6 +271,11 @@ def score_sample(response: str, gold: str, use_math_verify: bool = False) -> dic
     return {"pred": pred, "reward": ok}
 
 
+def answer_reward(response: str, gold: str, use_math_verify: bool = False) -> float:
+    """1.0 when the response's final answer equals the gold one, else 0.0."""
+    return float(score_sample(response, gold, use_math_verify)["reward"])
+
+
 def make_pairs(rows: list[dict], k: int) -> tuple[list[dict], str | None]:
     """Up to K (winner, loser) pairs of one question's scored samples, and why there are none.
 
@@ -310,17 +332,24 @@ def parse_gold(answer: str) -> tuple[str, str | None]:
     return gold, (f"{steps}\nFinal answer: {gold}" if steps else f"Final answer: {gold}")
 
 
-def load_questions(m) -> tuple[list[dict], list[dict], list[dict]]:
-    """``(train rows, test rows, worked examples)``; each row has id, question, answer, solution.
+def load_questions(m) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    """``(train rows, test rows, worked examples, validation rows)``; each row has id,
+    question, answer, solution.
 
     The worked examples are the first ``m.shots`` of ``m.examples`` when given, else the
-    task's own. No question that is a worked example is ever asked (train or test).
+    task's own. No question that is a worked example is ever asked (train or test). The
+    validation rows (``m.validation_questions``, checkpoint selection) are training-set
+    problems that are never trained on: the ones right after the training questions, so that
+    holding some out leaves the training questions as they were.
     """
+    n_val = m.validation_questions
     given = [{"question": e["question"], "reasoning": e["reasoning"]} for e in m.examples][
         : m.shots
     ]
     if m.task != "file":
-        train, test = train_test_split(m.task, m.train_questions, m.test_questions, m.data_seed)
+        train, test = train_test_split(
+            m.task, m.train_questions + n_val, m.test_questions, m.data_seed
+        )
         shots = given or [
             {"question": s["question"], "reasoning": s["reasoning"]}
             for s in FEW_SHOT[m.task][: m.shots]
@@ -340,16 +369,24 @@ def load_questions(m) -> tuple[list[dict], list[dict], list[dict]]:
                 for r in train[: m.shots]
             ]
             train = train[m.shots :]
-        train, test = train[: m.train_questions], test[: m.test_questions]
+        if m.train_questions is not None:
+            train = train[: m.train_questions + n_val]
+        test = test[: m.test_questions]
     asked_in_shots = {s["question"].strip() for s in shots}
     train = [r for r in train if r["question"].strip() not in asked_in_shots]
     test = [r for r in test if r["question"].strip() not in asked_in_shots]
+    train, validation = (train[:-n_val], train[-n_val:]) if n_val else (train, [])
     if not train:
         raise DataError(
             f"method.task={m.task}: no training questions left after removing the "
-            f"{len(shots)} worked examples"
+            f"{len(shots)} worked examples and the {n_val} validation questions"
         )
-    return train, test, shots
+    if len(validation) < n_val:
+        raise DataError(
+            f"method.validation_questions={n_val}: only {len(validation)} training questions "
+            "are left to hold out"
+        )
+    return train, test, shots, validation
 
 
 def _file_rows(source: str, split: str, field_map: dict) -> list[dict]:

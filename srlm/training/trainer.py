@@ -29,6 +29,7 @@ from srlm.training.data import Example, collate, encode_example, sequence_logps,
 from srlm.training.model import load_causal_lm, load_tokenizer
 from srlm.training.nodes import launch_nodes
 from srlm.training.ranks import launch_ranks
+from srlm.training.selection import Selector, Validation
 
 
 def loss_kwargs(opt: OptimizerConfig) -> dict:
@@ -55,6 +56,9 @@ class PreferenceModule(L.LightningModule):
         total_steps: int,
         pad_id: int,
         rows: list[dict] | None = None,
+        selector: Selector | None = None,
+        tokenizer=None,
+        max_length: int = 0,
     ):
         super().__init__()
         self.model = model
@@ -76,6 +80,11 @@ class PreferenceModule(L.LightningModule):
         # Where the stage's time goes (stats "*_seconds", benchmarks/iteration_breakdown.py).
         self.seconds: dict[str, float] = {}
         self.steps_started = 0.0
+        # Checkpoint selection (srlm.training.selection), when the method asks for it.
+        self.selector = selector
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.selection_before = 0.0
 
     def collate(self, rows: list[dict]) -> dict:
         # sft: the chosen response only, whatever the rows hold.
@@ -125,6 +134,10 @@ class PreferenceModule(L.LightningModule):
         self.history.append(row)
         return loss
 
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        if self.selector and self.selector.due(self.global_step):
+            self.selector.score(self, self.tokenizer, self.global_step)
+
     def configure_optimizers(self):
         o = self.opt
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -163,6 +176,9 @@ class PreferenceModule(L.LightningModule):
         t0 = time.time()
         self.before = self._score_rows()
         self.seconds["reference_seconds"] = time.time() - t0
+        if self.selector and self.selector.due(0):
+            self.selector.score(self, self.tokenizer, 0)
+        self.selection_before = self.selector.seconds if self.selector else 0.0
         self.steps_started = time.time()
         if self.pairwise and self.loss.reference:
             for r, (c, j) in zip(self.rows, self.before, strict=True):
@@ -170,8 +186,15 @@ class PreferenceModule(L.LightningModule):
 
     def on_train_end(self) -> None:
         # Still inside fit: the model is on its devices and, under FSDP, still sharded.
+        # Candidates scored between the steps are the selection's time, not the steps'.
+        between = self.selector.seconds - self.selection_before if self.selector else 0.0
+        self.seconds["steps_seconds"] = time.time() - self.steps_started - between
+        if self.selector:
+            step = self.global_step
+            if all(s["step"] != step for s in self.selector.scores):
+                self.selector.score(self, self.tokenizer, step)
+            self.selector.restore(self, step)
         t0 = time.time()
-        self.seconds["steps_seconds"] = t0 - self.steps_started
         self.after = self._score_rows()
         self.seconds["after_seconds"] = time.time() - t0
         self.history = self._mean_over_ranks(self.history)
@@ -323,15 +346,17 @@ def train(
     opt: OptimizerConfig,
     trainer_cfg: TrainerConfig,
     seed: int = 0,
+    selection: tuple[Validation, int, bool] | None = None,
 ) -> dict:
     """Train the model in `init_dir` on `examples`; save it as a HF directory in `out_dir`.
 
     Returns the stage's statistics: loss, reward margin and accuracy on the training pairs
     before and after training, and the per-step history (also written to metrics.jsonl).
     With trainer.devices > 1 it starts one process per device and returns once all have
-    finished and the checkpoint is written.
+    finished and the checkpoint is written. `selection` = (validation set, candidates, whether
+    M_t itself is one): the checkpoint is the best candidate (srlm.training.selection).
     """
-    args = (examples, init_dir, out_dir, model_cfg, opt, trainer_cfg, seed)
+    args = (examples, init_dir, out_dir, model_cfg, opt, trainer_cfg, seed, selection)
     world = trainer_cfg.devices * trainer_cfg.num_nodes
     if "LOCAL_RANK" in os.environ or world == 1:
         # One process, or a rank that something else started (torchrun, or launch_ranks).
@@ -349,6 +374,7 @@ def _train_rank(
     opt: OptimizerConfig,
     trainer_cfg: TrainerConfig,
     seed: int,
+    selection: tuple[Validation, int, bool] | None = None,
 ) -> dict:
     L.seed_everything(seed, workers=True, verbose=False)
     world = trainer_cfg.devices * trainer_cfg.num_nodes
@@ -363,7 +389,11 @@ def _train_rank(
     load_seconds = time.time() - t0
     rows = [encode_example(tok, ex, model_cfg.max_length) for ex in examples]
     steps_per_epoch = math.ceil(len(rows) / (opt.batch_size * world * opt.grad_accum))
-    module = PreferenceModule(model, opt, steps_per_epoch * opt.epochs, tok.pad_token_id, rows)
+    total_steps = steps_per_epoch * opt.epochs
+    selector = Selector(selection[0], total_steps, *selection[1:]) if selection else None
+    module = PreferenceModule(
+        model, opt, total_steps, tok.pad_token_id, rows, selector, tok, model_cfg.max_length
+    )
     module.probe_ids = tok(PROBE_TEXT, add_special_tokens=False).input_ids
 
     precision = resolve_precision(trainer_cfg)
@@ -416,6 +446,8 @@ def _train_rank(
     if any("loss/nll" in h for h in history):
         stats["nll"] = _mean([h["loss/nll"] for h in history if "loss/nll" in h])
     stats["load_seconds"] = load_seconds
+    if selector:
+        stats |= selector.stats()
     stats |= module.seconds
     if trainer.is_global_zero:
         t0 = time.time()

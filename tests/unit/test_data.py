@@ -365,7 +365,7 @@ def test_gsm8k_rows_load_as_irpo_questions(tmp_path):
     cfg = _irpo(
         tmp_path, f"method.train_file={_GSM8K}", f"method.test_file={_GSM8K}", "method.shots=1"
     )
-    train, test, shots = load_questions(cfg.method)
+    train, test, shots, _ = load_questions(cfg.method)
     assert shots == [
         {
             "question": "A baker makes 36 muffins in the morning and half as many in the "

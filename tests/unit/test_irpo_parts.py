@@ -216,7 +216,7 @@ def test_gsm8k_file_rows(tmp_path):
         "method.train_questions=null",
         "method.test_questions=2",
     )
-    train_rows, test_rows, shots = load_questions(cfg.method)
+    train_rows, test_rows, shots, _ = load_questions(cfg.method)
     assert [r["question"] for r in train_rows] == [
         "Q1?",
         "Q2?",
