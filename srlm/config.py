@@ -359,6 +359,9 @@ class OptimizerConfig:
     batch_size: int = 16
     grad_accum: int = 1
     max_grad_norm: float = 1.0
+    # Shuffle the examples each epoch (seeded by the run's seed). false: file order, e.g. to
+    # compare step by step with another trainer on the same pairs (benchmarks/train_vs_trl.py).
+    shuffle: bool = True
     # The iterative regime's iteration t trains with lr and lr_end times decay^(t-1). Each
     # iteration restarts the schedule on a better model whose pairs come from fewer, harder
     # prompts; a step size fit for M_0 then overshoots (docs/irpo_quickstart.md).

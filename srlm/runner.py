@@ -428,6 +428,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
 
     # Only a phase that trains imports Lightning: seconds a rollout or evaluate process saves.
     from srlm.training.model import load_tokenizer
+    from srlm.training.selection import kept_score
     from srlm.training.trainer import train
 
     tok = load_tokenizer(model_dir)
@@ -443,7 +444,9 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         stage = "train"
         m = config.method
         if m.selects:
-            selection = (method.validation(t, tok), m.select_checkpoints, m.select_from_start)
+            validation = method.validation(t, tok)
+            known = kept_score(run_dir.stages(t - 1).get("train"), validation.name)
+            selection = (validation, m.select_checkpoints, m.select_from_start, known)
     if not examples:
         # Defined outcome of an iteration without pairs: M_{t+1} = M_t, recorded and reported.
         print(f"[srlm] iteration {t}: no training examples; the model is carried over unchanged")

@@ -18,6 +18,8 @@ COLUMNS = [
     ("loss", "loss", "{:.4f}"),
     ("margin", "margin_after", "{:+.4f}"),
     ("pair acc", "pair_accuracy_after", "{:.0%}"),
+    # Checkpoint selection (method.select_checkpoints): the training step kept, 0 = M_t itself.
+    ("kept step", "selected_step", "{:d}"),
 ]
 
 

@@ -64,8 +64,18 @@ def candidate_steps(total_steps: int, k: int, from_start: bool) -> list[int]:
 class Selector:
     """Scores the model at the candidate steps and keeps the weights of the best one."""
 
-    def __init__(self, validation: Validation, total_steps: int, k: int, from_start: bool):
+    def __init__(
+        self,
+        validation: Validation,
+        total_steps: int,
+        k: int,
+        from_start: bool,
+        start_score: float | None = None,
+    ):
         self.validation = validation
+        # M_t's score when it is already known: M_t is the point the previous iteration kept,
+        # scored there on the same validation set (greedy, so the same replies).
+        self.start_score = start_score
         self.steps = candidate_steps(total_steps, k, from_start)
         self.scores: list[dict] = []
         self.best: tuple[float, int] | None = None
@@ -81,6 +91,10 @@ class Selector:
 
         t0 = time.time()
         v = self.validation
+        if step == 0 and self.start_score is not None:
+            self._keep(module.model, step, self.start_score)
+            print(f"[srlm] step 0: {v.name} {self.start_score:.3f} (kept by the last iteration)")
+            return
         world, rank = module.trainer.world_size, module.global_rank
         mine = list(range(rank, len(v.prompts), world))
         encoded = [tokenizer(v.prompts[i], add_special_tokens=False).input_ids for i in mine]
@@ -107,14 +121,17 @@ class Selector:
         )
         total = module.trainer.strategy.reduce(local, reduce_op="sum").item()
         value = total / len(v.prompts)
-        self.scores.append({"step": step, v.name: value})
+        self._keep(model, step, value)
+        self.seconds += time.time() - t0
+        print(f"[srlm] step {step}: {v.name} {value:.3f}", flush=True)
+
+    def _keep(self, model, step: int, value: float) -> None:
+        self.scores.append({"step": step, self.validation.name: value})
         if self.best is None or value >= self.best[0]:
             self.best = (value, step)
             self.best_state = {
                 k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()
             }
-        self.seconds += time.time() - t0
-        print(f"[srlm] step {step}: {v.name} {value:.3f}", flush=True)
 
     def restore(self, module, last_step: int) -> None:
         """Put the best point's weights back, unless the best is where training ended."""
@@ -126,5 +143,15 @@ class Selector:
         return {
             "selection": self.scores,
             "selected_step": None if self.best is None else self.best[1],
+            "selected_score": None if self.best is None else self.best[0],
             "selection_seconds": self.seconds,
         }
+
+
+def kept_score(previous_train: dict | None, name: str) -> float | None:
+    """The validation score of the point the previous iteration's train stage kept, if it
+    selected one on a validation set of the same name (its stage statistics)."""
+    stats = (previous_train or {}).get("stats", {})
+    if stats.get("selected_score") is None or not any(name in s for s in stats["selection"]):
+        return None
+    return stats["selected_score"]

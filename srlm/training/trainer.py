@@ -346,7 +346,7 @@ def train(
     opt: OptimizerConfig,
     trainer_cfg: TrainerConfig,
     seed: int = 0,
-    selection: tuple[Validation, int, bool] | None = None,
+    selection: tuple[Validation, int, bool, float | None] | None = None,
 ) -> dict:
     """Train the model in `init_dir` on `examples`; save it as a HF directory in `out_dir`.
 
@@ -354,7 +354,8 @@ def train(
     before and after training, and the per-step history (also written to metrics.jsonl).
     With trainer.devices > 1 it starts one process per device and returns once all have
     finished and the checkpoint is written. `selection` = (validation set, candidates, whether
-    M_t itself is one): the checkpoint is the best candidate (srlm.training.selection).
+    M_t itself is one, M_t's score if known): the checkpoint is the best candidate
+    (srlm.training.selection).
     """
     args = (examples, init_dir, out_dir, model_cfg, opt, trainer_cfg, seed, selection)
     world = trainer_cfg.devices * trainer_cfg.num_nodes
@@ -374,7 +375,7 @@ def _train_rank(
     opt: OptimizerConfig,
     trainer_cfg: TrainerConfig,
     seed: int,
-    selection: tuple[Validation, int, bool] | None = None,
+    selection: tuple[Validation, int, bool, float | None] | None = None,
 ) -> dict:
     L.seed_everything(seed, workers=True, verbose=False)
     world = trainer_cfg.devices * trainer_cfg.num_nodes
@@ -400,7 +401,7 @@ def _train_rank(
     loader = DataLoader(
         _Rows(rows),
         batch_size=opt.batch_size,
-        shuffle=True,
+        shuffle=opt.shuffle,
         collate_fn=module.collate,
         generator=torch.Generator().manual_seed(seed),
     )

@@ -31,6 +31,9 @@ TINY = [
     "method.max_tokens=40",
     "optimizer.lr=2e-5",
     "optimizer.batch_size=4",
+    # Checkpoint selection through the runner: the last step scored on 4 held-out problems.
+    "method.validation_questions=4",
+    "method.select_checkpoints=1",
 ]
 
 
@@ -69,6 +72,10 @@ def _check_run(run_dir: Path, out: str) -> None:
     history = _read(it / "checkpoint" / "metrics.jsonl")
     assert history and all("loss/nll" in h and "loss/dpo" in h for h in history)
     assert all(abs(h["loss"] - (h["loss/dpo"] + h["loss/nll"])) < 1e-4 for h in history)
+    # The one candidate (the last step) was scored on the validation problems and kept.
+    assert [s["step"] for s in train["selection"]] == [train["steps"]], train
+    assert 0.0 <= train["selection"][0]["validation_accuracy"] <= 1.0
+    assert train["selected_step"] == train["steps"] and "kept step" in out
 
     from srlm.models import resolve_model_dir
 

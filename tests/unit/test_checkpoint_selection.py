@@ -122,3 +122,43 @@ def test_a_tie_goes_to_the_later_point(tiny, tmp_path):
     assert stats["selected_step"] == 2
     saved, _ = _load(tmp_path / "out")
     assert weights_fingerprint(saved) != weights_fingerprint(model)
+
+
+def test_the_start_score_is_the_one_the_last_iteration_kept():
+    from srlm.training.selection import kept_score
+
+    record = {
+        "stats": {
+            "selection": [
+                {"step": 0, "validation_accuracy": 0.6},
+                {"step": 9, "validation_accuracy": 0.7},
+            ],
+            "selected_step": 9,
+            "selected_score": 0.7,
+        }
+    }
+    assert kept_score(record, "validation_accuracy") == 0.7
+    assert kept_score(record, "agreement") is None  # scored on something else
+    assert kept_score({"stats": {"skipped": "no training examples"}}, "validation_accuracy") is None
+    assert kept_score(None, "validation_accuracy") is None
+
+
+def test_a_known_start_score_is_not_generated_again(tiny, tmp_path):
+    model, tok = _load(tiny)
+    validation = Validation([HEAD + QUESTIONS[0]], ["x"], prefers_step, max_tokens=2)
+    stats = train(
+        [Example("what is two plus two ?", "four .", "five .")] * 2,
+        str(tiny),
+        tmp_path / "out",
+        ModelConfig(name="tiny", source=str(tiny), max_length=128),
+        OptimizerConfig(loss="dpo", lr=5e-2, lr_end=5e-2, epochs=1, batch_size=2),
+        TrainerConfig(accelerator="cpu", precision="32-true", num_threads=1),
+        selection=(validation, 1, True, 2.0),  # higher than any reply can score
+    )
+    assert stats["selection"] == [
+        {"step": 0, "validation": 2.0},
+        {"step": 1, "validation": 1.0},
+    ]
+    assert stats["selected_step"] == 0
+    saved, _ = _load(tmp_path / "out")
+    assert weights_fingerprint(saved) == weights_fingerprint(model)
