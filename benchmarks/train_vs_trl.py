@@ -5,7 +5,7 @@
 
 Both train the embedded SmolLM2-135M-Instruct with DPO (sigmoid loss, beta 0.1, lr 1e-6
 constant, AdamW, gradient clipping at 1.0, one epoch, no shuffling, dropout off in both) on the
-same pairs: IRPO-style prompts (three worked examples of two-digit addition, the embedded chat
+same pairs: IRPO-style prompts (two worked examples of two-digit addition, the embedded chat
 template) with a right and a wrong worked answer, about 236 tokens a side. TRL is configured at
 its best here: its own bf16, reference log-probs precomputed once (`precompute_ref_log_probs`,
 so it keeps no second model), the same threads. Its padding-free mode is disabled in TRL 1.16
@@ -39,7 +39,7 @@ def make_pairs(tok, n: int) -> list[dict]:
     from srlm.methods.irpo import build_prompt
 
     rows, _ = train_test_split("add2", n, 1, seed=0)
-    shots = [{"question": s["question"], "reasoning": s["reasoning"]} for s in FEW_SHOT["add2"]]
+    shots = [{"question": s["question"], "reasoning": s["reasoning"]} for s in FEW_SHOT["add2"][:2]]
     pairs = []
     for r in rows:
         wrong = str(int(r["answer"]) + 10)
@@ -91,7 +91,8 @@ def run_srlm(model_dir: str, pairs: list[dict], batch: int, bf16: bool) -> dict:
     )
     whole = time.perf_counter() - t0
     losses = [
-        json.loads(line)["loss"] for line in (out / "ckpt" / "metrics.jsonl").read_text().split()
+        json.loads(line)["loss"]
+        for line in (out / "ckpt" / "metrics.jsonl").read_text().splitlines()
     ]
     shutil.rmtree(out, ignore_errors=True)
     return {"whole": whole, "steps": stats["steps_seconds"], "losses": losses}

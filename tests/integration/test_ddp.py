@@ -11,6 +11,7 @@ import time
 
 from srlm.config import ModelConfig, OptimizerConfig, TrainerConfig
 from srlm.training.data import Example
+from srlm.training.selection import Validation
 from srlm.training.trainer import train, weights_fingerprint
 from tests.unit.tiny_lm import save_tiny_lm
 
@@ -22,6 +23,10 @@ PAIRS = [
     ("what is two plus two ? the answer", "is four .", "is six ."),
     ("what is a plus b ?", "c .", "a ."),
 ]
+
+
+def always_one(reply: str, reference: str) -> float:
+    return 1.0
 
 
 def _fingerprint(path) -> str:
@@ -47,6 +52,13 @@ def test_dpo_on_two_cpu_ddp_ranks(tmp_path):
             accelerator="cpu", devices=2, strategy="ddp", precision="32-true", num_threads=1
         ),
         seed=0,
+        # Checkpoint selection with the ranks sharing the validation prompts: 2 on rank 0, 1 on
+        # rank 1; the score is 1.0 only if the ranks' sums are added up.
+        selection=(
+            Validation(["what is", "two plus", "a b"], ["", "", ""], always_one, 3),
+            1,
+            False,
+        ),
     )
     print(f"2-rank DDP train(): {time.time() - started:.1f} s")
 
@@ -58,6 +70,7 @@ def test_dpo_on_two_cpu_ddp_ranks(tmp_path):
     assert _fingerprint(out) == ranks[0], "the checkpoint is not what the ranks trained"
     assert _fingerprint(init) != ranks[0], "training did not change the weights"
     assert stats["margin_before"] == 0.0
+    assert stats["selection"] == [{"step": 6, "validation": 1.0}] and stats["selected_step"] == 6
     assert stats["margin_after"] > 0 and stats["pair_accuracy_after"] > 0.5
     # Rank 0 alone wrote the directory: one history, averaged over the ranks, no temp leftovers.
     assert json.loads((out / "train_stats.json").read_text())["world_size"] == 2

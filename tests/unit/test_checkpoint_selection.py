@@ -106,7 +106,7 @@ def prefers_step(reply: str, reference: str) -> float:
     return 1.0
 
 
-def test_a_tie_goes_to_the_later_point(tiny, tmp_path):
+def test_a_tie_goes_to_the_earlier_point(tiny, tmp_path):
     model, tok = _load(tiny)
     validation = Validation([HEAD + QUESTIONS[0]], ["x"], prefers_step, max_tokens=2)
     stats = train(
@@ -119,9 +119,9 @@ def test_a_tie_goes_to_the_later_point(tiny, tmp_path):
         selection=(validation, 2, True),
     )
     assert [s["step"] for s in stats["selection"]] == [0, 1, 2]
-    assert stats["selected_step"] == 2
+    assert stats["selected_step"] == 0
     saved, _ = _load(tmp_path / "out")
-    assert weights_fingerprint(saved) != weights_fingerprint(model)
+    assert weights_fingerprint(saved) == weights_fingerprint(model)
 
 
 def test_the_start_score_is_the_one_the_last_iteration_kept():
@@ -153,12 +153,12 @@ def test_a_known_start_score_is_not_generated_again(tiny, tmp_path):
         ModelConfig(name="tiny", source=str(tiny), max_length=128),
         OptimizerConfig(loss="dpo", lr=5e-2, lr_end=5e-2, epochs=1, batch_size=2),
         TrainerConfig(accelerator="cpu", precision="32-true", num_threads=1),
-        selection=(validation, 1, True, 2.0),  # higher than any reply can score
+        selection=(validation, 1, True, 0.5),  # lower than every reply scores
     )
     assert stats["selection"] == [
-        {"step": 0, "validation": 2.0},
+        {"step": 0, "validation": 0.5},
         {"step": 1, "validation": 1.0},
     ]
-    assert stats["selected_step"] == 0
+    assert stats["selected_step"] == 1
     saved, _ = _load(tmp_path / "out")
-    assert weights_fingerprint(saved) == weights_fingerprint(model)
+    assert weights_fingerprint(saved) != weights_fingerprint(model)
