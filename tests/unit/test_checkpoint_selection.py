@@ -106,18 +106,23 @@ def prefers_step(reply: str, reference: str) -> float:
     return 1.0
 
 
-def test_a_tie_goes_to_the_earlier_point(tiny, tmp_path):
-    model, tok = _load(tiny)
+def _train_one_pair(tiny, tmp_path, copies: int, selection: tuple) -> dict:
+    """One pair repeated, batches of 2, selection on a validation set every reply scores 1 on."""
     validation = Validation([HEAD + QUESTIONS[0]], ["x"], prefers_step, max_tokens=2)
-    stats = train(
-        [Example("what is two plus two ?", "four .", "five .")] * 4,
+    return train(
+        [Example("what is two plus two ?", "four .", "five .")] * copies,
         str(tiny),
         tmp_path / "out",
         ModelConfig(name="tiny", source=str(tiny), max_length=128),
         OptimizerConfig(loss="dpo", lr=5e-2, lr_end=5e-2, epochs=1, batch_size=2),
         TrainerConfig(accelerator="cpu", precision="32-true", num_threads=1),
-        selection=(validation, 2, True),
+        selection=(validation, *selection),
     )
+
+
+def test_a_tie_goes_to_the_earlier_point(tiny, tmp_path):
+    model, tok = _load(tiny)
+    stats = _train_one_pair(tiny, tmp_path, copies=4, selection=(2, True))
     assert [s["step"] for s in stats["selection"]] == [0, 1, 2]
     assert stats["selected_step"] == 0
     saved, _ = _load(tmp_path / "out")
@@ -145,16 +150,8 @@ def test_the_start_score_is_the_one_the_last_iteration_kept():
 
 def test_a_known_start_score_is_not_generated_again(tiny, tmp_path):
     model, tok = _load(tiny)
-    validation = Validation([HEAD + QUESTIONS[0]], ["x"], prefers_step, max_tokens=2)
-    stats = train(
-        [Example("what is two plus two ?", "four .", "five .")] * 2,
-        str(tiny),
-        tmp_path / "out",
-        ModelConfig(name="tiny", source=str(tiny), max_length=128),
-        OptimizerConfig(loss="dpo", lr=5e-2, lr_end=5e-2, epochs=1, batch_size=2),
-        TrainerConfig(accelerator="cpu", precision="32-true", num_threads=1),
-        selection=(validation, 1, True, 0.5),  # lower than every reply scores
-    )
+    # M_t's score given as 0.5, lower than every reply scores.
+    stats = _train_one_pair(tiny, tmp_path, copies=2, selection=(1, True, 0.5))
     assert stats["selection"] == [
         {"step": 0, "validation": 0.5},
         {"step": 1, "validation": 1.0},
