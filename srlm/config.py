@@ -633,7 +633,7 @@ class MethodConfig:
             "must be >= 0",
         )
         _check(
-            self.select_checkpoints > 0 or not self.select_from_start,
+            self.selects or not self.select_from_start,
             "method.select_from_start",
             self.select_from_start,
             "needs method.select_checkpoints >= 1 (the trained candidates to compare M_t with)",

@@ -74,8 +74,13 @@ class Selector:
         k: int,
         from_start: bool,
         start_score: float | None = None,
+        *,
+        tokenizer,
+        max_length: int,
     ):
         self.validation = validation
+        self.tokenizer = tokenizer
+        self.max_length = max_length
         # M_t's score when it is already known: M_t is the point the previous iteration kept,
         # scored there on the same validation set (greedy, so the same replies).
         self.start_score = start_score
@@ -88,7 +93,7 @@ class Selector:
     def due(self, step: int) -> bool:
         return step in self.steps and all(s["step"] != step for s in self.scores)
 
-    def score(self, module, tokenizer, step: int) -> None:
+    def score(self, module, step: int) -> None:
         """Every rank answers its share of the prompts; the ranks' sums make the score."""
         from srlm.rollout.hf_engine import generate_ids
 
@@ -100,7 +105,8 @@ class Selector:
             return
         world, rank = module.trainer.world_size, module.global_rank
         mine = list(range(rank, len(v.prompts), world))
-        encoded = [tokenizer(v.prompts[i], add_special_tokens=False).input_ids for i in mine]
+        tok = self.tokenizer
+        encoded = [tok(v.prompts[i], add_special_tokens=False).input_ids for i in mine]
         greedy = SamplingConfig(temperature=0.0, top_p=1.0, max_tokens=v.max_tokens)
         model = module.model
         was_training = model.training
@@ -108,12 +114,12 @@ class Selector:
         with module.trainer.precision_plugin.forward_context():
             outs = generate_ids(
                 model,
-                tokenizer,
+                tok,
                 encoded,
                 greedy,
                 n=1,
                 batch_size=max(module.opt.batch_size, 32),
-                max_length=module.max_length,
+                max_length=self.max_length,
                 desc=None,
             )
         model.train(was_training)
@@ -136,8 +142,11 @@ class Selector:
                 k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()
             }
 
-    def restore(self, module, last_step: int) -> None:
-        """Put the best point's weights back, unless the best is where training ended."""
+    def finish(self, module, last_step: int) -> None:
+        """Score where training ended (always a candidate), then put the best point's weights
+        back, unless the best is where training ended."""
+        if all(s["step"] != last_step for s in self.scores):
+            self.score(module, last_step)
         if self.best is not None and self.best[1] != last_step:
             module.model.load_state_dict(self.best_state)
         self.best_state = None

@@ -57,8 +57,6 @@ class PreferenceModule(L.LightningModule):
         pad_id: int,
         rows: list[dict] | None = None,
         selector: Selector | None = None,
-        tokenizer=None,
-        max_length: int = 0,
     ):
         super().__init__()
         self.model = model
@@ -82,8 +80,6 @@ class PreferenceModule(L.LightningModule):
         self.steps_started = 0.0
         # Checkpoint selection (srlm.training.selection), when the method asks for it.
         self.selector = selector
-        self.tokenizer = tokenizer
-        self.max_length = max_length
         self.selection_before = 0.0
 
     def collate(self, rows: list[dict]) -> dict:
@@ -136,7 +132,7 @@ class PreferenceModule(L.LightningModule):
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if self.selector and self.selector.due(self.global_step):
-            self.selector.score(self, self.tokenizer, self.global_step)
+            self.selector.score(self, self.global_step)
 
     def configure_optimizers(self):
         o = self.opt
@@ -177,7 +173,7 @@ class PreferenceModule(L.LightningModule):
         self.before = self._score_rows()
         self.seconds["reference_seconds"] = time.time() - t0
         if self.selector and self.selector.due(0):
-            self.selector.score(self, self.tokenizer, 0)
+            self.selector.score(self, 0)
         self.selection_before = self.selector.seconds if self.selector else 0.0
         self.steps_started = time.time()
         if self.pairwise and self.loss.reference:
@@ -190,10 +186,7 @@ class PreferenceModule(L.LightningModule):
         between = self.selector.seconds - self.selection_before if self.selector else 0.0
         self.seconds["steps_seconds"] = time.time() - self.steps_started - between
         if self.selector:
-            step = self.global_step
-            if all(s["step"] != step for s in self.selector.scores):
-                self.selector.score(self, self.tokenizer, step)
-            self.selector.restore(self, step)
+            self.selector.finish(self, self.global_step)
         t0 = time.time()
         self.after = self._score_rows()
         self.seconds["after_seconds"] = time.time() - t0
@@ -391,10 +384,16 @@ def _train_rank(
     rows = [encode_example(tok, ex, model_cfg.max_length) for ex in examples]
     steps_per_epoch = math.ceil(len(rows) / (opt.batch_size * world * opt.grad_accum))
     total_steps = steps_per_epoch * opt.epochs
-    selector = Selector(selection[0], total_steps, *selection[1:]) if selection else None
-    module = PreferenceModule(
-        model, opt, total_steps, tok.pad_token_id, rows, selector, tok, model_cfg.max_length
-    )
+    selector = None
+    if selection:
+        selector = Selector(
+            selection[0],
+            total_steps,
+            *selection[1:],
+            tokenizer=tok,
+            max_length=model_cfg.max_length,
+        )
+    module = PreferenceModule(model, opt, total_steps, tok.pad_token_id, rows, selector)
     module.probe_ids = tok(PROBE_TEXT, add_special_tokens=False).input_ids
 
     precision = resolve_precision(trainer_cfg)
