@@ -64,6 +64,11 @@ def candidate_steps(total_steps: int, k: int, from_start: bool) -> list[int]:
     return ([0] if from_start else []) + steps
 
 
+# Prompts per generation batch. On the IRPO quickstart's 100 validation prompts (bf16 autocast,
+# 2 cores): batches of 32 took 13.5-15.4 s, of 50 10.4 s, of 100 11.0-11.3 s.
+_SCORE_BATCH = 64
+
+
 class Selector:
     """Scores the model at the candidate steps and keeps the weights of the best one."""
 
@@ -118,7 +123,7 @@ class Selector:
                 encoded,
                 greedy,
                 n=1,
-                batch_size=max(module.opt.batch_size, 32),
+                batch_size=max(module.opt.batch_size, _SCORE_BATCH),
                 max_length=self.max_length,
                 desc=None,
             )
