@@ -204,14 +204,24 @@ class RolloutEngine(ABC):
         expected = read_json(probe, remedy)
         if not isinstance(expected, dict) or not isinstance(expected.get("logprobs"), list):
             raise RunDirError(f"{probe}: no list 'logprobs'; {remedy}")
-        expected = expected["logprobs"]
+        self.check_probe(expected["logprobs"], tolerance, f"the weights saved in {model_dir}")
+
+    def check_probe(self, expected: list[float], tolerance: float, source: str) -> float:
+        """Stop if the engine's log-probs of the probe text differ from `expected` (the
+        trainer's) by more than `tolerance` on average; return the difference."""
         got = self.token_logprobs(PROBE_TEXT)
         if len(got) != len(expected):
             raise SetupError(f"weight check: probe has {len(expected)} tokens, engine {len(got)}")
         diff = sum(abs(a - b) for a, b in zip(got, expected, strict=True)) / max(len(got), 1)
         if diff > tolerance:
             raise SetupError(
-                f"the rollout engine does not serve the weights saved in {model_dir}: mean "
-                f"|log-prob difference| on a probe text is {diff:.3f} (> {tolerance}). "
-                "It may have loaded a stale or different checkpoint."
+                f"the rollout engine does not serve {source}: mean |log-prob difference| on a "
+                f"probe text is {diff:.3f} (> {tolerance}). It may hold stale or different "
+                "weights."
             )
+        return diff
+
+    def sync_from(self, model) -> dict:
+        """Serve `model`'s current weights from now on, without a checkpoint on disk
+        (srlm.rollout.weight_sync); returns the sync's figures (seconds, bytes)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot take weights in memory")

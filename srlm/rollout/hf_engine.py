@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import replace
 
 import torch
@@ -30,12 +31,8 @@ class HfEngine(RolloutEngine):
             self.model, self.tokenizer, encoded, sampling, n, self.batch_size, self.max_length, desc
         )
 
-    @torch.inference_mode()
     def token_logprobs(self, text: str) -> list[float]:
-        ids = torch.tensor([self.encode(text)], device=self.device)
-        logits = self.model(input_ids=ids).logits.float()
-        logp = torch.log_softmax(logits[0, :-1], dim=-1)
-        return logp.gather(-1, ids[0, 1:, None]).squeeze(-1).tolist()
+        return token_logprobs(self.model, self.encode(text))
 
     @torch.inference_mode()
     def next_token_logprobs(self, prompts, token_ids):
@@ -60,8 +57,26 @@ class HfEngine(RolloutEngine):
             out += logp[:, token_ids].cpu().tolist()
         return out
 
+    @torch.no_grad()
+    def sync_from(self, model) -> dict:
+        # Its own copy, not the trainer's module: a semi-online run generates with the weights
+        # of the last sync while the trainer steps on.
+        started = time.perf_counter()
+        self.model.load_state_dict(model.state_dict())
+        nbytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        return {"sync_seconds": time.perf_counter() - started, "sync_bytes": nbytes}
+
     def close(self) -> None:
         del self.model
+
+
+@torch.inference_mode()
+def token_logprobs(model, ids: list[int]) -> list[float]:
+    """Log-prob of each token of `ids` after the ones before it (the first is not scored)."""
+    ids_t = torch.tensor([ids], device=model.device)
+    logits = model(input_ids=ids_t).logits.float()
+    logp = torch.log_softmax(logits[0, :-1], dim=-1)
+    return logp.gather(-1, ids_t[0, 1:, None]).squeeze(-1).tolist()
 
 
 @torch.inference_mode()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 
 from srlm.config import ModelConfig, RolloutConfig, SamplingConfig
 from srlm.procs import children, reap_with_me, stop_reaper
 from srlm.rollout.base import Completion, RolloutEngine
+from srlm.rollout.weight_sync import EXTENSION, SharedWeights
 
 
 class VllmEngine(RolloutEngine):
@@ -29,12 +31,16 @@ class VllmEngine(RolloutEngine):
             gpu_memory_utilization=rollout.gpu_memory_utilization,
             enforce_eager=rollout.enforce_eager,
             trust_remote_code=model.trust_remote_code,
+            # Methods the trainer calls to put its weights into the engine in memory.
+            worker_extension_cls=EXTENSION,
         )
         # vLLM's engine process (and its workers, which watch it) does not notice its parent's
         # death and would serve on as an orphan: a watcher kills it when this process is gone.
         self.reaper = reap_with_me(sorted(children() - before))
         self.tokenizer = self.llm.get_tokenizer()
         self.max_length = model.max_length
+        self.dtype = rollout.dtype or model.dtype
+        self.shared: SharedWeights | None = None
 
     def generate(self, prompts, sampling: SamplingConfig, n=1, desc="generate"):
         from vllm import SamplingParams
@@ -91,7 +97,29 @@ class VllmEngine(RolloutEngine):
         k = len(token_ids)
         return [flat[i * k : (i + 1) * k] for i in range(len(prompts))]
 
+    def sync_from(self, model) -> dict:
+        import torch
+
+        started = time.perf_counter()
+        if self.shared is None:
+            self.shared = SharedWeights(model, getattr(torch, self.dtype))
+            self.llm.collective_rpc("srlm_attach", args=self.shared.describe())
+        self.shared.write(model)
+        written = time.perf_counter()
+        self.llm.collective_rpc("srlm_reload")
+        # Cached KV blocks were computed with the old weights.
+        self.llm.reset_prefix_cache()
+        done = time.perf_counter()
+        return {
+            "sync_seconds": done - started,
+            "sync_write_seconds": written - started,
+            "sync_bytes": self.shared.nbytes,
+        }
+
     def close(self) -> None:
+        if self.shared is not None:
+            self.shared.close()
+            self.shared = None
         engine = getattr(self.llm, "llm_engine", None)
         shutdown = getattr(engine, "shutdown", None) or getattr(
             getattr(engine, "engine_core", None), "shutdown", None

@@ -1,0 +1,116 @@
+"""Weight sync (srlm.rollout.weight_sync): the shared buffer's layout, and real engines taking
+the trainer's weights in memory, with the probe check catching a sync that did not happen."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from srlm.config import ModelConfig, RolloutConfig
+from srlm.errors import SetupError
+from srlm.rollout.base import PROBE_TEXT
+from srlm.rollout.engines import make_engine
+from srlm.rollout.hf_engine import token_logprobs
+from srlm.rollout.weight_sync import SharedWeights, WeightSyncWorker, buffer_size, layout
+from srlm.training.model import load_causal_lm
+from tests.unit.tiny_lm import save_tiny_lm
+
+
+def test_layout_aligns_every_slot_to_64_bytes():
+    slots = layout([("a", (3,)), ("b", (2, 40)), ("c", ())], torch.bfloat16)
+    # a: 3 x 2 bytes at 0; b: 160 bytes at 64; c: a scalar at 64 + 192 (160 rounded up).
+    assert [(s.offset, s.nbytes) for s in slots] == [(0, 6), (64, 160), (256, 2)]
+    assert buffer_size(slots) == 258
+    assert {s.dtype for s in slots} == {"bfloat16"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny_lm")
+    save_tiny_lm(path)
+    return str(path)
+
+
+@torch.no_grad()
+def _change(model, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        p.mul_(1 + 0.05 * torch.randn(p.shape, generator=gen))
+
+
+def test_a_second_mapping_of_the_buffer_sees_the_written_weights(tiny):
+    """What the engine's worker maps (by path, in its own process) is what the trainer wrote,
+    cast to the engine's dtype; a later write shows through the same mapping."""
+    model = load_causal_lm(tiny, ModelConfig(name="tiny", source=tiny))
+    shared = SharedWeights(model, torch.bfloat16)
+    try:
+        shared.write(model)
+        worker = WeightSyncWorker()
+        worker.srlm_attach(*shared.describe())
+        seen = dict(_views(worker))
+        # The tied output layer is not listed twice.
+        assert list(seen) == [n for n, _ in model.named_parameters()]
+        for name, p in model.named_parameters():
+            assert torch.equal(seen[name], p.detach().to(torch.bfloat16))
+        _change(model, 1)
+        shared.write(model)
+        name, p = next(iter(model.named_parameters()))
+        assert torch.equal(dict(_views(worker))[name], p.detach().to(torch.bfloat16))
+    finally:
+        shared.close()
+
+
+def _views(worker):
+    from srlm.rollout.weight_sync import views
+
+    return views(worker.srlm_buffer, worker.srlm_slots)
+
+
+def _check(engine, model, tok, source: str) -> float:
+    ids = tok(PROBE_TEXT, add_special_tokens=False).input_ids
+    return engine.check_probe(token_logprobs(model, ids), 0.01, source)
+
+
+def test_the_transformers_engine_serves_the_last_sync_not_the_last_step(tiny):
+    config = ModelConfig(name="tiny", source=tiny)
+    engine = make_engine(tiny, config, RolloutConfig(engine="hf"))
+    model = load_causal_lm(tiny, config)
+    _check(engine, model, engine.tokenizer, "the start")
+    _change(model, 1)
+    with pytest.raises(SetupError, match="does not serve the trainer's step 1"):
+        _check(engine, model, engine.tokenizer, "the trainer's step 1")
+    stats = engine.sync_from(model)
+    assert stats["sync_bytes"] == sum(p.numel() * 4 for p in model.state_dict().values())
+    _check(engine, model, engine.tokenizer, "the trainer's step 1")
+    engine.close()
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_vllm_takes_the_weights_in_memory_and_the_probe_catches_a_missed_sync():
+    """A real vLLM engine (its own process on CPU): stale until synced, right after each sync,
+    and a change the engine never received is caught."""
+    pytest.importorskip("vllm")
+    from srlm.models import resolve_model_dir
+    from srlm.training.model import load_tokenizer
+
+    model_dir = resolve_model_dir("embedded:smollm2-135m-instruct")
+    config = ModelConfig(name="smollm2", source=model_dir)
+    model = load_causal_lm(model_dir, config).eval()
+    tok = load_tokenizer(model_dir)
+    engine = make_engine(model_dir, config, RolloutConfig(engine="vllm", dtype="float32"))
+    try:
+        _check(engine, model, tok, "the start")
+        for step in (1, 2):  # the second sync reuses the buffer the first one laid out
+            _change(model, step)
+            with pytest.raises(SetupError, match=f"does not serve the trainer's step {step}"):
+                _check(engine, model, tok, f"the trainer's step {step}")
+            stats = engine.sync_from(model)
+            assert stats["sync_bytes"] >= 4 * sum(p.numel() for p in model.parameters())
+            _check(engine, model, tok, f"the trainer's step {step}")
+        path = engine.shared.path
+    finally:
+        engine.close()
+    import os
+
+    assert not os.path.exists(path)  # the shared buffer goes with the engine
