@@ -33,7 +33,7 @@ from srlm.config import (
     TrainerConfig,
     collecting_problems,
 )
-from srlm.core.losses import LOSSES
+from srlm.core.losses import LOSSES, loss_spec
 from srlm.errors import Problems, SrlmError, problems_of
 from srlm.methods import get_method, method_names
 from srlm.rewards.base import check_combination, reward_class, reward_names
@@ -279,6 +279,13 @@ def check_combinations(c: Config) -> None:
                 "by generating with the model being trained, which FSDP holds sharded; use "
                 "trainer=ddp or method.select_checkpoints=0"
             )
+    if loss_spec(c.optimizer.loss).inputs == "groups" and not method.trains_groups:
+        problems.append(
+            f"method={c.method.name} with optimizer={c.optimizer.loss}: it trains on each "
+            f"prompt's group of individually scored samples, which method={c.method.name} does "
+            f"not make; methods that fit optimizer={c.optimizer.loss}: "
+            f"{', '.join(_group_methods())}"
+        )
     try:
         check_combination(c.method.name, method.needs, c.reward, c.optimizer.loss)
         method.check_config(c)  # may read the reward's keys: only once the reward fits
@@ -292,6 +299,12 @@ def _validating_methods() -> list[str]:
     from srlm.methods.base import get_method, method_names
 
     return sorted(name for name in method_names() if get_method(name).validates)
+
+
+def _group_methods() -> list[str]:
+    from srlm.methods.base import get_method, method_names
+
+    return sorted(name for name in method_names() if get_method(name).trains_groups)
 
 
 def vllm_available() -> bool:

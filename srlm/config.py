@@ -344,11 +344,20 @@ class VerdictLabelRewardConfig(RewardConfig):
 # ---------------------------------------------------------------- optimizer
 @dataclass
 class OptimizerConfig:
-    loss: str = MISSING  # dpo | ipo | dpo_nll | simpo | sft
+    loss: str = MISSING  # dpo | ipo | dpo_nll | simpo | sft | grpo
+    # The DPO family's beta; grpo's KL coefficient (0 = no reference model).
     beta: float = 0.1
     alpha: float = 1.0  # NLL weight of dpo_nll (IRPO)
     gamma: float = 0.5  # SimPO target margin
     label_smoothing: float = 0.0
+    # grpo (srlm.core.grpo): the clip range of the importance ratio (DAPO's clip-higher:
+    # epsilon_high above epsilon_low; null = epsilon_low), how the per-token loss is averaged
+    # (sequence | token | dr_grpo) and how a group's rewards become advantages (std: divided by
+    # the group's std, as DeepSeekMath; none: Dr. GRPO).
+    epsilon_low: float = 0.2
+    epsilon_high: float | None = None
+    aggregation: str = "sequence"
+    advantage_scale: str = "std"
     lr: float = 1e-6
     lr_end: float = 1e-7
     schedule: str = "cosine"  # cosine | linear | constant
@@ -375,7 +384,21 @@ class OptimizerConfig:
     def check(self) -> None:
         # optimizer.loss is checked against the loss registry (srlm.core.losses) at the edge.
         _in("optimizer.schedule", self.schedule, ("cosine", "linear", "constant"))
-        _check(self.beta > 0, "optimizer.beta", self.beta, "must be > 0")
+        if self.loss == "grpo":
+            _check(self.beta >= 0, "optimizer.beta", self.beta, "must be >= 0 (the KL weight)")
+        else:
+            _check(self.beta > 0, "optimizer.beta", self.beta, "must be > 0")
+        _check(
+            0 < self.epsilon_low < 1, "optimizer.epsilon_low", self.epsilon_low, "must be in (0, 1)"
+        )
+        _check(
+            self.epsilon_high is None or self.epsilon_high >= self.epsilon_low,
+            "optimizer.epsilon_high",
+            self.epsilon_high,
+            "must be null or >= optimizer.epsilon_low",
+        )
+        _in("optimizer.aggregation", self.aggregation, ("sequence", "token", "dr_grpo"))
+        _in("optimizer.advantage_scale", self.advantage_scale, ("std", "none"))
         _check(self.alpha >= 0, "optimizer.alpha", self.alpha, "must be >= 0")
         _check(self.gamma >= 0, "optimizer.gamma", self.gamma, "must be >= 0")
         _check(self.lr > 0, "optimizer.lr", self.lr, "must be > 0")

@@ -427,21 +427,30 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         return
 
     # Only a phase that trains imports Lightning: seconds a rollout or evaluate process saves.
+    from srlm.core.losses import loss_spec
     from srlm.training.model import load_tokenizer
     from srlm.training.selection import kept_score
     from srlm.training.trainer import train
 
     tok = load_tokenizer(model_dir)
     selection = None
+    extra: dict = {}
     if phase == "warm_start":
         ws = config.method.warm_start
         examples = method.warm_start_examples(tok)
         opt = ws.optimizer()
         stage = "warm_start"
     else:
-        examples = method.training_examples(t, tok)
         opt = config.optimizer.for_iteration(t)
         stage = "train"
+        if loss_spec(opt.loss).inputs == "groups":
+            groups = method.training_groups(t, tok)
+            # A group whose samples all got the same reward has no advantage: no policy
+            # gradient, and (the reference being the sampler, M_t) a KL term near zero.
+            examples = [g for g in groups if len(set(g.rewards)) > 1]
+            extra = {"groups": len(groups), "groups_uniform": len(groups) - len(examples)}
+        else:
+            examples = method.training_examples(t, tok)
         m = config.method
         if m.selects:
             validation = method.validation(t, tok)
@@ -450,7 +459,7 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
     if not examples:
         # Defined outcome of an iteration without pairs: M_{t+1} = M_t, recorded and reported.
         print(f"[srlm] iteration {t}: no training examples; the model is carried over unchanged")
-        run_dir.mark_finished(t, stage, {"skipped": "no training examples"})
+        run_dir.mark_finished(t, stage, {"skipped": "no training examples"} | extra)
         return
     print(f"[srlm] iteration {t}: {stage} on {len(examples)} examples ({opt.loss})", flush=True)
     started = time.time()
@@ -466,5 +475,5 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         selection=selection,
     )
     fault(f"{t}/{stage}:after-file")
-    run_dir.mark_finished(t, stage, stats, started)
+    run_dir.mark_finished(t, stage, extra | stats, started)
     fault(f"{t}/{stage}:after-record")

@@ -14,15 +14,17 @@ The options cover the variants that change its bias:
   and a token-level mean over the batch (``aggregation="token"``), so a long response's tokens
   count as much as a short one's.
 
-These are pure functions; the loss is not yet in ``srlm.core.losses.LOSSES``, whose trainer
-builds only pair and chosen-sequence batches. Registering it takes a batch kind for groups
-(``INPUTS``), its batch in ``srlm.training.trainer`` and ``conf/optimizer/grpo.yaml``.
+These are pure functions. ``optimizer=grpo`` (conf/optimizer/grpo.yaml) trains with
+``grpo_loss`` on batches of groups (``srlm.core.losses.INPUTS``), built by the trainer from a
+method's ``Method.training_groups``: one prompt and its scored samples per row.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from srlm.core.losses import register_loss
 
 __all__ = ["AGGREGATIONS", "SCALES", "group_advantages", "grpo_loss", "k3_kl"]
 
@@ -108,6 +110,9 @@ def k3_kl(logps: Tensor, ref_logps: Tensor) -> Tensor:
     return torch.exp(delta) - delta - 1.0
 
 
+@register_loss(
+    "grpo", inputs="groups", options=("beta", "epsilon_low", "epsilon_high", "aggregation")
+)
 def grpo_loss(
     logps: Tensor,
     old_logps: Tensor | None,

@@ -47,11 +47,11 @@ LossFn = Callable[..., tuple[Tensor, Metrics]]
 
 # What a training batch holds for a loss; srlm.training.trainer builds one batch shape per kind.
 #   pairs:  chosen and rejected sequences of each preference pair (the DPO family);
-#   chosen: the chosen sequences only (supervised fine-tuning).
-# A loss over something else (a policy-gradient loss over a prompt's group of samples with
-# per-token advantages) adds its kind here and its batch in the trainer; its function then
-# takes that batch's tensors instead of the pair arguments above.
-INPUTS = ("pairs", "chosen")
+#   chosen: the chosen sequences only (supervised fine-tuning);
+#   groups: each prompt's group of samples with their rewards (policy-gradient losses: grpo,
+#           srlm.core.grpo), whose function takes per-token tensors instead of the pair
+#           arguments above.
+INPUTS = ("pairs", "chosen", "groups")
 
 
 @dataclass(frozen=True)
@@ -318,3 +318,7 @@ def get_loss(name: str) -> LossFn:
 def needs_reference(name: str) -> bool:
     """Whether loss ``name`` uses reference-model log-probs (False for simpo and sft)."""
     return loss_spec(name).reference
+
+
+# Group losses live in their own module; importing it registers them.
+from srlm.core import grpo as _grpo  # noqa: E402,F401

@@ -19,7 +19,7 @@ from srlm.config import Config, MethodConfig
 from srlm.errors import ConfigError
 from srlm.rollout.base import RolloutEngine, format_prompt, set_prompt_format
 from srlm.rundir import RunDir
-from srlm.training.data import Example
+from srlm.training.data import Example, Group
 from srlm.training.selection import Validation
 
 # Stages call this for the engine serving M_t; it starts on first use, so a stage that needs
@@ -85,6 +85,15 @@ class Method:
         raise NotImplementedError
 
     def training_examples(self, t: int, tokenizer) -> list[Example]:
+        raise NotImplementedError
+
+    # Methods whose rollout scores every sample of a prompt's group on its own (set
+    # `trains_groups` and implement training_groups()) can also train with a group loss
+    # (optimizer=grpo), on the groups instead of the pairs made from them.
+    trains_groups: bool = False
+
+    def training_groups(self, t: int, tokenizer) -> list[Group]:
+        """Iteration t's prompts, each with its sampled responses and their rewards."""
         raise NotImplementedError
 
     # Methods that measure their model (held-out accuracy, judge accuracy) set this and

@@ -52,7 +52,7 @@ from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rewards.verifiable import check_answer
 from srlm.rollout.base import format_prompt
-from srlm.training.data import Example
+from srlm.training.data import Example, Group
 from srlm.training.selection import Validation
 
 # The system turn of every prompt; worked examples follow as earlier user/assistant turns.
@@ -191,6 +191,28 @@ class Irpo(Method):
             Example(self.prompt(tokenizer, p["question"]), p["chosen"], p["rejected"])
             for p in self.run.read_rows(t, "pairs")
         ]
+
+    trains_groups = True
+
+    def training_groups(self, t: int, tokenizer) -> list[Group]:
+        """Each question's samples with their 1/0 rewards, for optimizer=grpo (R1-style
+        training on verifiable rewards). As for pairs, a sample cut at max_tokens is left out
+        (its missing answer says nothing of its reasoning); the gold solution is never added
+        (method.add_gold_to_winners): it was not sampled from M_t, and the importance ratio
+        needs the sampler's log-probs."""
+        tokenizer = self.prompt_tokenizer(tokenizer)
+        groups = []
+        for rows in _group(self.run.read_rows(t, "rewards")).values():
+            kept = [r for r in rows if not is_cut(r)]
+            if kept:
+                groups.append(
+                    Group(
+                        self.prompt(tokenizer, kept[0]["question"]),
+                        [r["response"] for r in kept],
+                        [float(r["reward"]) for r in kept],
+                    )
+                )
+        return groups
 
     # ------------------------------------------------------------ checkpoint selection
     validates = True

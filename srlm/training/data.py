@@ -29,16 +29,40 @@ class Example:
     rejected: str | None = None
 
 
+@dataclass
+class Group:
+    """A prompt's group of sampled responses and their rewards (group losses: grpo)."""
+
+    prompt: str
+    responses: list[str]
+    rewards: list[float]
+
+    def __post_init__(self) -> None:
+        if not self.responses or len(self.responses) != len(self.rewards):
+            raise ValueError(
+                f"a group needs one reward per response; got {len(self.responses)} responses "
+                f"and {len(self.rewards)} rewards"
+            )
+
+
+def _response_ids(tok, text: str) -> list[int]:
+    # The end-of-turn token is part of the response: the model must learn to stop.
+    return tok(text, add_special_tokens=False).input_ids + [tok.eos_token_id]
+
+
 def encode_example(tok, ex: Example, max_length: int) -> dict:
     """{"prefix": prompt ids, "branches": [chosen ids] or [chosen ids, rejected ids]}."""
     prompt = tok(ex.prompt, add_special_tokens=False).input_ids
+    texts = [ex.chosen] + ([ex.rejected] if ex.rejected is not None else [])
+    return fit(prompt, [_response_ids(tok, t) for t in texts], max_length)
 
-    def response(text: str) -> list[int]:
-        # The end-of-turn token is part of the response: the model must learn to stop.
-        return tok(text, add_special_tokens=False).input_ids + [tok.eos_token_id]
 
-    branches = [response(ex.chosen)] + ([response(ex.rejected)] if ex.rejected is not None else [])
-    return fit(prompt, branches, max_length)
+def encode_group(tok, group: Group, max_length: int) -> dict:
+    """{"prefix": prompt ids, "branches": one per response, "rewards": [...]}: the whole group
+    packed in one row, its prompt computed once."""
+    prompt = tok(group.prompt, add_special_tokens=False).input_ids
+    row = fit(prompt, [_response_ids(tok, t) for t in group.responses], max_length)
+    return row | {"rewards": [float(r) for r in group.rewards]}
 
 
 def fit(prompt: list[int], branches: list[list[int]], max_length: int) -> dict:
@@ -55,8 +79,9 @@ def collate(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 
     Returns input_ids, position_ids and a boolean attention_mask (batch, 1, L, L) for the model,
     and for each row and branch the scored tokens (`targets`, IGNORE-padded) with the position
-    whose logits predict each of them (`sources`): (batch, branches, T) each."""
-    n_branches = len(rows[0]["branches"])
+    whose logits predict each of them (`sources`): (batch, branches, T) each. Rows may have
+    different numbers of branches (groups); a row's missing branches score no token."""
+    n_branches = max(len(r["branches"]) for r in rows)
     width = max(len(r["prefix"]) + sum(map(len, r["branches"])) for r in rows)
     longest = max(len(b) for r in rows for b in r["branches"])
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)

@@ -22,10 +22,19 @@ from lightning.pytorch.plugins.environments import LightningEnvironment
 from torch.utils.data import DataLoader, Dataset
 
 from srlm.config import ModelConfig, OptimizerConfig, TrainerConfig
+from srlm.core.grpo import group_advantages
 from srlm.core.losses import loss_spec
 from srlm.procs import fault
 from srlm.rollout.base import PROBE_FILE, PROBE_TEXT
-from srlm.training.data import Example, collate, encode_example, sequence_logps, token_logps
+from srlm.training.data import (
+    Example,
+    Group,
+    collate,
+    encode_example,
+    encode_group,
+    sequence_logps,
+    token_logps,
+)
 from srlm.training.model import load_causal_lm, load_tokenizer
 from srlm.training.nodes import launch_nodes
 from srlm.training.ranks import launch_ranks
@@ -64,14 +73,18 @@ class PreferenceModule(L.LightningModule):
         self.loss = loss_spec(opt.loss)
         self.kwargs = loss_kwargs(opt)
         self.pairwise = self.loss.inputs == "pairs"
+        self.grouped = self.loss.inputs == "groups"
         self.total_steps = max(total_steps, 1)
         self.pad_id = pad_id
         self.history: list[dict] = []
         # The training rows: scored before training (the reference log-probs and the "before"
         # statistics) and after it, by every rank together.
         self.rows = rows or []
-        self.before: list[tuple[float, float]] = []
-        self.after: list[tuple[float, float]] = []
+        # dr_grpo's constant normaliser: the stage's longest response.
+        self.longest_response = max((len(b) for r in self.rows for b in r["branches"]), default=1)
+        # Per row, the summed log-prob of each of its responses.
+        self.before: list[list[float]] = []
+        self.after: list[list[float]] = []
         self.fingerprints: list[str] = []
         self.probe: list[float] = []
         self.full_state: dict | None = None
@@ -83,6 +96,8 @@ class PreferenceModule(L.LightningModule):
         self.selection_before = 0.0
 
     def collate(self, rows: list[dict]) -> dict:
+        if self.grouped:
+            return self._collate_groups(rows)
         # sft: the chosen response only, whatever the rows hold.
         n = 2 if self.pairwise else 1
         batch = collate([r | {"branches": r["branches"][:n]} for r in rows], self.pad_id)
@@ -91,7 +106,28 @@ class PreferenceModule(L.LightningModule):
         )
         return batch
 
+    def _collate_groups(self, rows: list[dict]) -> dict:
+        batch = collate(rows, self.pad_id)
+        b, k, t = batch["targets"].shape
+        # Per sample (branch-major, as token_logps returns them): its advantage and M_t's
+        # log-prob of each of its tokens, which is both the sampling policy (the ratio's
+        # denominator) and the reference in the iterative regime.
+        advantages = torch.zeros(k, b)
+        ref = torch.zeros(k, b, t)
+        for i, r in enumerate(rows):
+            for j, adv in enumerate(r["advantages"]):
+                advantages[j, i] = adv
+                if "ref_tokens" in r:
+                    tokens = r["ref_tokens"][j]
+                    ref[j, i, : len(tokens)] = torch.tensor(tokens)
+        batch["advantages"] = advantages.reshape(k * b)
+        batch["ref_tokens"] = ref.reshape(k * b, t)
+        batch["ref"] = torch.zeros(b, 2)  # the batch size, for logging
+        return batch
+
     def compute(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        if self.grouped:
+            return self._compute_groups(batch)
         logps, counts = sequence_logps(self.model, batch)
         n = batch["ref"].shape[0]
         # sft: the batch holds the chosen sequences only (collate), and the loss gets no
@@ -108,6 +144,23 @@ class PreferenceModule(L.LightningModule):
             n_chosen,
             n_rejected,
             **self.kwargs,
+        )
+
+    def _compute_groups(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        logps, mask = token_logps(self.model, batch)
+        # Rows of absent samples (a group smaller than the batch's largest) score no token.
+        present = mask.any(-1)
+        ref = batch["ref_tokens"][present].to(logps.dtype)
+        kwargs = dict(self.kwargs)
+        if kwargs.get("aggregation") == "dr_grpo":
+            kwargs["max_length"] = self.longest_response
+        return self.loss.fn(
+            logps[present],
+            ref,
+            ref if self.opt.beta else None,
+            batch["advantages"][present].to(logps.dtype),
+            mask[present],
+            **kwargs,
         )
 
     def training_step(self, batch, batch_idx):
@@ -170,8 +223,10 @@ class PreferenceModule(L.LightningModule):
         # a rank needs the reference values of whichever rows the sampler gives it in each
         # epoch, and the pass costs 1/world of a full pass per rank instead of a full one.
         t0 = time.time()
-        self.before = self._score_rows()
+        self.before, tokens = self._score_rows(tokens=self.grouped)
         self.seconds["reference_seconds"] = time.time() - t0
+        for r, per_token in zip(self.rows, tokens or [], strict=False):
+            r["ref_tokens"] = per_token
         if self.selector and self.selector.due(0):
             self.selector.score(self, 0)
         self.selection_before = self.selector.seconds if self.selector else 0.0
@@ -188,7 +243,7 @@ class PreferenceModule(L.LightningModule):
         if self.selector:
             self.selector.finish(self, self.global_step)
         t0 = time.time()
-        self.after = self._score_rows()
+        self.after, _ = self._score_rows()
         self.seconds["after_seconds"] = time.time() - t0
         self.history = self._mean_over_ranks(self.history)
         self.probe = self._probe_logprobs()
@@ -200,8 +255,10 @@ class PreferenceModule(L.LightningModule):
                 self.full_state = {k.removeprefix("model."): v for k, v in state.items()}
 
     @torch.no_grad()
-    def _score_rows(self) -> list[tuple[float, float]]:
-        """Log-probs of every chosen (and rejected) sequence, in eval mode, gathered from all ranks.
+    def _score_rows(self, tokens: bool = False) -> tuple[list[list[float]], list | None]:
+        """Every row's summed log-prob of each of its responses (the chosen only for sft), in
+        eval mode, gathered from all ranks; with `tokens`, also each response's per-token
+        log-probs.
 
         Under the training precision, so that at step 0 the policy's log-probs equal the
         reference ones and the margin starts at zero.
@@ -211,24 +268,40 @@ class PreferenceModule(L.LightningModule):
         mine = list(range(rank, n, world)) or [0]
         # Every rank runs the same number of forward passes: under FSDP each is a collective.
         mine += mine[-1:] * (per_rank - len(mine))
+        k = 1 if not (self.pairwise or self.grouped) else max(len(r["branches"]) for r in self.rows)
+        width = self.longest_response if tokens else 0
         wrapped = self.trainer.strategy.model
         self.model.eval()
-        local = torch.zeros(per_rank, 2, dtype=torch.float64, device=self.device)
+        local = torch.zeros(per_rank, k, dtype=torch.float64, device=self.device)
+        local_tokens = torch.zeros(per_rank, k, width, dtype=torch.float32, device=self.device)
         for start in range(0, per_rank, self.opt.batch_size):
             idx = mine[start : start + self.opt.batch_size]
             batch = {
-                k: v.to(self.device) for k, v in self.collate([self.rows[i] for i in idx]).items()
+                key: v.to(self.device)
+                for key, v in self.collate([self.rows[i] for i in idx]).items()
             }
             with self.trainer.precision_plugin.forward_context():
-                logps = wrapped(batch).sum(-1).double()
-            local[start : start + len(idx), 0] = logps[: len(idx)]
-            if self.pairwise:
-                local[start : start + len(idx), 1] = logps[len(idx) :]
+                per_token = wrapped(batch).float()
+            # (branch * batch, T) -> (batch, branch, T)
+            per_token = per_token.view(-1, len(idx), per_token.shape[-1]).transpose(0, 1)
+            got = per_token.shape[1]
+            local[start : start + len(idx), :got] = per_token.sum(-1).double()
+            if tokens:
+                local_tokens[start : start + len(idx), :got, : per_token.shape[-1]] = per_token
         # Back to train mode (dropout on): HF loads models in eval mode and Lightning keeps the
         # mode it finds at the start of fit.
         self.model.train()
-        table = self.trainer.strategy.all_gather(local).reshape(world, per_rank, 2).cpu()
-        return [tuple(table[i % world, i // world].tolist()) for i in range(n)]
+        gather = self.trainer.strategy.all_gather
+        table = gather(local).reshape(world, per_rank, k).cpu()
+        sums = [table[i % world, i // world].tolist() for i in range(n)]
+        if not tokens:
+            return sums, None
+        table = gather(local_tokens).reshape(world, per_rank, k, width).cpu()
+        per_row = []
+        for i, r in enumerate(self.rows):
+            row = table[i % world, i // world]
+            per_row.append([row[j, : len(b)].tolist() for j, b in enumerate(r["branches"])])
+        return sums, per_row
 
     def _mean_over_ranks(self, history: list[dict]) -> list[dict]:
         """Each step's metrics averaged over the ranks, so that every rank reports the same ones.
@@ -332,7 +405,7 @@ def resolve_precision(cfg: TrainerConfig) -> str:
 
 
 def train(
-    examples: list[Example],
+    examples: list[Example] | list[Group],
     init_dir: str,
     out_dir: Path,
     model_cfg: ModelConfig,
@@ -361,7 +434,7 @@ def train(
 
 
 def _train_rank(
-    examples: list[Example],
+    examples: list[Example] | list[Group],
     init_dir: str,
     out_dir: Path,
     model_cfg: ModelConfig,
@@ -381,7 +454,11 @@ def _train_rank(
     tok = load_tokenizer(init_dir)
     model = load_causal_lm(init_dir, model_cfg, trainer_cfg)
     load_seconds = time.time() - t0
-    rows = [encode_example(tok, ex, model_cfg.max_length) for ex in examples]
+    grouped = loss_spec(opt.loss).inputs == "groups"
+    if grouped:
+        rows = group_rows(tok, examples, model_cfg.max_length, opt.advantage_scale)
+    else:
+        rows = [encode_example(tok, ex, model_cfg.max_length) for ex in examples]
     steps_per_epoch = math.ceil(len(rows) / (opt.batch_size * world * opt.grad_accum))
     total_steps = steps_per_epoch * opt.epochs
     selector = None
@@ -429,7 +506,10 @@ def _train_rank(
         raise RuntimeError(f"DDP ranks ended with different weights: {module.fingerprints}")
 
     # Every rank computes the same statistics from the gathered scores and averaged losses.
-    stats = _margin_stats(module.before, module.after, opt.beta, module.pairwise)
+    if grouped:
+        stats = _group_stats(rows, module.before, module.after)
+    else:
+        stats = _margin_stats(module.before, module.after, opt.beta, module.pairwise)
     history = module.history
     stats |= {
         "precision": precision,
@@ -522,6 +602,37 @@ def _margin_stats(before, after, beta: float, pairwise: bool) -> dict:
             "pair_accuracy_after": _mean([float(m > 0) for m in margins]),
         }
     return out
+
+
+def group_rows(tok, groups: list[Group], max_length: int, scale: str) -> list[dict]:
+    """Encoded groups with each sample's group-relative advantage (srlm.core.grpo)."""
+    rows = []
+    for g in groups:
+        row = encode_group(tok, g, max_length)
+        adv, _ = group_advantages(torch.tensor([row["rewards"]], dtype=torch.float64), scale=scale)
+        rows.append(row | {"advantages": adv[0].tolist()})
+    return rows
+
+
+def _group_stats(rows: list[dict], before, after) -> dict:
+    """What training did to the sampled responses: the summed log-prob change of those with a
+    positive advantage (better than their group) and of those with a negative one. GRPO should
+    raise the first against the second (`advantage_logp_gap`)."""
+    up, down, weighted = [], [], []
+    for r, b, a in zip(rows, before, after, strict=True):
+        for j, adv in enumerate(r["advantages"]):
+            change = a[j] - b[j]
+            weighted.append(adv * change)
+            (up if adv > 0 else down if adv < 0 else []).append(change)
+    gap = None if not (up and down) else _mean(up) - _mean(down)
+    return {
+        "groups_trained": len(rows),
+        "samples_trained": sum(len(r["advantages"]) for r in rows),
+        "positive_logp_change": _mean(up),
+        "negative_logp_change": _mean(down),
+        "advantage_logp_gap": gap,
+        "advantage_weighted_logp_change": _mean(weighted),
+    }
 
 
 def _mean(xs) -> float | None:
