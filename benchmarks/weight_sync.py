@@ -9,8 +9,9 @@ check's tolerance); the two ways alternate:
 
 - memory: `VllmEngine.sync_from` (a shared-memory buffer and one RPC; srlm.rollout.weight_sync);
 - disk: `save_pretrained` to a directory, then the worker's `reload_weights(weights_path=...)`
-  and a prefix-cache reset, the cheapest way through a checkpoint without restarting the engine
-  (the iterative regime restarts it: the `engine_seconds` of a run's stages).
+  (with the same repacking of a tied output head as the memory path) and a prefix-cache reset,
+  the cheapest way through a checkpoint without restarting the engine (the iterative regime
+  restarts it: the `engine_seconds` of a run's stages).
 
 After each, the engine's log-probs of the probe text are compared with the trainer's; a sync
 that did not take would stop here. Finally the trainer's model changes once more without a
@@ -62,7 +63,7 @@ def main() -> None:
         started = time.perf_counter()
         model.save_pretrained(directory)
         saved = time.perf_counter()
-        engine.llm.collective_rpc("reload_weights", kwargs={"weights_path": directory})
+        engine.llm.collective_rpc("srlm_reload", args=(directory,))
         engine.llm.reset_prefix_cache()
         return {"sync_seconds": time.perf_counter() - started, "save_seconds": saved - started}
 
@@ -83,7 +84,11 @@ def main() -> None:
                 )
         change()
         try:
-            engine.check_probe(token_logprobs(model, probe_ids), args.tolerance, "no sync")
+            engine.check_probe(
+                token_logprobs(model, probe_ids),
+                args.tolerance,
+                "the model changed after its last sync",
+            )
             print("the check did NOT catch a model changed without a sync")
         except SetupError as e:
             print(f"unsynced change caught: {e}")

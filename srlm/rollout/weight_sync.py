@@ -19,7 +19,10 @@ processes), laid out once for the model's parameters in the engine's dtype. A sy
 The worker side is `WeightSyncWorker`, mixed into vLLM's worker class through
 `worker_extension_cls`. It reloads with the model runner's `reload_weights`, not the model's
 `load_weights`: on CPU the linear layers repack their weights for the kernels after loading, and
-a plain `load_weights` leaves the repacked (old) copy in use. With tensor parallelism every
+a plain `load_weights` leaves the repacked (old) copy in use. `reload_weights` repacks every
+layer it loads, but not an output head tied to the embedding, which loads nothing itself; the
+worker repacks that one too (without it the probe check fails after every sync, and a
+save-and-reload through vLLM's own `reload_weights(weights_path=...)` is just as stale). With tensor parallelism every
 worker maps the whole buffer and takes its own shard while loading, as it does from a
 checkpoint.
 
@@ -141,7 +144,19 @@ class WeightSyncWorker:
         self.srlm_slots = [Slot(**(s | {"shape": tuple(s["shape"])})) for s in slots]
         self.srlm_buffer = map_buffer(path, buffer_size(self.srlm_slots))
 
-    def srlm_reload(self) -> int:
-        """Reload the model from the shared buffer; returns the bytes read."""
-        self.reload_weights(weights_iterator=views(self.srlm_buffer, self.srlm_slots))
-        return buffer_size(self.srlm_slots)
+    def srlm_reload(self, path: str | None = None) -> None:
+        """Reload the model from the shared buffer, or from a checkpoint directory `path`
+        (benchmarks/weight_sync.py compares the two)."""
+        from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead
+
+        if path is None:
+            self.reload_weights(weights_iterator=views(self.srlm_buffer, self.srlm_slots))
+        else:
+            self.reload_weights(weights_path=path)
+        # An output head tied to the embedding (SmolLM2, Llama 3.2) loads nothing of its own,
+        # so the reload does not process it again; on CPU it keeps the packed copy of the old
+        # embedding it made at start and serves the old logits (the probe measured half the
+        # change missing). Processing it again packs the new one.
+        for module in self.model_runner.get_model().modules():
+            if isinstance(module, ParallelLMHead):
+                module.quant_method.process_weights_after_loading(module)

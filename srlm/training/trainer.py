@@ -243,7 +243,11 @@ class PreferenceModule(L.LightningModule):
         if self.selector:
             self.selector.finish(self, self.global_step)
         t0 = time.time()
-        self.after, _ = self._score_rows()
+        if self.selector and self.selector.stats()["selected_step"] == 0:
+            # The start was kept: its scores are the ones measured before training.
+            self.after = [list(b) for b in self.before]
+        else:
+            self.after, _ = self._score_rows()
         self.seconds["after_seconds"] = time.time() - t0
         self.history = self._mean_over_ranks(self.history)
         self.probe = self._probe_logprobs()
