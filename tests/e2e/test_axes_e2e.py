@@ -1,5 +1,7 @@
 """Non-default method x reward x optimizer combinations end to end on the embedded model, at tiny
-sizes, through the CLI: a pairwise judge for TPO, IPO for Self-Rewarding, SFT (STaR) for IRPO.
+sizes, through the CLI: a pairwise judge for TPO, SFT (STaR) and GRPO for IRPO. (The pair losses
+differ from DPO only in their function, tested by hand in tests/unit/test_losses.py and in the
+trainer in tests/unit/test_trainer_losses.py.)
 
     pytest -m e2e tests/e2e/test_axes_e2e.py
 """
@@ -57,30 +59,15 @@ def test_tpo_with_a_pairwise_judge(tpo_warm_model, tmp_path):
     assert all("elo" in r and "verdicts" in r for r in judged)
 
 
-def test_self_reward_with_ipo(tpo_warm_model, tmp_path):
-    run_dir = tmp_path / "run"
-    p = run_srlm(
-        [
-            *COMMON,
-            "method=self_reward",
-            "optimizer=ipo",
-            f"model.path={tpo_warm_model}",
-            f"run_dir={run_dir}",
-            "method.prompts_per_iteration=4",
-            "method.samples_per_prompt=4",
-            "reward.samples=2",
-            "method.prompt_sampling.max_tokens=80",
-            "method.response_sampling.max_tokens=48",
-            "reward.sampling.max_tokens=80",
-            "method.warm_start.enabled=false",
-            "optimizer.lr=2e-5",
-        ]
-    )
-    assert p.returncode == 0, p.stderr[-3000:]
-    stages = _stages(run_dir)
-    if stages["pairs"]["stats"]["pairs"]:
-        history = _read(run_dir / "iter_01" / "checkpoint" / "metrics.jsonl")
-        assert history and all("loss/ipo" in h for h in history)
+IRPO_TINY = [
+    "method=irpo",
+    "method.task=add1",
+    "method.train_questions=6",
+    "method.test_questions=8",
+    "method.samples_per_question=4",
+    "method.temperatures=[1.0]",
+    "method.max_tokens=40",
+]
 
 
 def test_irpo_with_sft(tmp_path):
@@ -88,16 +75,10 @@ def test_irpo_with_sft(tmp_path):
     p = run_srlm(
         [
             *COMMON,
-            "method=irpo",
+            *IRPO_TINY,
             "optimizer=sft",
             f"run_dir={run_dir}",
-            "method.task=add1",
-            "method.train_questions=6",
-            "method.test_questions=8",
-            "method.samples_per_question=4",
             "method.pairs_per_question=2",
-            "method.temperatures=[1.0]",
-            "method.max_tokens=40",
             "optimizer.batch_size=4",
         ]
     )
@@ -109,3 +90,36 @@ def test_irpo_with_sft(tmp_path):
     assert "rejected_logp_change" not in train and train["chosen_logp_change"] > 0, train
     history = _read(run_dir / "iter_01" / "checkpoint" / "metrics.jsonl")
     assert history and all("loss/nll" in h and "loss/dpo" not in h for h in history)
+
+
+def test_irpo_with_grpo_trains_on_the_groups(tmp_path):
+    """optimizer=grpo in the iterative regime: each question's scored samples are one group,
+    the groups whose samples all scored the same are left out, and the samples better than
+    their group gain log-prob against the worse ones."""
+    run_dir = tmp_path / "run"
+    p = run_srlm(
+        [
+            *COMMON,
+            *IRPO_TINY,
+            "optimizer=grpo",
+            f"run_dir={run_dir}",
+            "optimizer.lr=2e-5",
+            "optimizer.epochs=2",
+            "optimizer.batch_size=2",
+        ]
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    it = run_dir / "iter_01"
+    train = _stages(run_dir)["train"]["stats"]
+    by_question: dict = {}
+    for r in _read(it / "rewards.jsonl"):
+        if r["finish_reason"] != "length":
+            by_question.setdefault(r["question_id"], set()).add(r["reward"])
+    mixed = sum(len(v) > 1 for v in by_question.values())
+    assert mixed >= 1, by_question
+    assert train["groups"] == len(by_question) and train["groups_trained"] == mixed, train
+    assert train["groups_uniform"] == len(by_question) - mixed
+    assert train["advantage_logp_gap"] > 0, train
+    history = _read(it / "checkpoint" / "metrics.jsonl")
+    assert history[0]["grpo/ratio_mean"] == pytest.approx(1.0, abs=1e-3)
+    assert all("grpo/kl" in h and "grpo/clip_fraction" in h for h in history)

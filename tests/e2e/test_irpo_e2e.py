@@ -93,28 +93,3 @@ def test_irpo_hf(tmp_path):
     p = run_srlm(["rollout=hf", f"run_dir={run_dir}", *TINY])
     assert p.returncode == 0, p.stderr[-3000:]
     _check_run(run_dir, p.stdout)
-
-
-def test_irpo_with_grpo_trains_on_the_groups(tmp_path):
-    """optimizer=grpo in the iterative regime: each question's scored samples are one group,
-    the groups whose samples all scored the same are left out, and the samples better than
-    their group gain log-prob against the worse ones."""
-    run_dir = tmp_path / "run"
-    tiny = [o for o in TINY if not o.startswith(("optimizer=", "method.valid", "method.select"))]
-    p = run_srlm(
-        ["rollout=hf", f"run_dir={run_dir}", "optimizer=grpo", "optimizer.epochs=2", *tiny]
-    )
-    assert p.returncode == 0, p.stderr[-3000:]
-    it = run_dir / "iter_01"
-    train = json.loads((it / "stages.json").read_text())["train"]["stats"]
-    by_question: dict = {}
-    for r in _read(it / "rewards.jsonl"):
-        if r["finish_reason"] != "length":
-            by_question.setdefault(r["question_id"], set()).add(r["reward"])
-    mixed = sum(len(v) > 1 for v in by_question.values())
-    assert train["groups"] == len(by_question) and train["groups_trained"] == mixed, train
-    assert train["groups_uniform"] == len(by_question) - mixed
-    assert train["advantage_logp_gap"] > 0, train
-    history = _read(it / "checkpoint" / "metrics.jsonl")
-    assert history[0]["grpo/ratio_mean"] == pytest.approx(1.0, abs=1e-3)
-    assert all("grpo/kl" in h and "grpo/clip_fraction" in h for h in history)
