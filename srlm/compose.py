@@ -279,6 +279,7 @@ def check_combinations(c: Config) -> None:
                 "by generating with the model being trained, which FSDP holds sharded; use "
                 "trainer=ddp or method.select_checkpoints=0"
             )
+    problems += _online_problems(c, method)
     if loss_spec(c.optimizer.loss).inputs == "groups" and not method.trains_groups:
         problems.append(
             f"method={c.method.name} with optimizer={c.optimizer.loss}: it trains on each "
@@ -299,6 +300,42 @@ def _validating_methods() -> list[str]:
     from srlm.methods.base import get_method, method_names
 
     return sorted(name for name in method_names() if get_method(name).validates)
+
+
+def _online_problems(c: Config, method) -> list[str]:
+    """What the online regimes (trainer.sync_every >= 1) cannot do yet, or cannot do at all."""
+    s = c.trainer.sync_every
+    if not s:
+        return []
+    key = f"trainer.sync_every={s}"
+    out = []
+    if not method.trains_online:
+        online = sorted(n for n in method_names() if get_method(n).trains_online)
+        out.append(
+            f"{key} with method={c.method.name}: the method has no online form (it needs each "
+            f"prompt's samples scored on their own as they come); methods that fit {key}: "
+            f"{', '.join(online)}"
+        )
+    if c.trainer.devices * c.trainer.num_nodes > 1:
+        out.append(
+            f"{key} with trainer.devices={c.trainer.devices}, trainer.num_nodes="
+            f"{c.trainer.num_nodes}: the online regimes train in one process; use "
+            "trainer.devices=1 trainer.num_nodes=1"
+        )
+    if c.rollout.data_parallel_size > 1:
+        out.append(
+            f"{key} with rollout.data_parallel_size={c.rollout.data_parallel_size}: the online "
+            "regimes sync one engine; use rollout.data_parallel_size=1"
+        )
+    if c.method.selects:
+        out.append(
+            f"{key} with method.select_checkpoints={c.method.select_checkpoints}: checkpoint "
+            "selection scores points of one iteration's offline training; use "
+            "method.select_checkpoints=0"
+        )
+    if c.trainer.lora.enabled:
+        out.append(f"{key} with trainer.lora.enabled=true: the weight sync sends full weights")
+    return out
 
 
 def _group_methods() -> list[str]:

@@ -456,9 +456,35 @@ class TrainerConfig:
     lora: LoraConfig = field(default_factory=LoraConfig)
     # Torch threads per training process on CPU (0 = torch's default).
     num_threads: int = 0
+    # How online the run is (docs/online.md). 0: the iterative regime (each iteration generates
+    # on M_t, then trains on all of it). s >= 1: generation and training interleave in one
+    # process with a persistent engine, whose weights are refreshed from the trainer every s
+    # optimizer steps (1: online; more: semi-online); an iteration is then
+    # `steps_per_iteration` optimizer steps, each on all the data of `prompts_per_step` fresh
+    # prompts (optimizer.batch_size is not used), ending in a checkpoint and the evaluation.
+    sync_every: int = 0
+    steps_per_iteration: int = 0
+    prompts_per_step: int = 8
+    # The reference model of the online regimes: the run's initial model, or the generating
+    # model as of the last sync. (The iterative regime's reference is always M_t.)
+    reference: str = "initial"
 
     def check(self) -> None:
         _in("trainer.accelerator", self.accelerator, ("cpu", "gpu", "cuda", "auto"))
+        _check(self.sync_every >= 0, "trainer.sync_every", self.sync_every, "must be >= 0")
+        _check(
+            self.sync_every == 0 or self.steps_per_iteration >= 1,
+            "trainer.steps_per_iteration",
+            self.steps_per_iteration,
+            f"must be >= 1 with trainer.sync_every={self.sync_every} (the online regimes)",
+        )
+        _check(
+            self.prompts_per_step >= 1,
+            "trainer.prompts_per_step",
+            self.prompts_per_step,
+            "must be >= 1",
+        )
+        _in("trainer.reference", self.reference, ("initial", "last_sync"))
         _in(
             "trainer.precision",
             self.precision,

@@ -7,7 +7,8 @@ unfinished stage.
       warm_start()   the method's supervised warm start, when it has one (Method.warm_start_from
                      says whether it needs iteration 1's rollout on M_0 first)
       iterate()      the iterative regime: for each iteration the rollout phase on M_t, the
-                     train phase (M_t -> M_{t+1}), the evaluate phases
+                     train phase (M_t -> M_{t+1}), the evaluate phases; or online(), the
+                     online and semi-online regimes
       summary, report, logger
 
 Each phase (the rollout stages of an iteration, which share one engine serving M_t; a train
@@ -20,17 +21,14 @@ cost is one interpreter start and model load per phase: measured in
 benchmarks/isolation_overhead.py, small next to any stage's own work. `isolate_stages=false`
 runs phases in-process (for debugging).
 
-**How another regime plugs in.** A regime is a function beside iterate() with its signature,
-``(config, run_dir, start_model, logger) -> (summary rows, final model)``, chosen in run() by a
-config key; prepare(), warm_start(), the evaluate phases (evaluate_model), the run directory's
-stage records and the summary are shared, and iterate() stays as it is. An online or
-semi-online regime (generation and training interleaved, the generating model refreshed every
-s optimizer steps) runs in one long-lived process that holds a persistent engine and the
-trainer side by side, so it does not use the child process per phase: it records its progress
-as stages of the run directory (one per sync, say) so that a rerun resumes there, calls the
-method's stages for its prompts and the reward source for its scores exactly as a rollout phase
-does (Method.run_stage, srlm.rewards.base.RewardSource.score), and trains with a loss from the
-registry (srlm.core.losses), whose ``inputs`` says what batch it needs.
+**Regimes.** A regime is a function with iterate()'s signature, ``(config, run_dir,
+start_model, logger) -> (summary rows, final model)``, chosen in run() by trainer.sync_every;
+prepare(), warm_start(), the run directory's stage records and the summary are shared. online()
+(trainer.sync_every >= 1) runs the iterations still to do in one phase process that holds a
+persistent engine and the trainer side by side (srlm.training.online): generation and training
+interleave, the engine takes the trainer's weights in memory every s optimizer steps, and each
+iteration (a block of steps) still ends in a checkpoint and its "train" and "evaluate" records,
+so that a rerun resumes at the first iteration not finished.
 """
 
 from __future__ import annotations
@@ -69,7 +67,8 @@ def _run(config: Config, preflown: bool) -> list[dict]:
     run_dir, logger = prepare(config, preflown)
     base = resolve_model_dir(config.model.source, config.model.path)
     start = warm_start(config, run_dir, base)
-    rows, final = iterate(config, run_dir, start, logger)
+    regime = online if config.trainer.sync_every else iterate
+    rows, final = regime(config, run_dir, start, logger)
     write_json(Path(config.run_dir) / "summary.json", rows)
     report = _write_report(config.run_dir)
     logger.finish(
@@ -138,6 +137,26 @@ def iterate(config: Config, run_dir: RunDir, start: str, logger) -> tuple[list[d
         rows.append(row)
         logger.log_iteration(t, run_dir, row, time.time() - started)
     return rows, current
+
+
+def online(config: Config, run_dir: RunDir, start: str, logger) -> tuple[list[dict], str]:
+    """The online and semi-online regimes (trainer.sync_every >= 1, srlm.training.online): one
+    phase process trains the iterations still to do, each a block of optimizer steps with the
+    engine's weights synced in memory, and evaluates each iteration's model on that engine."""
+    last = config.method.iterations
+    evaluates = evaluation_on(config)
+    first = next((t for t in range(1, last + 1) if not run_dir.finished(t, "train")), last + 1)
+    current = start if first == 1 else str(run_dir.checkpoint(first - 1))
+    if first <= last or (evaluates and not run_dir.finished(last, "evaluate")):
+        _run_phase(config, "online", first, current, start)
+    rows = []
+    for t in range(0 if evaluates else 1, last + 1):
+        row = iteration_row(t, run_dir.stages(t))
+        rows.append(row)
+        if t:
+            seconds = run_dir.stages(t).get("train", {}).get("seconds", 0.0)
+            logger.log_iteration(t, run_dir, row, seconds)
+    return rows, str(run_dir.checkpoint(last))
 
 
 def evaluation_on(config: Config) -> bool:
@@ -307,6 +326,10 @@ def phase_stages(config: Config, phase: str, t: int) -> list[tuple[int, str]]:
         return rollout
     if phase == "evaluate+rollout":
         return [(t, "evaluate")] + [(t + 1, s) for _, s in rollout]
+    if phase == "online":  # M_{t-1}'s evaluation if missing, then each iteration's stages
+        last = config.method.iterations
+        stages = [(i, s) for i in range(t, last + 1) for s in ("train", "evaluate")]
+        return [(t - 1, "evaluate")] + stages if evaluation_on(config) else stages[::2]
     return [(t, phase)]  # train, warm_start, evaluate, winrates: one stage of the same name
 
 
@@ -386,6 +409,12 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
     iteration t's and then runs iteration t+1's rollout stages on the same engine."""
     run_dir = RunDir(config.run_dir)
     method = get_method(config.method.name)(config, run_dir)
+    if phase == "online":
+        from srlm.training.online import run_online
+
+        engine = PolicyEngine(model_dir, config)
+        run_online(config, run_dir, method, t, model_dir, initial, engine, evaluation)
+        return
     if phase in ("rollout", "evaluate", "evaluate+rollout", "winrates"):
         engine = PolicyEngine(model_dir, config)
         try:

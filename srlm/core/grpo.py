@@ -24,8 +24,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from srlm.core.losses import register_loss
-
 __all__ = ["AGGREGATIONS", "SCALES", "group_advantages", "grpo_loss", "k3_kl"]
 
 Metrics = dict[str, Tensor]
@@ -110,9 +108,6 @@ def k3_kl(logps: Tensor, ref_logps: Tensor) -> Tensor:
     return torch.exp(delta) - delta - 1.0
 
 
-@register_loss(
-    "grpo", inputs="groups", options=("beta", "epsilon_low", "epsilon_high", "aggregation")
-)
 def grpo_loss(
     logps: Tensor,
     old_logps: Tensor | None,

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from srlm.core.grpo import grpo_loss
+
 __all__ = [
     "LOSSES",
     "LossSpec",
@@ -320,5 +322,7 @@ def needs_reference(name: str) -> bool:
     return loss_spec(name).reference
 
 
-# Group losses live in their own module; importing it registers them.
-from srlm.core import grpo as _grpo  # noqa: E402,F401
+# The group loss lives in its own module (srlm.core.grpo), registered here.
+register_loss(
+    "grpo", inputs="groups", options=("beta", "epsilon_low", "epsilon_high", "aggregation")
+)(grpo_loss)

@@ -96,6 +96,22 @@ class Method:
         """Iteration t's prompts, each with its sampled responses and their rewards."""
         raise NotImplementedError
 
+    # Methods that can train online or semi-online (trainer.sync_every >= 1, srlm.training.online)
+    # set `trains_online` and implement the two hooks below.
+    trains_online: bool = False
+
+    def online_prompts(self) -> list[dict]:
+        """The rows the online regimes draw each step's prompts from (in a seeded order)."""
+        raise NotImplementedError
+
+    def online_examples(
+        self, t: int, questions: list[dict], outs, engine: EngineFn, tokenizer, grouped: bool
+    ) -> tuple[list, dict]:
+        """One online step's training data from `outs`, the engine's samples for `questions`
+        (rows of online_prompts): groups (`grouped`, a group loss) or pairs made by the
+        method's own rule; and the step's reward statistics."""
+        raise NotImplementedError
+
     # Methods that measure their model (held-out accuracy, judge accuracy) set this and
     # implement evaluate(); the runner calls it on M_0 (as iteration 0) and after each
     # iteration's training, on the model that iteration produced.

@@ -130,27 +130,23 @@ class Irpo(Method):
         }
 
     def _stage_rewards(self, t: int, engine: EngineFn) -> dict:
-        samples = _group(self.run.read_rows(t, "samples"))
+        rows, health = self._score(list(_group(self.run.read_rows(t, "samples")).values()), engine)
+        self.run.write_rows(t, "rewards", rows)
+        return _reward_stats(rows) | health
+
+    def _score(self, groups: list[list[dict]], engine: EngineFn) -> tuple[list[dict], dict]:
+        """Sample rows grouped by question, each with the verifiable source's record added
+        ({"pred", "reward"}: the answer read and 1/0), and the source's health statistics."""
         result = self.reward.score(
-            [[Item(r["question"], r["response"], r["gold"]) for r in g] for g in samples.values()],
-            engine,
+            [[Item(r["question"], r["response"], r["gold"]) for r in g] for g in groups], engine
         )
-        # The verifiable source's record is {"pred", "reward"}: the answer read and 1/0.
         rows = [
             r | x.record
-            for g, xs in zip(samples.values(), result.scored, strict=True)
+            for g, xs in zip(groups, result.scored, strict=True)
             for r, x in zip(g, xs, strict=True)
         ]
-        self.run.write_rows(t, "rewards", rows)
-        by_q = _group(rows)
-        return {
-            "sample_accuracy": mean(r["reward"] for r in rows),
-            "sample_format_rate": mean(r["pred"] is not None for r in rows),
-            "questions_all_correct": sum(all(r["reward"] for r in g) for g in by_q.values()),
-            "questions_all_wrong": sum(not any(r["reward"] for r in g) for g in by_q.values()),
-            # The reward source's health (format failures, questions all right or all wrong).
-            **{f"reward_{k}": v for k, v in result.health.items()},
-        }
+        # The reward source's health (format failures, questions all right or all wrong).
+        return rows, {f"reward_{k}": v for k, v in result.health.items()}
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
         gold_solutions = {q["id"]: q.get("solution") for q in self.train_rows}
@@ -201,8 +197,12 @@ class Irpo(Method):
         (method.add_gold_to_winners): it was not sampled from M_t, and the importance ratio
         needs the sampler's log-probs."""
         tokenizer = self.prompt_tokenizer(tokenizer)
+        rows = self.run.read_rows(t, "rewards")
+        return self._groups(_group(rows).values(), tokenizer)
+
+    def _groups(self, by_question, tokenizer) -> list[Group]:
         groups = []
-        for rows in _group(self.run.read_rows(t, "rewards")).values():
+        for rows in by_question:
             kept = [r for r in rows if not is_cut(r)]
             if kept:
                 groups.append(
@@ -213,6 +213,45 @@ class Irpo(Method):
                     )
                 )
         return groups
+
+    # ------------------------------------------------------------ online regimes
+    trains_online = True
+
+    def online_prompts(self) -> list[dict]:
+        return self.train_rows
+
+    def online_examples(
+        self, t: int, questions: list[dict], outs, engine: EngineFn, tokenizer, grouped: bool
+    ) -> tuple[list, dict]:
+        """One online step's training data from fresh samples of `questions`: their groups
+        (grpo) or pairs by IRPO's rule (the DPO family), and the step's reward statistics."""
+        tokenizer = self.prompt_tokenizer(tokenizer)
+        samples = [
+            [
+                {
+                    "question_id": q["id"],
+                    "sample": j,
+                    "question": q["question"],
+                    "gold": q["answer"],
+                    "response": c.text.strip(),
+                    "tokens": c.num_tokens,
+                    "finish_reason": c.finish_reason,
+                }
+                for j, c in enumerate(cs)
+            ]
+            for q, cs in zip(questions, outs, strict=True)
+        ]
+        rows, health = self._score(samples, engine)
+        by_question = list(_group(rows).values())
+        if grouped:
+            examples = self._groups(by_question, tokenizer)
+        else:
+            examples = [
+                Example(self.prompt(tokenizer, p["question"]), p["chosen"], p["rejected"])
+                for g in by_question
+                for p in make_pairs(g, self.m.pairs_per_question)[0]
+            ]
+        return examples, _reward_stats(rows) | health
 
     # ------------------------------------------------------------ checkpoint selection
     validates = True
@@ -296,6 +335,16 @@ def score_sample(response: str, gold: str, use_math_verify: bool = False) -> dic
 def answer_reward(response: str, gold: str, use_math_verify: bool = False) -> float:
     """1.0 when the response's final answer equals the gold one, else 0.0."""
     return float(score_sample(response, gold, use_math_verify)["reward"])
+
+
+def _reward_stats(rows: list[dict]) -> dict:
+    by_q = _group(rows)
+    return {
+        "sample_accuracy": mean(r["reward"] for r in rows),
+        "sample_format_rate": mean(r["pred"] is not None for r in rows),
+        "questions_all_correct": sum(all(r["reward"] for r in g) for g in by_q.values()),
+        "questions_all_wrong": sum(not any(r["reward"] for r in g) for g in by_q.values()),
+    }
 
 
 def make_pairs(rows: list[dict], k: int) -> tuple[list[dict], str | None]:

@@ -130,7 +130,10 @@ class VllmEngine(RolloutEngine):
         stop_reaper(self.reaper)
 
 
-def _tqdm(desc: str):
+def _tqdm(desc: str | None):
+    """vLLM's progress bar, named; none for desc=None (an online step's many small calls)."""
+    if desc is None:
+        return False
     from functools import partial
 
     from tqdm import tqdm

@@ -150,14 +150,17 @@ class PreferenceModule(L.LightningModule):
         logps, mask = token_logps(self.model, batch)
         # Rows of absent samples (a group smaller than the batch's largest) score no token.
         present = mask.any(-1)
-        ref = batch["ref_tokens"][present].to(logps.dtype)
+        # The sampler's log-probs; in the iterative regime the sampler is the reference, M_t
+        # (the online regimes score the two apart: srlm.training.online).
+        old = batch.get("old_tokens", batch["ref_tokens"])[present].to(logps.dtype)
+        ref = batch["ref_tokens"][present].to(logps.dtype) if self.opt.beta else None
         kwargs = dict(self.kwargs)
         if kwargs.get("aggregation") == "dr_grpo":
             kwargs["max_length"] = self.longest_response
         return self.loss.fn(
             logps[present],
+            old,
             ref,
-            ref if self.opt.beta else None,
             batch["advantages"][present].to(logps.dtype),
             mask[present],
             **kwargs,
@@ -535,7 +538,7 @@ def _train_rank(
     stats |= module.seconds
     if trainer.is_global_zero:
         t0 = time.time()
-        _save(module.model, tok, out_dir, history, stats, module.probe, module.full_state)
+        save_checkpoint(module.model, tok, out_dir, history, stats, module.probe, module.full_state)
         stats["save_seconds"] = time.time() - t0
     if world > 1:
         torch.distributed.barrier()  # no rank returns before the checkpoint exists
@@ -645,7 +648,7 @@ def _mean(xs) -> float | None:
 
 
 @torch.inference_mode()
-def _save(
+def save_checkpoint(
     model,
     tok,
     out_dir: Path,
