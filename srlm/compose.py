@@ -334,7 +334,10 @@ def _online_problems(c: Config, method) -> list[str]:
             "method.select_checkpoints=0"
         )
     if c.trainer.lora.enabled:
-        out.append(f"{key} with trainer.lora.enabled=true: the weight sync sends full weights")
+        out.append(
+            f"{key} with trainer.lora.enabled=true: the weight sync sends full weights, not "
+            "adapters; use trainer.lora.enabled=false"
+        )
     return out
 
 

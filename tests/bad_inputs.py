@@ -247,6 +247,35 @@ CASES: list[Case] = [
         ["method.select_from_start=True: needs method.select_checkpoints >= 1"],
     ),
     Case(
+        "online_for_a_method_without_an_online_form",
+        "keys",
+        ["trainer.sync_every=1", "trainer.steps_per_iteration=4"],
+        ["trainer.sync_every=1 with method=self_reward: the method has no online form"],
+    ),
+    Case(
+        "online_without_steps",
+        "keys",
+        ["method=irpo", "trainer.sync_every=2"],
+        ["trainer.steps_per_iteration=0: must be >= 1 with trainer.sync_every=2"],
+    ),
+    Case(
+        "online_with_two_training_ranks",
+        "keys",
+        [
+            "method=irpo",
+            "trainer.sync_every=1",
+            "trainer.steps_per_iteration=4",
+            "trainer.devices=2",
+        ],
+        ["trainer.sync_every=1 with trainer.devices=2"],
+    ),
+    Case(
+        "grpo_with_one_sample_per_group",
+        "keys",
+        ["method=irpo", "optimizer=grpo", "method.samples_per_question=1"],
+        ["method.samples_per_question=1: must be >= 2"],
+    ),
+    Case(
         "fp16_on_cpu",
         "keys",
         ["trainer.precision=16-mixed"],
