@@ -249,8 +249,18 @@ CASES: list[Case] = [
     Case(
         "online_for_a_method_without_an_online_form",
         "keys",
-        ["trainer.sync_every=1", "trainer.steps_per_iteration=4"],
-        ["trainer.sync_every=1 with method=self_reward: the method has no online form"],
+        ["method=meta_reward", "trainer.sync_every=1", "trainer.steps_per_iteration=4"],
+        ["trainer.sync_every=1 with method=meta_reward: the method has no online form"],
+    ),
+    Case(
+        "online_self_rewarding_with_a_prompt_writer",
+        "keys",
+        [
+            "+model@method.prompt_writer=smollm2_135m",
+            "trainer.sync_every=1",
+            "trainer.steps_per_iteration=4",
+        ],
+        ["method.prompt_writer with trainer.sync_every=1: online Self-Rewarding answers"],
     ),
     Case(
         "online_without_steps",

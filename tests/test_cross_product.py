@@ -98,6 +98,10 @@ def test_counts(table):
         "thinking_judge": ["verdict_label"],
         "tpo": ["judge_model", "pairwise_judge", "reward_model", "self_judge", "thinking_judge"],
     }
-    # Group losses (grpo) need a method that scores every sample on its own: IRPO alone.
-    assert sorted((m, r) for (m, r, o) in valid if o == "grpo") == [("irpo", "verifiable")]
-    assert (len(table), len(valid), refused) == (245, 79, 166)
+    # Group losses (grpo) need a method that scores every sample on its own: IRPO against gold
+    # answers, Self-Rewarding with any of its judges.
+    assert sorted((m, r) for (m, r, o) in valid if o == "grpo") == [
+        ("irpo", "verifiable"),
+        *[("self_reward", r) for r in by_method["self_reward"]],
+    ]
+    assert (len(table), len(valid), refused) == (245, 84, 161)

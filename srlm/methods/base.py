@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from srlm.config import Config, MethodConfig
+from srlm.config import Config, MethodConfig, SamplingConfig
 from srlm.errors import ConfigError
 from srlm.rollout.base import RolloutEngine, format_prompt, set_prompt_format
 from srlm.rundir import RunDir
@@ -97,11 +97,19 @@ class Method:
         raise NotImplementedError
 
     # Methods that can train online or semi-online (trainer.sync_every >= 1, srlm.training.online)
-    # set `trains_online` and implement the two hooks below.
+    # set `trains_online` and implement the four hooks below.
     trains_online: bool = False
 
     def online_prompts(self) -> list[dict]:
         """The rows the online regimes draw each step's prompts from (in a seeded order)."""
+        raise NotImplementedError
+
+    def online_prompt(self, tokenizer, row: dict) -> str:
+        """The text the policy answers for `row`, a row of online_prompts()."""
+        raise NotImplementedError
+
+    def online_sampling(self) -> tuple[SamplingConfig, int]:
+        """How each online step samples the policy, and how many samples per prompt."""
         raise NotImplementedError
 
     def online_examples(

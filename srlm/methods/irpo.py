@@ -220,6 +220,16 @@ class Irpo(Method):
     def online_prompts(self) -> list[dict]:
         return self.train_rows
 
+    def online_prompt(self, tokenizer, row: dict) -> str:
+        return self.prompt(tokenizer, row["question"])
+
+    def online_sampling(self) -> tuple[SamplingConfig, int]:
+        # The first iteration's temperature throughout: the online steps are one training.
+        sampling = SamplingConfig(
+            temperature=self.temperature(1), top_p=self.m.top_p, max_tokens=self.m.max_tokens
+        )
+        return sampling, self.m.samples_per_question
+
     def online_examples(
         self, t: int, questions: list[dict], outs, engine: EngineFn, tokenizer, grouped: bool
     ) -> tuple[list, dict]:

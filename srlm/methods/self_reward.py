@@ -25,17 +25,17 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from srlm.config import Config, SelfRewardConfig
+from srlm.config import Config, SamplingConfig, SelfRewardConfig
 from srlm.core.rouge import rouge_l
 from srlm.core.selection import best_worst
 from srlm.core.stats import mean
 from srlm.data import load_rows
-from srlm.errors import SetupError
+from srlm.errors import ConfigError, SetupError
 from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples, load_seed_ift
 from srlm.methods.base import EngineFn, Method, Needs, register_method
 from srlm.rewards.base import Item, OwnEngine, get_reward
 from srlm.rollout.base import RolloutEngine, chat_prompt
-from srlm.training.data import Example
+from srlm.training.data import Example, Group
 
 SELF_INSTRUCT_TEMPLATE = """Come up with a series of new tasks and questions that a person might ask an AI assistant. Each one is a single self-contained request, different in topic and form from the others. Here are examples:
 
@@ -60,6 +60,16 @@ class SelfReward(Method):
         why="Self-Rewarding pairs the highest- against the lowest-scored response of each "
         "model-written prompt (which has no gold answer)",
     )
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        s = config.trainer.sync_every
+        if s and config.method.prompt_writer is not None:
+            raise ConfigError(
+                f"method.prompt_writer with trainer.sync_every={s}: online Self-Rewarding answers "
+                "a fixed prompt set (data.seed_instructions) and writes no prompts; use "
+                "method.prompt_writer=null or trainer.sync_every=0"
+            )
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
@@ -216,51 +226,30 @@ class SelfReward(Method):
         }
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
-        samples = self.run.read_rows(t, "samples")
-        groups: dict[str, list[dict]] = {}
-        for s in samples:
-            groups.setdefault(s["prompt_id"], []).append(s)
-        # Scored by reward=...: each prompt's responses form one group (a pairwise judge
-        # compares within it); the rows keep the order of samples.jsonl.
-        result = self.reward.score(
-            [[Item(s["instruction"], s["response"]) for s in g] for g in groups.values()], engine
-        )
-        scored = {
-            id(s): x
-            for g, xs in zip(groups.values(), result.scored, strict=True)
-            for s, x in zip(g, xs, strict=True)
-        }
-        rows = [s | scored[id(s)].record | {"score": scored[id(s)].score} for s in samples]
+        rows, health = self._judge(_by_prompt(self.run.read_rows(t, "samples")), engine)
         self.run.write_rows(t, "judgements", rows)
-        return result.health
+        return health
+
+    def _judge(self, groups: list[list[dict]], engine: EngineFn) -> tuple[list[dict], dict]:
+        """Sample rows grouped by prompt, each with the reward source's record and "score"
+        added, and the source's health. A pairwise judge compares within a prompt's group."""
+        result = self.reward.score(
+            [[Item(s["instruction"], s["response"]) for s in g] for g in groups], engine
+        )
+        rows = [
+            s | x.record | {"score": x.score}
+            for g, xs in zip(groups, result.scored, strict=True)
+            for s, x in zip(g, xs, strict=True)
+        ]
+        return rows, result.health
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
-        by_prompt: dict[str, list[dict]] = {}
-        for row in self.run.read_rows(t, "judgements"):
-            by_prompt.setdefault(row["prompt_id"], []).append(row)
         pairs, ties, too_few = [], 0, 0
-        for pid, rows in by_prompt.items():
-            scored = [r for r in rows if r["score"] is not None]
-            if len(scored) < 2:
-                too_few += 1
-                continue
-            pick = best_worst([r["score"] for r in scored])
-            if pick is None:
-                ties += 1
-                continue
-            c, r = scored[pick[0]], scored[pick[1]]
-            pairs.append(
-                {
-                    "prompt_id": pid,
-                    "instruction": c["instruction"],
-                    "chosen": c["response"],
-                    "rejected": r["response"],
-                    "chosen_score": c["score"],
-                    "rejected_score": r["score"],
-                    "chosen_tokens": c["tokens"],
-                    "rejected_tokens": r["tokens"],
-                }
-            )
+        for rows in _by_prompt(self.run.read_rows(t, "judgements")):
+            pair, why = _pair(rows)
+            ties += why == "tie"
+            too_few += why == "too_few_scored"
+            pairs += [pair] if pair else []
         self.run.write_rows(t, "pairs", pairs)
         return {
             "pairs": len(pairs),
@@ -280,7 +269,110 @@ class SelfReward(Method):
             for p in self.run.read_rows(t, "pairs")
         ]
 
+    trains_groups = True
+
+    def training_groups(self, t: int, tokenizer) -> list[Group]:
+        """Each prompt's responses with their scores (optimizer=grpo); responses the judge
+        could not score are left out."""
+        tokenizer = self.prompt_tokenizer(tokenizer)
+        return _groups(_by_prompt(self.run.read_rows(t, "judgements")), tokenizer)
+
+    # ------------------------------------------------------------ online regimes
+    # Online Self-Rewarding: each step answers prompts of a fixed set (data.seed_instructions;
+    # the model-written prompts of the iterative regime are not made online) with the current
+    # policy, and the reward source scores the answers; with reward=self_judge the judge is the
+    # policy as of the last sync, so it improves with it.
+    trains_online = True
+
+    def online_prompts(self) -> list[dict]:
+        return [{"id": f"seed-{i}", "instruction": x} for i, x in enumerate(self.seed_instructions)]
+
+    def online_prompt(self, tokenizer, row: dict) -> str:
+        return chat_prompt(tokenizer, row["instruction"])
+
+    def online_sampling(self) -> tuple[SamplingConfig, int]:
+        return self.m.response_sampling, self.m.samples_per_prompt
+
+    def online_examples(
+        self, t: int, questions: list[dict], outs, engine: EngineFn, tokenizer, grouped: bool
+    ) -> tuple[list, dict]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
+        samples = [
+            [
+                {
+                    "prompt_id": q["id"],
+                    "sample": j,
+                    "instruction": q["instruction"],
+                    "response": c.text.strip(),
+                    "tokens": c.num_tokens,
+                    "finish_reason": c.finish_reason,
+                }
+                for j, c in enumerate(cs)
+            ]
+            for q, cs in zip(questions, outs, strict=True)
+        ]
+        rows, health = self._judge(samples, engine)
+        by_prompt = _by_prompt(rows)
+        scores = [r["score"] for r in rows if r["score"] is not None]
+        stats = {f"reward_{k}": v for k, v in health.items()} | {
+            "score_mean": mean(scores),
+            "scored": len(scores),
+        }
+        if grouped:
+            return _groups(by_prompt, tokenizer), stats
+        pairs = [p for p, _ in map(_pair, by_prompt) if p]
+        examples = [
+            Example(chat_prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
+            for p in pairs
+        ]
+        return examples, stats | {"pairs": len(pairs)}
+
     # ------------------------------------------------------------ helpers
+
+
+def _by_prompt(rows: list[dict]) -> list[list[dict]]:
+    """Rows grouped by prompt_id, in order of first appearance."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["prompt_id"], []).append(r)
+    return list(groups.values())
+
+
+def _pair(rows: list[dict]) -> tuple[dict | None, str | None]:
+    """The paper's pair of one prompt: its highest- against its lowest-scored response; no
+    pair ("tie") when they score the same, or ("too_few_scored") with fewer than two scores."""
+    scored = [r for r in rows if r["score"] is not None]
+    if len(scored) < 2:
+        return None, "too_few_scored"
+    pick = best_worst([r["score"] for r in scored])
+    if pick is None:
+        return None, "tie"
+    c, r = scored[pick[0]], scored[pick[1]]
+    return {
+        "prompt_id": c["prompt_id"],
+        "instruction": c["instruction"],
+        "chosen": c["response"],
+        "rejected": r["response"],
+        "chosen_score": c["score"],
+        "rejected_score": r["score"],
+        "chosen_tokens": c["tokens"],
+        "rejected_tokens": r["tokens"],
+    }, None
+
+
+def _groups(by_prompt: list[list[dict]], tokenizer) -> list[Group]:
+    groups = []
+    for rows in by_prompt:
+        scored = [r for r in rows if r["score"] is not None]
+        if scored:
+            groups.append(
+                Group(
+                    chat_prompt(tokenizer, scored[0]["instruction"]),
+                    [r["response"] for r in scored],
+                    [float(r["score"]) for r in scored],
+                )
+            )
+    return groups
 
 
 def _parse_items(text: str) -> list[str]:

@@ -47,7 +47,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from srlm.config import Config, SamplingConfig
+from srlm.config import Config
 from srlm.core.losses import loss_spec
 from srlm.errors import SrlmError
 from srlm.rollout.base import PROBE_TEXT
@@ -97,11 +97,7 @@ class OnlineModule(PreferenceModule):
         super().__init__(model, opt, total, tok.pad_token_id)
         self.config, self.method, self.engine, self.tok = config, method, engine, tok
         self.prompts = method.online_prompts()
-        self.sampling = SamplingConfig(
-            temperature=method.temperature(1),
-            top_p=config.method.top_p,
-            max_tokens=config.method.max_tokens,
-        )
+        self.sampling, self.samples = method.online_sampling()
         # Dr. GRPO's constant normaliser: the generation budget (with the end token).
         self.longest_response = self.sampling.max_tokens + 1
         self.probe_ids = tok(PROBE_TEXT, add_special_tokens=False).input_ids
@@ -133,14 +129,13 @@ class OnlineModule(PreferenceModule):
             idx = prompt_indices(len(self.prompts), self.config.seed, self.draws, self.size)
             self.draws += 1
             questions = [self.prompts[i] for i in idx]
-            texts = [self.method.prompt(self.engine().tokenizer, q["question"]) for q in questions]
+            tokenizer = self.engine().tokenizer
+            texts = [self.method.online_prompt(tokenizer, q) for q in questions]
             t0 = time.time()
-            outs = self.engine().generate(
-                texts, self.sampling, n=self.config.method.samples_per_question, desc=None
-            )
+            outs = self.engine().generate(texts, self.sampling, n=self.samples, desc=None)
             t1 = time.time()
             examples, stats = self.method.online_examples(
-                self.t, questions, outs, self.engine, self.tok, self.grouped
+                self.t, questions, outs, self.policy, self.tok, self.grouped
             )
             if self.grouped:
                 examples = [g for g in examples if len(set(g.rewards)) > 1]
@@ -163,6 +158,13 @@ class OnlineModule(PreferenceModule):
         stats["draws"] = empty + 1
         stats["prepare_seconds"] = time.time() - started
         self.prepared = [examples, stats]
+
+    def policy(self):
+        """The engine, for the reward source, without its release(): a judge with its own
+        model (reward=judge_model, reward_model) releases the policy's engine before it loads
+        in the iterative regime, and a restarted engine would serve the phase's starting
+        weights, not the synced ones. Online, both stay up side by side."""
+        return self.engine()
 
     @property
     def size(self) -> int:
@@ -374,23 +376,36 @@ def _iteration_stats(history: list[dict]) -> dict:
         xs = [h[key] for h in history if h.get(key) is not None]
         return sum(xs) / len(xs) if xs else None
 
+    # The reward source's health (parse failures, ties, order flips...) averaged over steps.
+    health = sorted(
+        {k for h in history for k, v in h.items() if k.startswith("reward_") and _number(v)}
+    )
     seconds = {
         k: sum(h.get(k) or 0.0 for h in history)
         for k in ("generation_seconds", "scoring_seconds", "train_seconds", "sync_seconds")
     }
-    return {
-        "steps": len(history),
-        "examples": sum(h["examples"] for h in history),
-        "syncs": sum("sync_seconds" in h for h in history),
-        "draws": sum(h["draws"] for h in history),
-        "loss": mean("loss"),
-        "loss_first": history[0]["loss"] if history else None,
-        "loss_last": history[-1]["loss"] if history else None,
-        "sample_accuracy": mean("sample_accuracy"),
-        "response_tokens": mean("response_tokens"),
-        "kl": mean("grpo/kl"),
-        "clip_fraction": mean("grpo/clip_fraction"),
-        "sync_probe_diff_max": max(
-            (h.get("sync_probe_diff") or 0.0 for h in history), default=None
-        ),
-    } | seconds
+    return (
+        {
+            "steps": len(history),
+            "examples": sum(h["examples"] for h in history),
+            "syncs": sum("sync_seconds" in h for h in history),
+            "draws": sum(h["draws"] for h in history),
+            "loss": mean("loss"),
+            "loss_first": history[0]["loss"] if history else None,
+            "loss_last": history[-1]["loss"] if history else None,
+            "sample_accuracy": mean("sample_accuracy"),
+            "score_mean": mean("score_mean"),
+            "response_tokens": mean("response_tokens"),
+            "kl": mean("grpo/kl"),
+            "clip_fraction": mean("grpo/clip_fraction"),
+            "sync_probe_diff_max": max(
+                (h.get("sync_probe_diff") or 0.0 for h in history), default=None
+            ),
+        }
+        | {k: mean(k) for k in health}
+        | seconds
+    )
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)

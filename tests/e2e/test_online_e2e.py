@@ -120,3 +120,44 @@ def test_a_sync_that_does_not_reach_the_engine_stops_the_run(tmp_path):
     module.step = 1
     with pytest.raises(SetupError, match="does not serve the trainer's weights at step 1"):
         module.sync()
+
+
+def test_semi_online_self_rewarding_judged_by_the_current_policy(warm_model, tmp_path):
+    """Online Self-Rewarding: fresh answers to seed instructions, judged by the policy itself
+    (reward=self_judge through the same synced engine), DPO on the best-against-worst pairs,
+    the engine synced every 2 steps."""
+    run_dir = tmp_path / "run"
+    p = run_srlm(
+        [
+            f"run_dir={run_dir}",
+            f"model.path={warm_model}",
+            "rollout=hf",
+            "logger=none",
+            "eval.enabled=false",
+            "method=self_reward",
+            "method.iterations=1",
+            "method.samples_per_prompt=4",
+            "method.response_sampling.max_tokens=32",
+            "reward.samples=2",
+            "reward.sampling.max_tokens=64",
+            "optimizer.lr=2e-5",
+            "trainer.sync_every=2",
+            "trainer.steps_per_iteration=2",
+            "trainer.prompts_per_step=2",
+            "trainer.reference=last_sync",
+        ]
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    train = _stages(run_dir, 1)["train"]["stats"]
+    assert train["steps"] == 2 and train["syncs"] == 1, train
+    assert train["examples"] >= 2 and train["score_mean"] is not None, train
+    history = [json.loads(x) for x in (run_dir / "iter_01" / "checkpoint" / "metrics.jsonl").open()]
+    for h in history:
+        # Each step's pairs came from the judge's scores; its health is logged per step.
+        assert h["pairs"] >= 1 and h["examples"] == h["pairs"], h
+        assert h["reward_judgements"] == 2 * 4 * 2 and 0 <= h["reward_parse_failure_rate"] <= 1
+    # Step 1 trains against the reference it was sampled from (margin 0 before the update).
+    assert abs(history[0]["rewards/margin"]) < 1e-4, history[0]
+    start = load_file(warm_model / "model.safetensors")
+    end = load_file(run_dir / "iter_01" / "checkpoint" / "model.safetensors")
+    assert sum(not torch.equal(start[k], end[k]) for k in start) > len(start) // 2

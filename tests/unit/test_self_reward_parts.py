@@ -62,3 +62,49 @@ def test_mean_excludes_unparseable_judgements():
     j = Judged(texts=["a", "b", "c"], scores=[4.0, None, 2.0])
     assert j.score == 3.0
     assert Judged(texts=["x"], scores=[None]).score is None
+
+
+def _row(pid: str, response: str, score, tokens: int = 5) -> dict:
+    return {
+        "prompt_id": pid,
+        "instruction": f"Question {pid}",
+        "response": response,
+        "score": score,
+        "tokens": tokens,
+    }
+
+
+def test_pair_rule_best_against_worst_scored():
+    from srlm.methods.self_reward import _by_prompt, _pair
+
+    rows = [
+        _row("a", "r0", 3.0),
+        _row("b", "s0", 2.0),
+        _row("a", "r1", None),  # unjudgeable: never chosen nor rejected
+        _row("a", "r2", 4.5, tokens=9),
+        _row("a", "r3", 1.0, tokens=2),
+        _row("b", "s1", 2.0),
+        _row("c", "u0", None),
+        _row("c", "u1", 5.0),
+    ]
+    a, b, c = _by_prompt(rows)
+    assert [r["response"] for r in a] == ["r0", "r1", "r2", "r3"]
+    pair, why = _pair(a)
+    assert why is None and (pair["chosen"], pair["rejected"]) == ("r2", "r3")
+    assert (pair["chosen_score"], pair["rejected_score"]) == (4.5, 1.0)
+    assert (pair["chosen_tokens"], pair["rejected_tokens"]) == (9, 2)
+    assert _pair(b) == (None, "tie")
+    assert _pair(c) == (None, "too_few_scored")
+
+
+def test_groups_carry_the_judge_scores_and_drop_the_unscored():
+    from transformers import AutoTokenizer
+
+    from srlm.methods.self_reward import _by_prompt, _groups
+    from srlm.models import resolve_model_dir
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_dir("embedded:smollm2-135m-instruct"))
+    rows = [_row("a", "r0", 3.0), _row("a", "r1", None), _row("a", "r2", 4.5), _row("b", "s", None)]
+    [g] = _groups(_by_prompt(rows), tok)  # prompt b has no score at all: no group
+    assert g.responses == ["r0", "r2"] and g.rewards == [3.0, 4.5]
+    assert "Question a" in g.prompt and g.prompt.rstrip().endswith("assistant")
