@@ -45,7 +45,7 @@ Choices the paper leaves open:
 
 from __future__ import annotations
 
-from srlm.config import Config, TpoConfig
+from srlm.config import Config, SamplingConfig, TpoConfig
 from srlm.core.parsing import split_thought
 from srlm.core.selection import length_controlled_scores
 from srlm.core.stats import mean
@@ -170,13 +170,27 @@ class Tpo(Method):
         }
 
     def _stage_split(self, t: int, engine: EngineFn) -> dict:
-        eng = engine()  # for its tokenizer: lengths are counted in tokens
+        rows = self._split(self.run.read_rows(t, "samples"), engine())
+        self.run.write_rows(t, "split", rows)
+        errors = [r for r in rows if r["parse_error"]]
+        return {
+            "thought_parse_errors": len(errors),
+            "thought_parse_error_rate": len(errors) / max(len(rows), 1),
+            # A parse error that ran out of tokens may only need a larger method.sampling.max_tokens.
+            "parse_errors_truncated": sum(r["finish_reason"] == "length" for r in errors),
+            "mean_thought_tokens": mean(r["thought_tokens"] for r in rows),
+            "mean_response_tokens": mean(r["response_tokens"] for r in rows),
+        }
+
+    def _split(self, samples: list[dict], eng) -> list[dict]:
+        """Sample rows with their thought and response (None on a parse error) and their
+        lengths in tokens of the engine's tokenizer."""
 
         def n_tokens(text: str | None) -> int | None:
             return None if text is None else len(eng.encode(text))
 
         rows = []
-        for s in self.run.read_rows(t, "samples"):
+        for s in samples:
             parts = split_output(s["output"], self.separator)
             thought, response = parts if parts is not None else (None, None)
             rows.append(
@@ -189,19 +203,16 @@ class Tpo(Method):
                     "response_tokens": n_tokens(response),
                 }
             )
-        self.run.write_rows(t, "split", rows)
-        errors = [r for r in rows if r["parse_error"]]
-        return {
-            "thought_parse_errors": len(errors),
-            "thought_parse_error_rate": len(errors) / max(len(rows), 1),
-            # A parse error that ran out of tokens may only need a larger method.sampling.max_tokens.
-            "parse_errors_truncated": sum(r["finish_reason"] == "length" for r in errors),
-            "mean_thought_tokens": mean(r["thought_tokens"] for r in rows),
-            "mean_response_tokens": mean(r["response_tokens"] for r in rows),
-        }
+        return rows
 
     def _stage_judgements(self, t: int, engine: EngineFn) -> dict:
-        rows = self.run.read_rows(t, "split")
+        out, stats = self._judge(self.run.read_rows(t, "split"), engine)
+        self.run.write_rows(t, "judgements", out)
+        return stats
+
+    def _judge(self, rows: list[dict], engine: EngineFn) -> tuple[list[dict], dict]:
+        """Split rows with the reward source's record and "score" added (None for a parse
+        error), and the source's health."""
         todo = [r for r in rows if not r["parse_error"]]
         # The reward source gets (instruction, response) only; the thought never reaches it.
         # One group per instruction, so that a pairwise judge compares the K responses of one
@@ -221,13 +232,33 @@ class Tpo(Method):
                 | (j.record if j else {"judgements": [], "scores": []})
                 | {"score": j.score if j else None}
             )
-        self.run.write_rows(t, "judgements", out)
-        return {"judged_responses": len(judged), **result.health}
+        return out, {"judged_responses": len(judged), **result.health}
 
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
         rho = self.rho(t)
+        pairs, dropped = self._pairs(self.run.read_rows(t, "judgements"), rho)
+        self.run.write_rows(t, "pairs", pairs)
+        # Lengths and scores of the judged pairs (both sides parsed): tune rho until chosen
+        # responses are on average no longer than rejected ones.
+        judged = [p for p in pairs if not p["rejected_parse_error"]]
+        return {
+            "pairs": len(pairs),
+            "rho": rho,
+            "pairs_rejecting_parse_error": len(pairs) - len(judged),
+            **{f"dropped_{k}": v for k, v in dropped.items()},
+            "chosen_tokens": mean(p["chosen_tokens"] for p in judged),
+            "rejected_tokens": mean(p["rejected_tokens"] for p in judged),
+            "chosen_thought_tokens": mean(p["chosen_thought_tokens"] for p in judged),
+            "rejected_thought_tokens": mean(p["rejected_thought_tokens"] for p in judged),
+            "chosen_score": mean(p["chosen_score"] for p in judged),
+            "rejected_score": mean(p["rejected_score"] for p in judged),
+        }
+
+    def _pairs(self, rows: list[dict], rho: float) -> tuple[list[dict], dict]:
+        """Each prompt's pair by TPO's rule (select_pair), and the counts of prompts left
+        without one, by reason."""
         groups: dict[str, list[dict]] = {}
-        for row in self.run.read_rows(t, "judgements"):
+        for row in rows:
             groups.setdefault(row["prompt_id"], []).append(row)
         pairs, dropped = [], {"no_scored_output": 0, "too_few_scored": 0, "tied_scores": 0}
         for pid, rows in groups.items():
@@ -261,21 +292,53 @@ class Tpo(Method):
                     "rejected_thought_tokens": r["thought_tokens"],
                 }
             )
-        self.run.write_rows(t, "pairs", pairs)
-        # Lengths and scores of the judged pairs (both sides parsed): tune rho until chosen
-        # responses are on average no longer than rejected ones.
-        judged = [p for p in pairs if not p["rejected_parse_error"]]
-        return {
+        return pairs, dropped
+
+    # ------------------------------------------------------------ online regimes
+    # Online TPO: each step samples outputs (thought + response) to the run's instructions
+    # (the iterative regime's, method.prompts_per_iteration per iteration from
+    # data.seed_instructions) with the current policy, splits them, lets the reward source
+    # judge the responses alone (never the thoughts) and trains on the pairs of TPO's rule,
+    # thoughts included, with the first iteration's length-control rho throughout.
+    trains_online = True
+
+    def online_prompts(self) -> list[dict]:
+        return [{"id": f"seed-{i}", "instruction": x} for i, x in enumerate(self.instructions)]
+
+    def online_prompt(self, tokenizer, row: dict) -> str:
+        return self.prompt(tokenizer, row["instruction"])
+
+    def online_sampling(self) -> tuple[SamplingConfig, int]:
+        return self.m.sampling, self.m.samples_per_prompt
+
+    def online_examples(
+        self, t: int, questions: list[dict], outs, engine: EngineFn, tokenizer, grouped: bool
+    ) -> tuple[list, dict]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
+        samples = [
+            {
+                "prompt_id": q["id"],
+                "sample": j,
+                "instruction": q["instruction"],
+                "output": c.text.strip(),
+                "tokens": c.num_tokens,
+                "finish_reason": c.finish_reason,
+            }
+            for q, cs in zip(questions, outs, strict=True)
+            for j, c in enumerate(cs)
+        ]
+        rows, health = self._judge(self._split(samples, engine()), engine)
+        pairs, dropped = self._pairs(rows, self.rho(1))
+        scores = [r["score"] for r in rows if r["score"] is not None]
+        examples = [
+            Example(self.prompt(tokenizer, p["instruction"]), p["chosen"], p["rejected"])
+            for p in pairs
+        ]
+        return examples, {f"reward_{k}": v for k, v in health.items()} | {
             "pairs": len(pairs),
-            "rho": rho,
-            "pairs_rejecting_parse_error": len(pairs) - len(judged),
+            "score_mean": mean(scores),
+            "thought_parse_error_rate": sum(r["parse_error"] for r in rows) / max(len(rows), 1),
             **{f"dropped_{k}": v for k, v in dropped.items()},
-            "chosen_tokens": mean(p["chosen_tokens"] for p in judged),
-            "rejected_tokens": mean(p["rejected_tokens"] for p in judged),
-            "chosen_thought_tokens": mean(p["chosen_thought_tokens"] for p in judged),
-            "rejected_thought_tokens": mean(p["rejected_thought_tokens"] for p in judged),
-            "chosen_score": mean(p["chosen_score"] for p in judged),
-            "rejected_score": mean(p["rejected_score"] for p in judged),
         }
 
     # ------------------------------------------------------------ training data
