@@ -460,7 +460,7 @@ TRAIN_STAGES = ("train", "warm_start")
 EVAL_STAGES = ("evaluate", "winrates")
 # The work of a phase, by kind, and what surrounds it; the columns of time_breakdown's rows.
 WORK = ("generation", "training", "evaluation")
-OVERHEAD = ("startup", "engine_start", "model_load", "save")
+OVERHEAD = ("startup", "engine_start", "model_load", "save", "sync")
 
 
 def time_breakdown(run_dir: str | Path) -> list[dict]:
@@ -468,6 +468,10 @@ def time_breakdown(run_dir: str | Path) -> list[dict]:
     (generation and scoring in rollout stages, training steps with their reference and
     after-training passes, evaluation) and overhead (process start and imports, engine start,
     the trainer's model load and checkpoint save), from the stage records' own timings.
+
+    An online train stage (srlm.training.online) is split by its steps' own timings:
+    generation and scoring, training (forward, backward, optimizer step), and "sync": the rest
+    of the stage (weight syncs with their probe checks, the checkpoint save, the loop).
 
     A stage recorded before the phase began (finished by an earlier, interrupted attempt) is
     not the phase's: its time is left out."""
@@ -491,6 +495,14 @@ def time_breakdown(run_dir: str | Path) -> list[dict]:
             row["engine_start"] += engine
             row["model_load"] += load
             row["save"] += save
+            if "step_seconds" in stats:  # an online iteration: generation inside training
+                generation = stats.get("generation_seconds", 0.0) + stats.get(
+                    "scoring_seconds", 0.0
+                )
+                row["generation"] += generation
+                row["training"] += stats.get("train_seconds", 0.0)
+                row["sync"] += secs - engine - generation - stats.get("train_seconds", 0.0)
+                continue
             kind = (
                 "training"
                 if stage in TRAIN_STAGES

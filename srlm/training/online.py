@@ -121,6 +121,7 @@ class OnlineModule(PreferenceModule):
     # ---- the step's data, made before the step (outside the training precision's autocast)
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
+        self.step_started = time.time()
         self.sync()
         started = time.time()
         empty = 0
@@ -213,7 +214,8 @@ class OnlineModule(PreferenceModule):
         with torch.no_grad():
             self._score_fixed(batch)
         loss, metrics = self.compute(batch)
-        self.step_stats = stats | {"examples": len(rows), "train_seconds": time.time() - t0}
+        self.train_started = t0
+        self.step_stats = stats | {"examples": len(rows)}
         self.log("train_loss", loss.detach(), prog_bar=True, batch_size=len(rows))
         row = {"loss": float(loss.detach())} | {k: float(v) for k, v in metrics.items()}
         self.history.append(row | self.step_stats | {"step": self.step + 1})
@@ -241,6 +243,11 @@ class OnlineModule(PreferenceModule):
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if outputs is not None:
+            # Training: from the batch's encoding to the end of the optimizer step (backward
+            # included); the step: from the sync check before sampling to here.
+            now = time.time()
+            self.history[-1]["train_seconds"] = now - self.train_started
+            self.history[-1]["step_seconds"] = now - self.step_started
             self.step += 1
             if self.last_sync:
                 self.history[-1] |= self.last_sync
@@ -382,8 +389,18 @@ def _iteration_stats(history: list[dict]) -> dict:
     )
     seconds = {
         k: sum(h.get(k) or 0.0 for h in history)
-        for k in ("generation_seconds", "scoring_seconds", "train_seconds", "sync_seconds")
+        for k in (
+            "generation_seconds",
+            "scoring_seconds",
+            "train_seconds",
+            "sync_seconds",
+            "step_seconds",
+        )
     }
+    # Outside the work of the steps: syncs, probe checks, prompt building, redrawn prompts'
+    # bookkeeping, Lightning's loop.
+    work = sum(seconds[k] for k in ("generation_seconds", "scoring_seconds", "train_seconds"))
+    seconds["outside_seconds"] = seconds["step_seconds"] - work
     return (
         {
             "steps": len(history),

@@ -133,3 +133,44 @@ def test_time_breakdown_splits_each_phase_into_work_and_overhead(tmp_path):
         10,
     )
     assert overhead_share([first, train]) == pytest.approx((25 + 10 + 10 + 3 + 2) / 160)
+
+
+def test_time_breakdown_splits_an_online_iteration_by_its_steps(tmp_path):
+    from srlm.report.load import overhead_share, time_breakdown
+    from srlm.rundir import write_json, write_jsonl
+
+    at = "2026-01-01T00:00:00"
+    write_json(
+        tmp_path / "iter_01" / "stages.json",
+        {
+            "train": {
+                "started": at,
+                "seconds": 100.0,
+                "engine_seconds": 20.0,
+                "stats": {
+                    "generation_seconds": 30.0,
+                    "scoring_seconds": 2.0,
+                    "train_seconds": 40.0,
+                    "step_seconds": 75.0,
+                },
+            }
+        },
+    )
+    write_jsonl(
+        tmp_path / "phases.jsonl",
+        [
+            {
+                "phase": "online",
+                "iteration": 1,
+                "started": at,
+                "seconds": 110.0,
+                "stages": [[1, "train"]],
+            }
+        ],
+    )
+    [row] = time_breakdown(tmp_path)
+    # 110 s = generation 30 + 2, training 40, engine 20, sync and the rest 100 - 20 - 32 - 40
+    # = 8, start-up 110 - 100 = 10.
+    assert (row["generation"], row["training"], row["engine_start"]) == (32, 40, 20)
+    assert (row["sync"], row["startup"]) == (8, 10)
+    assert overhead_share([row]) == pytest.approx((20 + 8 + 10) / 110)
