@@ -364,6 +364,8 @@ class OptimizerConfig:
     warmup_steps: int = 0
     weight_decay: float = 0.0
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    # AdamW's epsilon; Lanchantin et al. 2025 raise it to 1e-4 for online DPO's stability.
+    adam_epsilon: float = 1e-8
     epochs: int = 1
     batch_size: int = 16
     grad_accum: int = 1
@@ -423,6 +425,7 @@ class OptimizerConfig:
         _check(self.epochs >= 1, "optimizer.epochs", self.epochs, "must be >= 1")
         _check(self.batch_size >= 1, "optimizer.batch_size", self.batch_size, "must be >= 1")
         _check(self.grad_accum >= 1, "optimizer.grad_accum", self.grad_accum, "must be >= 1")
+        _check(self.adam_epsilon > 0, "optimizer.adam_epsilon", self.adam_epsilon, "must be > 0")
         _check(
             len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
             "optimizer.adam_betas",
@@ -985,6 +988,12 @@ class IrpoConfig(MethodConfig):
     # Worked examples written out here, each {question, reasoning}; the reasoning ends with the
     # line "Final answer: N". A generated question equal to one of them is never asked.
     examples: list[dict[str, str]] = field(default_factory=list)
+    # The system turn of every prompt (null: srlm's 'Solve the problem step by step and end
+    # with a line "Final answer: N".'; "": none), and the user turn a question is written into
+    # (it must contain {question}). The answer is read from "Final answer: X", else the last
+    # \boxed{X}, else the last <answer>X</answer> (srlm.core.parsing.extract_final_answer).
+    instruction: str | None = None
+    question_template: str = "{question}"
     # N chain-of-thought samples per training question, and K pairs per question.
     samples_per_question: int = 8
     pairs_per_question: int = 4
@@ -1015,6 +1024,12 @@ class IrpoConfig(MethodConfig):
             self.validation_questions,
             f"method.select_checkpoints={self.select_checkpoints} scores candidates on held-out "
             "training questions: hold some out (e.g. method.validation_questions=100)",
+        )
+        _check(
+            "{question}" in self.question_template,
+            "method.question_template",
+            self.question_template,
+            "must contain {question}, where each question is written",
         )
         kinds = ("add1", "add2", "word2", "mixed", "file")
         _in("method.task", self.task, kinds)

@@ -357,6 +357,7 @@ def split_thought(text: str, separator: str) -> tuple[str, str] | None:
 # --------------------------------------------------------------- final answers
 
 _FINAL_ANSWER_RE = re.compile(r"final\s+answer[\s*]*:", re.IGNORECASE)
+_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 
 
 def extract_final_answer(text: str) -> str | None:
@@ -367,7 +368,8 @@ def extract_final_answer(text: str) -> str | None:
     gives "42". If that line opens a ``\\boxed{}``, the box's content is the
     answer. Without any "Final answer:", the last ``\\boxed{}`` content in the
     text is used (MATH-style outputs). Returns None when neither is found or
-    the answer is empty.
+    the answer is empty. Without either, the last ``<answer>...</answer>`` (DeepSeek-R1-Zero's
+    template) gives it.
     """
     markers = list(_FINAL_ANSWER_RE.finditer(text))
     if markers:
@@ -384,6 +386,9 @@ def extract_final_answer(text: str) -> str | None:
     boxes = _braced_contents(text, "boxed")
     if boxes and boxes[-1][2].strip():
         return boxes[-1][2].strip()
+    tags = _ANSWER_TAG_RE.findall(text)
+    if tags and tags[-1].strip():
+        return tags[-1].strip()
     return None
 
 

@@ -84,7 +84,9 @@ class Irpo(Method):
 
     # ------------------------------------------------------------ prompts
     def prompt(self, tokenizer, question: str) -> str:
-        return build_prompt(tokenizer, question, self.shots)
+        return build_prompt(
+            tokenizer, question, self.shots, self.m.instruction, self.m.question_template
+        )
 
     def temperature(self, t: int) -> float:
         """Sampling temperature of iteration t (1-based); the schedule's last value repeats."""
@@ -316,21 +318,35 @@ class Irpo(Method):
 
 
 # ---------------------------------------------------------------- pure parts (unit-tested)
-def build_messages(question: str, shots: list[dict]) -> list[dict]:
-    """The chat of one prompt: the instruction, the worked examples as earlier turns, the question."""
-    messages = [{"role": "system", "content": INSTRUCTION}]
+def build_messages(
+    question: str,
+    shots: list[dict],
+    instruction: str | None = None,
+    template: str = "{question}",
+) -> list[dict]:
+    """The chat of one prompt: the instruction as the system turn (None: srlm's INSTRUCTION;
+    "": no system turn), the worked examples as earlier turns, the question; every question,
+    the examples' too, written into `template` (method.question_template)."""
+    instruction = INSTRUCTION if instruction is None else instruction
+    messages = [{"role": "system", "content": instruction}] if instruction else []
     for s in shots:
         messages += [
-            {"role": "user", "content": s["question"]},
+            {"role": "user", "content": template.replace("{question}", s["question"])},
             {"role": "assistant", "content": s["reasoning"]},
         ]
-    return messages + [{"role": "user", "content": question}]
+    return messages + [{"role": "user", "content": template.replace("{question}", question)}]
 
 
-def build_prompt(tokenizer, question: str, shots: list[dict]) -> str:
+def build_prompt(
+    tokenizer,
+    question: str,
+    shots: list[dict],
+    instruction: str | None = None,
+    template: str = "{question}",
+) -> str:
     """The prompt text the model continues, in its prompt format (the same for rollout and
     training)."""
-    return format_prompt(tokenizer, build_messages(question, shots))
+    return format_prompt(tokenizer, build_messages(question, shots, instruction, template))
 
 
 def score_sample(response: str, gold: str, use_math_verify: bool = False) -> dict:

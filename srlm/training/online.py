@@ -93,8 +93,8 @@ class OnlineModule(PreferenceModule):
 
     def __init__(self, model, config: Config, method, engine, tok, initial_model, state: dict):
         tc, opt = config.trainer, config.optimizer
-        total = config.method.iterations * tc.steps_per_iteration
-        super().__init__(model, opt, total, tok.pad_token_id)
+        self.total_steps = config.method.iterations * tc.steps_per_iteration
+        super().__init__(model, opt, self.total_steps, tok.pad_token_id)
         self.config, self.method, self.engine, self.tok = config, method, engine, tok
         self.prompts = method.online_prompts()
         self.sampling, self.samples = method.online_sampling()
@@ -253,6 +253,14 @@ class OnlineModule(PreferenceModule):
                 self.history[-1] |= self.last_sync
                 self.last_sync = {}
             self.history[-1]["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
+            h = self.history[-1]
+            reward = h.get("sample_accuracy", h.get("score_mean"))
+            print(
+                f"[srlm] step {self.step}/{self.total_steps}: {h['examples']} "
+                f"{'groups' if self.grouped else 'pairs'}, loss {h['loss']:.4f}, mean reward "
+                f"{'-' if reward is None else f'{reward:.3f}'}, {h['step_seconds']:.1f} s",
+                flush=True,
+            )
 
     def configure_optimizers(self):
         # One optimizer for the whole run: each iteration's fit continues its state.

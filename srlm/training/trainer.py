@@ -194,7 +194,11 @@ class PreferenceModule(L.LightningModule):
         o = self.opt
         params = [p for p in self.model.parameters() if p.requires_grad]
         optim = torch.optim.AdamW(
-            params, lr=o.lr, betas=tuple(o.adam_betas), weight_decay=o.weight_decay
+            params,
+            lr=o.lr,
+            betas=tuple(o.adam_betas),
+            eps=o.adam_epsilon,
+            weight_decay=o.weight_decay,
         )
         floor = o.lr_end / o.lr
 

@@ -54,6 +54,28 @@ def test_zero_shot_prompt_has_no_examples():
     assert [m["role"] for m in messages] == ["system", "user"]
 
 
+def test_instruction_and_question_template():
+    # The paper set-ups' own prompts: Lanchantin et al. 2025 put the instruction in the user
+    # turn around the problem (with braces of its own), and no system turn.
+    template = "Solve.\nProblem: {question}\nEnd with $\\boxed{[answer]}$."
+    shot = {"question": "1 + 1?", "reasoning": "2. $\\boxed{2}$"}
+    messages = build_messages("2 + 3?", [shot], instruction="", template=template)
+    assert messages == [
+        {"role": "user", "content": "Solve.\nProblem: 1 + 1?\nEnd with $\\boxed{[answer]}$."},
+        {"role": "assistant", "content": "2. $\\boxed{2}$"},
+        {"role": "user", "content": "Solve.\nProblem: 2 + 3?\nEnd with $\\boxed{[answer]}$."},
+    ]
+    assert build_messages("q", [], instruction="Think.")[0] == {
+        "role": "system",
+        "content": "Think.",
+    }
+
+
+def test_a_question_template_without_the_question_is_refused():
+    with pytest.raises(ConfigError, match=r"method.question_template='Solve it.': must contain"):
+        validate(compose(["method=irpo", "method.question_template=Solve it."]))
+
+
 def test_real_chat_template_prompt(tmp_path):
     from srlm.models import resolve_model_dir
     from srlm.training.model import load_tokenizer

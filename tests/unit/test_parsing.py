@@ -354,6 +354,10 @@ def test_split_empty_thought_is_allowed():
         ("Final answer:", None),
         ("\\boxed{}", None),
         ("\\boxed{unclosed", None),
+        ("<think>3 + 4 = 7</think> <answer> 7 </answer>", "7"),  # R1-Zero's tags
+        ("<answer>6</answer> no, <answer>\n7\n</answer>", "7"),  # the last one
+        ("<answer>so \\boxed{8}</answer>", "8"),  # a box inside is the box
+        ("<answer> </answer>", None),
     ],
 )
 def test_extract_final_answer(text, expected):
