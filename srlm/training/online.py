@@ -362,7 +362,7 @@ def run_online(
             model.train()
             save_checkpoint(model, tok, run_dir.checkpoint(t), module.history, stats, probe)
             _save_state(run_dir.iter_dir(t) / STATE_FILE, module.state())
-            run_dir.mark_finished(t, "train", stats, started)
+            run_dir.mark_finished(t, "train", stats, started, **engine.timing())
             if evaluates:
                 module.sync(force=True)  # the engine serves M_t for its evaluation
                 _evaluate(config, run_dir, method, engine, t, evaluation)
@@ -375,7 +375,7 @@ def _evaluate(config, run_dir, method, engine, t: int, evaluation) -> None:
     started = time.time()
     stats = method.evaluate(t, engine) if method.evaluates else {}
     stats |= evaluation(config, run_dir).evaluate(t, engine)
-    run_dir.mark_finished(t, "evaluate", stats, started)
+    run_dir.mark_finished(t, "evaluate", stats, started, **engine.timing())
 
 
 def _save_state(path: Path, state: dict) -> None:
