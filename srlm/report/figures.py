@@ -376,6 +376,16 @@ def fig_training(steps: list[tuple[int, dict]], warm: set[int]) -> Figure | None
         ("DPO implicit reward margin (chosen - rejected)", ["rewards/margin"], True),
         ("DPO implicit rewards", ["rewards/chosen", "rewards/rejected"], True),
         ("pair accuracy (batch)", ["rewards/accuracy"], True),
+        # The online regimes' steps (srlm.training.online): shown when the rows have them.
+        ("mean reward of the step's samples", ["sample_accuracy", "score_mean"], False),
+        ("GRPO: KL to the reference, clipped share", ["grpo/kl", "grpo/clip_fraction"], False),
+        ("response length (tokens)", ["response_tokens"], False),
+        ("judge health", ["reward_parse_failure_rate", "reward_tie_rate"], False),
+        (
+            "seconds per step",
+            ["generation_seconds", "train_seconds", "sync_seconds", "step_seconds"],
+            False,
+        ),
     ]
     shown = []
     for title, keys, preference_only in panels:
@@ -416,7 +426,8 @@ def fig_training(steps: list[tuple[int, dict]], warm: set[int]) -> Figure | None
         "training",
         "Training: loss and chosen-vs-rejected margins",
         "Per optimiser step, iterations one after another (dotted lines); margins and "
-        "rewards are the DPO implicit rewards beta * log(pi/pi_ref) of the batch.",
+        "rewards are the DPO implicit rewards beta * log(pi/pi_ref) of the batch. Online "
+        "runs add each step's reward, KL, response length, judge health and time.",
         _png(fig),
     )
 
