@@ -167,6 +167,24 @@ class Method:
 _METHODS: dict[str, type[Method]] = {}
 
 
+def sample_rows(prompts: list[dict], outs, fields, text: str = "response") -> list[list[dict]]:
+    """One row per sample of an online step, grouped by prompt: `fields(prompt row)`, then the
+    sample's index, its text (under the key `text`), token count and finish reason."""
+    return [
+        [
+            fields(p)
+            | {
+                "sample": j,
+                text: c.text.strip(),
+                "tokens": c.num_tokens,
+                "finish_reason": c.finish_reason,
+            }
+            for j, c in enumerate(cs)
+        ]
+        for p, cs in zip(prompts, outs, strict=True)
+    ]
+
+
 def register_method(name: str, schema: type[MethodConfig]):
     """Class decorator: make a Method the implementation of ``method=<name>``, configured by
     ``schema`` (its ``conf/method/<name>.yaml`` starts from ``/schema/method/<name>@_here_``)."""

@@ -48,7 +48,7 @@ from srlm.core.stats import mean
 from srlm.data import DataError, load_rows
 from srlm.data.arithmetic import FEW_SHOT, train_test_split
 from srlm.eval.metrics import majority_vote as majority_answer
-from srlm.methods.base import EngineFn, Method, Needs, register_method
+from srlm.methods.base import EngineFn, Method, Needs, register_method, sample_rows
 from srlm.rewards.base import Item, get_reward
 from srlm.rewards.verifiable import check_answer
 from srlm.rollout.base import format_prompt
@@ -238,21 +238,11 @@ class Irpo(Method):
         """One online step's training data from fresh samples of `questions`: their groups
         (grpo) or pairs by IRPO's rule (the DPO family), and the step's reward statistics."""
         tokenizer = self.prompt_tokenizer(tokenizer)
-        samples = [
-            [
-                {
-                    "question_id": q["id"],
-                    "sample": j,
-                    "question": q["question"],
-                    "gold": q["answer"],
-                    "response": c.text.strip(),
-                    "tokens": c.num_tokens,
-                    "finish_reason": c.finish_reason,
-                }
-                for j, c in enumerate(cs)
-            ]
-            for q, cs in zip(questions, outs, strict=True)
-        ]
+        samples = sample_rows(
+            questions,
+            outs,
+            lambda q: {"question_id": q["id"], "question": q["question"], "gold": q["answer"]},
+        )
         rows, health = self._score(samples, engine)
         by_question = list(_group(rows).values())
         if grouped:

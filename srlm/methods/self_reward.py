@@ -32,7 +32,7 @@ from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import ConfigError, SetupError
 from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples, load_seed_ift
-from srlm.methods.base import EngineFn, Method, Needs, register_method
+from srlm.methods.base import EngineFn, Method, Needs, register_method, sample_rows
 from srlm.rewards.base import Item, OwnEngine, get_reward
 from srlm.rollout.base import RolloutEngine, chat_prompt
 from srlm.training.data import Example, Group
@@ -297,20 +297,9 @@ class SelfReward(Method):
         self, t: int, questions: list[dict], outs, engine: EngineFn, tokenizer, grouped: bool
     ) -> tuple[list, dict]:
         tokenizer = self.prompt_tokenizer(tokenizer)
-        samples = [
-            [
-                {
-                    "prompt_id": q["id"],
-                    "sample": j,
-                    "instruction": q["instruction"],
-                    "response": c.text.strip(),
-                    "tokens": c.num_tokens,
-                    "finish_reason": c.finish_reason,
-                }
-                for j, c in enumerate(cs)
-            ]
-            for q, cs in zip(questions, outs, strict=True)
-        ]
+        samples = sample_rows(
+            questions, outs, lambda q: {"prompt_id": q["id"], "instruction": q["instruction"]}
+        )
         rows, health = self._judge(samples, engine)
         by_prompt = _by_prompt(rows)
         scores = [r["score"] for r in rows if r["score"] is not None]

@@ -51,7 +51,7 @@ from srlm.core.selection import length_controlled_scores
 from srlm.core.stats import mean
 from srlm.data import fresh_instructions, load_rows
 from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples, load_seed_ift
-from srlm.methods.base import EngineFn, Method, Needs, register_method
+from srlm.methods.base import EngineFn, Method, Needs, register_method, sample_rows
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt, format_prompt
 from srlm.training.data import Example
@@ -315,18 +315,8 @@ class Tpo(Method):
         self, t: int, questions: list[dict], outs, engine: EngineFn, tokenizer, grouped: bool
     ) -> tuple[list, dict]:
         tokenizer = self.prompt_tokenizer(tokenizer)
-        samples = [
-            {
-                "prompt_id": q["id"],
-                "sample": j,
-                "instruction": q["instruction"],
-                "output": c.text.strip(),
-                "tokens": c.num_tokens,
-                "finish_reason": c.finish_reason,
-            }
-            for q, cs in zip(questions, outs, strict=True)
-            for j, c in enumerate(cs)
-        ]
+        fields = lambda q: {"prompt_id": q["id"], "instruction": q["instruction"]}  # noqa: E731
+        samples = [r for g in sample_rows(questions, outs, fields, text="output") for r in g]
         rows, health = self._judge(self._split(samples, engine()), engine)
         pairs, dropped = self._pairs(rows, self.rho(1))
         scores = [r["score"] for r in rows if r["score"] is not None]
