@@ -150,7 +150,10 @@ def grpo_loss(
     (when a reference is given), ``grpo/ratio_mean``, ``grpo/clip_fraction`` (tokens whose clip
     is active, i.e. whose gradient it cuts: ratio above 1 + epsilon_high with A > 0, or below
     1 - epsilon_low with A < 0), ``grpo/clip_low``, ``grpo/clip_high``, ``grpo/advantage_mean``
-    (over samples), and ``loss/policy``, ``loss/kl`` (the two terms, aggregated like the loss).
+    (over samples), ``grpo/sampled_nll`` (the sampler's mean -log-prob of its own tokens: for
+    samples drawn at temperature 1 an estimate of its per-token entropy, whose collapse the
+    online papers watch), and ``loss/policy``, ``loss/kl`` (the two terms, aggregated like the
+    loss).
     """
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation={aggregation!r}: one of {', '.join(AGGREGATIONS)}")
@@ -193,6 +196,7 @@ def grpo_loss(
         "grpo/clip_low": _token_mean(clip_low, mask),
         "grpo/clip_high": _token_mean(clip_high, mask),
         "grpo/advantage_mean": advantages.detach().mean(),
+        "grpo/sampled_nll": _token_mean(-old, mask),
     }
     if kl is not None:
         metrics["grpo/kl"] = _token_mean(kl, mask)

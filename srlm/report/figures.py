@@ -379,6 +379,7 @@ def fig_training(steps: list[tuple[int, dict]], warm: set[int]) -> Figure | None
         # The online regimes' steps (srlm.training.online): shown when the rows have them.
         ("mean reward of the step's samples", ["sample_accuracy", "score_mean"], False),
         ("GRPO: KL to the reference, clipped share", ["grpo/kl", "grpo/clip_fraction"], False),
+        ("sampler's -log-prob per token (entropy estimate)", ["grpo/sampled_nll"], False),
         ("response length (tokens)", ["response_tokens"], False),
         ("judge health", ["reward_parse_failure_rate", "reward_tie_rate"], False),
         (

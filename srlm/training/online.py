@@ -423,6 +423,7 @@ def _iteration_stats(history: list[dict]) -> dict:
             "response_tokens": mean("response_tokens"),
             "kl": mean("grpo/kl"),
             "clip_fraction": mean("grpo/clip_fraction"),
+            "sampled_nll": mean("grpo/sampled_nll"),
             "sync_probe_diff_max": max(
                 (h.get("sync_probe_diff") or 0.0 for h in history), default=None
             ),

@@ -97,6 +97,7 @@ def test_clipped_surrogate(ratio, advantage, loss, clipped, grad):
     assert g == pytest.approx(grad)
     assert m["grpo/clip_fraction"].item() == clipped
     assert m["grpo/ratio_mean"].item() == pytest.approx(ratio)
+    assert m["grpo/sampled_nll"].item() == pytest.approx(1.0)  # the old log-prob is -1
 
 
 def test_clip_higher_lets_a_positive_advantage_rise_further():
