@@ -392,7 +392,8 @@ def fig_training(steps: list[tuple[int, dict]], warm: set[int]) -> Figure | None
     for title, keys, preference_only in panels:
         # The warm start is supervised: its "rewards" have no rejected side and mean nothing.
         rows = [(i, t, r) for i, (t, r) in enumerate(steps) if not (preference_only and t in warm)]
-        if any(is_number(r.get(k)) for _, _, r in rows for k in keys):
+        keys = [k for k in keys if any(is_number(r.get(k)) for _, _, r in rows)]
+        if keys:
             shown.append((title, keys, rows))
     fig = _new_figure(6 * min(2, len(shown)), 3.2 * math.ceil(len(shown) / 2))
     starts = {}
