@@ -179,13 +179,14 @@ class OnlineModule(PreferenceModule):
             return
         if not force and self.synced_step is not None and self.step % s:
             return
+        engine = self.engine()  # started here on first use: engine time, not sync time
         t0 = time.time()
-        figures = self.engine().sync_from(self.model)
+        figures = engine.sync_from(self.model)
         was_training = self.model.training
         self.model.eval()
         probe = token_logprobs(self.model, self.probe_ids)
         self.model.train(was_training)
-        diff = self.engine().check_probe(
+        diff = engine.check_probe(
             probe,
             self.config.rollout.check_weights_tolerance,
             f"the trainer's weights at step {self.step}",
