@@ -64,10 +64,8 @@ def online_steps(run_dir: Path) -> None:
     run = RunDir(run_dir)
     keys = ["step", "generation", "scoring", "train", "sync", "outside"]
     rows = []
-    for t in range(1, 1000):
+    for t in sorted(int(d.name.removeprefix("iter_")) for d in run_dir.glob("iter_*")):
         stats = run.stages(t).get("train", {}).get("stats") or {}
-        if not stats:
-            break
         if "step_seconds" in stats:
             rows.append((t, stats["steps"], [stats.get(f"{k}_seconds") or 0.0 for k in keys]))
     if not rows:

@@ -23,12 +23,12 @@ Verifiable arithmetic tasks for IRPO are generated, not shipped: see ``srlm.data
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from srlm.core.stats import is_number
 from srlm.errors import SrlmError
 
 __all__ = [
@@ -88,11 +88,6 @@ def _preview(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _is_number(value: Any) -> bool:
-    # JSON true/false are bools, which Python counts as ints; NaN and Infinity parse as floats.
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def kind_problem(kind: str, value: Any) -> str | None:
     """Why ``value`` is not a ``kind`` value (the end of a sentence starting with the field's
     name), or None when it is."""
@@ -101,7 +96,7 @@ def kind_problem(kind: str, value: Any) -> str | None:
         return None if value.strip() else f"is empty text: {_preview(value)}"
     if kind == TEXT:
         return f"must be text, got {got}"
-    if kind in (NUMBER, TEXT_OR_NUMBER) and _is_number(value):
+    if kind in (NUMBER, TEXT_OR_NUMBER) and is_number(value):
         return None
     if kind == NUMBER:
         return f"must be a number, got {got}"

@@ -167,6 +167,15 @@ class Method:
 _METHODS: dict[str, type[Method]] = {}
 
 
+def group_by(rows, key: str) -> dict:
+    """Rows grouped by the value of `key`, groups in order of first appearance and rows in
+    their order within each."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r[key], []).append(r)
+    return groups
+
+
 def sample_rows(prompts: list[dict], outs, fields, text: str = "response") -> list[list[dict]]:
     """One row per sample of an online step, grouped by prompt: `fields(prompt row)`, then the
     sample's index, its text (under the key `text`), token count and finish reason."""

@@ -48,7 +48,7 @@ from srlm.core.stats import mean
 from srlm.data import DataError, load_rows
 from srlm.data.arithmetic import FEW_SHOT, train_test_split
 from srlm.eval.metrics import majority_vote as majority_answer
-from srlm.methods.base import EngineFn, Method, Needs, register_method, sample_rows
+from srlm.methods.base import EngineFn, Method, Needs, group_by, register_method, sample_rows
 from srlm.rewards.base import Item, get_reward
 from srlm.rewards.verifiable import check_answer
 from srlm.rollout.base import format_prompt
@@ -510,7 +510,4 @@ def _file_rows(source: str, split: str, field_map: dict) -> list[dict]:
 
 
 def _group(rows: list[dict]) -> dict[str, list[dict]]:
-    by_q: dict[str, list[dict]] = {}
-    for r in rows:
-        by_q.setdefault(r["question_id"], []).append(r)
-    return by_q
+    return group_by(rows, "question_id")

@@ -75,7 +75,7 @@ from srlm.judging import (
     judge_warm_start_examples,
     load_seed_ift,
 )
-from srlm.methods.base import EngineFn, Method, Needs, register_method
+from srlm.methods.base import EngineFn, Method, Needs, group_by, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt
 from srlm.training.data import Example
@@ -239,7 +239,7 @@ class MetaReward(Method):
     def _stage_actor_pairs(self, t: int, engine: EngineFn) -> dict:
         rho, limit = self.rho(t), per_iteration(self.m.max_chosen_chars, t)
         pairs, dropped = [], {"no_pair": 0, "chosen_too_long": 0}
-        for pid, rows in _groups(self.run.read_rows(t, "judgements")).items():
+        for pid, rows in group_by(self.run.read_rows(t, "judgements"), "prompt_id").items():
             pick = meta_reward_band_pair(
                 [r["score"] for r in rows], [r["chars"] for r in rows], rho
             )
@@ -290,7 +290,7 @@ class MetaReward(Method):
             }
         todo: list[dict] = []  # one row per meta-judge call
         no_varied = 0
-        for pid, rows in _groups(self.run.read_rows(t, "judgements")).items():
+        for pid, rows in group_by(self.run.read_rows(t, "judgements"), "prompt_id").items():
             pick = most_varied([r["scores"] for r in rows])
             if pick is None:
                 no_varied += 1
@@ -603,10 +603,3 @@ def order_consistency(meta_rows: Sequence[dict]) -> float | None:
         )
     decided = [w for w in by_pair.values() if len(w) == 2 and None not in w]
     return sum(w[0] == w[1] for w in decided) / len(decided) if decided else None
-
-
-def _groups(rows: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for r in rows:
-        out.setdefault(r["prompt_id"], []).append(r)
-    return out

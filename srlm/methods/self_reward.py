@@ -32,7 +32,7 @@ from srlm.core.stats import mean
 from srlm.data import load_rows
 from srlm.errors import ConfigError, SetupError
 from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples, load_seed_ift
-from srlm.methods.base import EngineFn, Method, Needs, register_method, sample_rows
+from srlm.methods.base import EngineFn, Method, Needs, group_by, register_method, sample_rows
 from srlm.rewards.base import Item, OwnEngine, get_reward
 from srlm.rollout.base import RolloutEngine, chat_prompt
 from srlm.training.data import Example, Group
@@ -320,11 +320,7 @@ class SelfReward(Method):
 
 
 def _by_prompt(rows: list[dict]) -> list[list[dict]]:
-    """Rows grouped by prompt_id, in order of first appearance."""
-    groups: dict[str, list[dict]] = {}
-    for r in rows:
-        groups.setdefault(r["prompt_id"], []).append(r)
-    return list(groups.values())
+    return list(group_by(rows, "prompt_id").values())
 
 
 def _pair(rows: list[dict]) -> tuple[dict | None, str | None]:

@@ -105,7 +105,7 @@ from srlm.judging import (
     pair_text,
     parse_judge_output,
 )
-from srlm.methods.base import EngineFn, Method, Needs, register_method
+from srlm.methods.base import EngineFn, Method, Needs, group_by, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt, format_prompt
 from srlm.training.data import Example
@@ -659,7 +659,7 @@ class ThinkingJudge(Method):
     def _stage_pairs(self, t: int, engine: EngineFn) -> dict:
         triples = {r["id"]: r for r in self.run.read_rows(t, "triples") if r["ok"]}
         plans = {(p["triple_id"], p["plan_id"]): p for p in self.run.read_rows(t, "plans")}
-        by_triple = _group(self.run.read_rows(t, "executions"), "triple_id")
+        by_triple = group_by(self.run.read_rows(t, "executions"), "triple_id")
         rng = random.Random(self.config.seed * 1000 + t)
         pairs, no_correct, all_correct = [], 0, 0
         for tid, execs in by_triple.items():
@@ -727,7 +727,7 @@ class ThinkingJudge(Method):
         plans = {(p["triple_id"], p["plan_id"]): p for p in self.run.read_rows(1, "plans")}
         rng = random.Random(self.config.seed)
         out = []
-        for tid, execs in _group(self.run.read_rows(1, "executions"), "triple_id").items():
+        for tid, execs in group_by(self.run.read_rows(1, "executions"), "triple_id").items():
             good = [e for e in execs if e["correct"]]
             if not good:
                 continue
@@ -782,10 +782,3 @@ class ThinkingJudge(Method):
         return judge_metrics(rows) | {"eval_tokens": mean(r["tokens"] for r in rows)}
 
     # ------------------------------------------------------------ helpers
-
-
-def _group(rows: list[dict], key: str) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for r in rows:
-        out.setdefault(r[key], []).append(r)
-    return out

@@ -51,7 +51,7 @@ from srlm.core.selection import length_controlled_scores
 from srlm.core.stats import mean
 from srlm.data import fresh_instructions, load_rows
 from srlm.judging import SEED_JUDGEMENT_FIELDS, judge_warm_start_examples, load_seed_ift
-from srlm.methods.base import EngineFn, Method, Needs, register_method, sample_rows
+from srlm.methods.base import EngineFn, Method, Needs, group_by, register_method, sample_rows
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt, format_prompt
 from srlm.training.data import Example
@@ -217,11 +217,14 @@ class Tpo(Method):
         # The reward source gets (instruction, response) only; the thought never reaches it.
         # One group per instruction, so that a pairwise judge compares the K responses of one
         # instruction with each other.
-        result = self.reward.score(_items_by_prompt(todo), engine)
+        groups = list(group_by(todo, "prompt_id").values())
+        result = self.reward.score(
+            [[Item(r["instruction"], r["response"]) for r in g] for g in groups], engine
+        )
         judged = [x for g in result.scored for x in g]
         verdicts = {
             (r["prompt_id"], r["sample"]): j
-            for r, j in zip(_rows_by_prompt(todo), judged, strict=True)
+            for r, j in zip([r for g in groups for r in g], judged, strict=True)
         }
         out = []
         for r in rows:
@@ -257,21 +260,18 @@ class Tpo(Method):
     def _pairs(self, rows: list[dict], rho: float) -> tuple[list[dict], dict]:
         """Each prompt's pair by TPO's rule (select_pair), and the counts of prompts left
         without one, by reason."""
-        groups: dict[str, list[dict]] = {}
-        for row in rows:
-            groups.setdefault(row["prompt_id"], []).append(row)
         pairs, dropped = [], {"no_scored_output": 0, "too_few_scored": 0, "tied_scores": 0}
-        for pid, rows in groups.items():
+        for pid, group in group_by(rows, "prompt_id").items():
             pick, why = select_pair(
-                [r["score"] for r in rows],
-                [r["response_tokens"] for r in rows],
-                [r["parse_error"] for r in rows],
+                [r["score"] for r in group],
+                [r["response_tokens"] for r in group],
+                [r["parse_error"] for r in group],
                 rho,
             )
             if pick is None:
                 dropped[why] += 1
                 continue
-            c, r = rows[pick[0]], rows[pick[1]]
+            c, r = group[pick[0]], group[pick[1]]
             pairs.append(
                 {
                     "prompt_id": pid,
@@ -475,19 +475,3 @@ def select_pair(
     if adjusted[worst] == adjusted[order[0]]:
         return None, "tied_scores"
     return (chosen, candidates[worst]), "judged"
-
-
-def _rows_by_prompt(rows: list[dict]) -> list[dict]:
-    """The rows regrouped by prompt_id (first-seen order of prompts, row order within)."""
-    groups: dict[str, list[dict]] = {}
-    for r in rows:
-        groups.setdefault(r["prompt_id"], []).append(r)
-    return [r for g in groups.values() for r in g]
-
-
-def _items_by_prompt(rows: list[dict]) -> list[list[Item]]:
-    """What the reward source scores: one group of (instruction, response) per prompt."""
-    groups: dict[str, list[Item]] = {}
-    for r in rows:
-        groups.setdefault(r["prompt_id"], []).append(Item(r["instruction"], r["response"]))
-    return list(groups.values())

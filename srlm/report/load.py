@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from srlm.core.stats import is_number
 from srlm.errors import RunDirError
 from srlm.rundir import (
     RunDir,
@@ -307,10 +308,6 @@ def training_steps(run: Run) -> tuple[list[tuple[int, dict]], set[int]]:
         steps += [(it.t, r) for r in it.rows("checkpoint/metrics.jsonl")]
     warm = {it.t for it in run.iterations if "warm_start" in it.stages}
     return steps, warm
-
-
-def is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 # ---------------------------------------------------------------- example pairs

@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from srlm.config import Config
 from srlm.core.losses import loss_spec
+from srlm.core.stats import is_number
 from srlm.errors import SrlmError
 from srlm.rollout.base import PROBE_TEXT
 from srlm.rollout.hf_engine import token_logprobs
@@ -394,7 +395,7 @@ def _iteration_stats(history: list[dict]) -> dict:
 
     # The reward source's health (parse failures, ties, order flips...) averaged over steps.
     health = sorted(
-        {k for h in history for k, v in h.items() if k.startswith("reward_") and _number(v)}
+        {k for h in history for k, v in h.items() if k.startswith("reward_") and is_number(v)}
     )
     seconds = {
         k: sum(h.get(k) or 0.0 for h in history)
@@ -432,7 +433,3 @@ def _iteration_stats(history: list[dict]) -> dict:
         | {k: mean(k) for k in health}
         | seconds
     )
-
-
-def _number(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
