@@ -35,6 +35,7 @@ from srlm.config import (
 )
 from srlm.core.losses import LOSSES, loss_spec
 from srlm.errors import Problems, SrlmError, problems_of
+from srlm.inference.base import decoder_class, decoder_names
 from srlm.methods import get_method, method_names
 from srlm.rewards.base import check_combination, reward_class, reward_names
 
@@ -88,6 +89,8 @@ def register_configs() -> None:
         cs.store(group="schema/method", name=name, node=method_schema(name))
     for name in reward_names():
         cs.store(group="schema/reward", name=name, node=reward_schema(name))
+    for name in decoder_names():
+        cs.store(group="schema/inference", name=name, node=decoder_class(name).schema)
 
 
 def compose(overrides: list[str] | tuple[str, ...] = (), with_hydra: bool = False) -> DictConfig:
@@ -134,7 +137,9 @@ def _null_writer(error: Exception, overrides: list[str]) -> str | None:
 
 
 def _one_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    # Hydra lists its config search path after an unknown option: noise to a user.
+    text = str(error).strip().split("Config search path:")[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     noise = ("full_key", "reference_type", "object_type", "Set the environment variable")
     return " ".join(line for line in lines if not line.startswith(noise))
 
@@ -174,6 +179,14 @@ def validate(cfg: DictConfig) -> Config:
                 f"{kind}={name}: its config file must start from the schema "
                 f"'/schema/{kind}/{name}@_here_'"
             )
+    decoder = getattr(obj.inference, "name", None)
+    if decoder not in decoder_names() or not isinstance(
+        obj.inference, decoder_class(decoder).schema
+    ):
+        problems.append(
+            f"inference={decoder}: its config file must start from the schema "
+            f"'/schema/inference/{decoder}@_here_' (decoders: {', '.join(decoder_names())})"
+        )
     if obj.optimizer.loss not in LOSSES:
         problems.append(
             f"optimizer.loss={obj.optimizer.loss!r}: allowed values are {', '.join(LOSSES)}"
@@ -190,6 +203,8 @@ def validate(cfg: DictConfig) -> Config:
             obj.data,
             obj.logger,
             obj.eval,
+            obj.inference,
+            *([obj.inference.reward] if getattr(obj.inference, "reward", None) else []),
         )
     ]
     for check in checks:
@@ -280,6 +295,7 @@ def check_combinations(c: Config) -> None:
                 "trainer=ddp or method.select_checkpoints=0"
             )
     problems += _online_problems(c, method)
+    problems += _inference_problems(c, method)
     if loss_spec(c.optimizer.loss).inputs == "groups" and not method.trains_groups:
         problems.append(
             f"method={c.method.name} with optimizer={c.optimizer.loss}: it trains on each "
@@ -294,6 +310,46 @@ def check_combinations(c: Config) -> None:
         problems += problems_of(e)
     if problems:
         raise Problems(problems)
+
+
+def _inference_problems(c: Config, method) -> list[str]:
+    """A decoder that cannot answer where this run would use it (srlm/inference)."""
+    name, problems = c.inference.name, []
+    win_rates = c.eval.enabled and (
+        method.eval_win_rates if c.eval.win_rates is None else c.eval.win_rates
+    )
+    if name != "direct" and win_rates and not method.eval_decoders:
+        problems.append(
+            f"inference={name} with method={c.method.name}: {method.eval_decoders_why}; "
+            "set eval.win_rates=false to use the decoder on eval.questions only"
+        )
+    if decoder_class(name).uses_reward:
+        reward = c.inference.reward or c.reward
+        key = "inference.reward" if c.inference.reward else "reward"
+        kind = reward_class(reward.name).kind
+        if kind not in ("pointwise", "pairwise", "verifiable"):
+            problems.append(
+                f"inference={name} with {key}={reward.name}: best-of-N ranks answers by a "
+                f"score, and {reward.name} gives {kind} scores (of judgements against a label); "
+                "choose one with reward@inference.reward=NAME (self_judge, reward_model, "
+                "pairwise_judge, verifiable)"
+            )
+        if kind == "verifiable" and win_rates:
+            problems.append(
+                f"inference={name} with {key}={reward.name}: the win-rate prompts "
+                f"(eval.prompts) have no gold answer to check; choose a judge with "
+                "reward@inference.reward=self_judge (or another), or set eval.win_rates=false"
+            )
+    questions = c.eval.questions is not None or method.has_eval_questions
+    used = win_rates or (questions and c.eval.decoders is not False) or method.distils
+    if c.eval.enabled and not questions and (c.eval.decoders or (name != "direct" and not used)):
+        problems.append(
+            f"inference={name} with eval.questions=null: method={c.method.name} has no held-out "
+            "questions of its own to compare the decoder with direct on; set "
+            "eval.questions=task:NAME (add2, add2_irrelevant, add2_opinion, multiples) or a "
+            "file of question/answer rows"
+        )
+    return problems
 
 
 def _validating_methods() -> list[str]:

@@ -546,7 +546,7 @@ class DataConfig:
 # checkpoint when there is one): fixed for the whole run, so win rates of different iterations
 # are judged by the same judge.
 INITIAL = "initial"
-EVAL_JUDGES = ("pairwise_judge", "thinking_judge")
+EVAL_JUDGES = ("pairwise_judge", "thinking_judge", "bsm_judge")
 
 
 @dataclass
@@ -573,9 +573,20 @@ class EvalConfig:
     pairs: str = "eval_pairs"
     pair_fields: dict[str, str] = field(default_factory=dict)
     max_pairs: int | None = 24
+    # Questions with gold answers on which the run's decoder (inference=...) is compared with
+    # `direct`: accuracy, tokens per answer, wall time (srlm/inference). task:NAME is a task
+    # srlm builds (srlm.data.system2_tasks: add2, add2_irrelevant, add2_opinion, multiples);
+    # or a .jsonl / builtin / hf: source of {"question", "answer"} rows. null: the method's own
+    # held-out questions, if it has any (IRPO's and system2_distill's test sets).
+    questions: str | None = None
+    question_fields: dict[str, str] = field(default_factory=dict)
+    max_questions: int | None = 40
+    # Whether to run that comparison. null: when inference is not `direct`, or the method
+    # distils a decoder (system2_distill).
+    decoders: bool | None = None
 
     def check(self) -> None:
-        for key in ("max_prompts", "max_pairs"):
+        for key in ("max_prompts", "max_pairs", "max_questions"):
             value = getattr(self, key)
             _check(value is None or value >= 1, f"eval.{key}", value, "must be >= 1 (or null: all)")
         self.sampling.check("eval.sampling")
@@ -587,6 +598,109 @@ class EvalConfig:
             f"win rates need a judge that compares two answers: one of {', '.join(EVAL_JUDGES)}",
         )
         self.judge.check()
+
+
+# ---------------------------------------------------------------- inference (decoders)
+# The System-2 decoders of the `inference/` group (srlm/inference): how srlm answers a
+# held-out question or prompt, and the teacher of method=system2_distill.
+COVE_VARIANTS = ("joint", "two_step", "factored")
+
+
+@dataclass
+class DecoderConfig:
+    name: str = MISSING
+    # The sampling of the step that writes the answer. Greedy by default: a decoder's answer
+    # must not move with the sampling seed.
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.0, 1.0, 192))
+    # The token budget of each intermediate step (a plan, a rewrite, a verification answer).
+    step_max_tokens: int = 96
+
+    def check(self) -> None:
+        self.sampling.check("inference.sampling")
+        _check(
+            self.step_max_tokens >= 1,
+            "inference.step_max_tokens",
+            self.step_max_tokens,
+            "must be >= 1",
+        )
+
+
+@dataclass
+class DirectDecoderConfig(DecoderConfig):
+    """One answer from the model as it is: System 1."""
+
+    name: str = "direct"
+
+
+@dataclass
+class SampledDecoderConfig(DecoderConfig):
+    """N sampled answers and a rule that picks one (a vote or a reward)."""
+
+    n: int = 5
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.95, 192))
+
+    def check(self) -> None:
+        super().check()
+        _check(
+            self.n >= 2,
+            "inference.n",
+            self.n,
+            f"inference={self.name} chooses among N sampled answers, so N must be >= 2",
+        )
+        _check(
+            self.sampling.temperature > 0,
+            "inference.sampling.temperature",
+            self.sampling.temperature,
+            f"inference={self.name} needs distinct samples: a temperature > 0",
+        )
+
+
+@dataclass
+class SelfConsistencyDecoderConfig(SampledDecoderConfig):
+    name: str = "self_consistency"
+
+
+@dataclass
+class BestOfNDecoderConfig(SampledDecoderConfig):
+    name: str = "best_of_n"
+    # The reward source that picks the best answer: null = the run's own (reward=...); or
+    # any reward option, chosen with reward@inference.reward=NAME (self_judge: the policy).
+    reward: Any = None
+
+
+@dataclass
+class CoveDecoderConfig(DecoderConfig):
+    name: str = "cove"
+    # How the verification questions are answered (Dhuliawala et al. 2023): joint = in the
+    # planning text itself; two_step = all in one prompt without the draft; factored = each
+    # in its own prompt without the draft, so no answer can copy the draft's mistake.
+    variant: str = "factored"
+    # The most verification questions kept from the plan.
+    questions: int = 3
+
+    def check(self) -> None:
+        super().check()
+        _in("inference.variant", self.variant, COVE_VARIANTS)
+        _check(self.questions >= 1, "inference.questions", self.questions, "must be >= 1")
+
+
+@dataclass
+class S2aDecoderConfig(DecoderConfig):
+    name: str = "s2a"
+    # Answer from the rewritten context alone (the paper's main variant), or show the
+    # original text too (its "keep original" variant).
+    keep_original: bool = False
+
+
+@dataclass
+class BsmDecoderConfig(DecoderConfig):
+    name: str = "bsm"
+    # The most sub-tasks the branch step may write.
+    branches: int = 3
+
+    def check(self) -> None:
+        super().check()
+        _check(self.branches >= 2, "inference.branches", self.branches, "must be >= 2")
 
 
 # ---------------------------------------------------------------- logger
@@ -1240,6 +1354,8 @@ class Config:
     data: DataConfig = MISSING
     logger: LoggerConfig = MISSING
     eval: EvalConfig = MISSING
+    # How held-out questions and prompts are answered (conf/inference/, srlm/inference).
+    inference: Any = MISSING
     # None: Hydra's output directory for this command (see conf/config.yaml).
     run_dir: str | None = None
     seed: int = 0

@@ -24,10 +24,11 @@ own evaluation, never regenerated.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import replace
 
-from srlm.config import INITIAL, Config
+from srlm.config import INITIAL, Config, DirectDecoderConfig, SamplingConfig
 from srlm.core.stats import mean
 from srlm.eval.data import EvalPrompt, LabelledPair, load_eval_set
 from srlm.eval.metrics import (
@@ -38,6 +39,8 @@ from srlm.eval.metrics import (
     score_credit,
     win_rates,
 )
+from srlm.inference.base import Query, get_decoder
+from srlm.inference.questions import load_questions
 from srlm.rewards.base import Item, get_reward, reward_class
 from srlm.rundir import RunDir
 
@@ -74,11 +77,21 @@ class Evaluation:
             if self.judge_accuracy
             else []
         )
+        # The run's decoder against direct on held-out questions (srlm/inference).
+        decoder = config.inference.name
+        self.questions = None
+        if e.enabled and e.decoders is not False:
+            found = load_questions(e, method)
+            if found is not None and (e.decoders or decoder != "direct" or method.distils):
+                self.questions = found
+        self.decoders = [] if self.questions is None else list(dict.fromkeys(["direct", decoder]))
 
     def complete(self, t: int) -> bool:
         """Whether iteration t's evaluate stage wrote every part this config asks for."""
-        return (not self.win_rates or self.run.stage_file(t, ANSWERS).exists()) and (
-            not self.judge_accuracy or self.run.stage_file(t, JUDGE).exists()
+        return (
+            (not self.win_rates or self.run.stage_file(t, ANSWERS).exists())
+            and (not self.judge_accuracy or self.run.stage_file(t, JUDGE).exists())
+            and all(self.run.stage_file(t, decoded_file(d)).exists() for d in self.decoders)
         )
 
     # ------------------------------------------------------------ phase "evaluate" (M_t)
@@ -88,6 +101,58 @@ class Evaluation:
             stats |= self._answers(t, engine)
         if self.judge_accuracy:
             stats |= self._judge_accuracy(t, engine)
+        if self.decoders:
+            stats |= self._decoded(t, engine)
+        return stats
+
+    def _decoder(self, name: str):
+        """The run's decoder, or `direct` answering with the same token budget."""
+        inference = self.config.inference
+        if name != inference.name:
+            budget = inference.sampling.max_tokens
+            inference = DirectDecoderConfig(sampling=SamplingConfig(0.0, 1.0, budget))
+        return get_decoder(self.config, inference)
+
+    def _decoded(self, t: int, engine) -> dict:
+        """Each decoder's answers to the held-out questions: accuracy (and the mean score,
+        which differs for list answers: precision), tokens spent per answer, wall time."""
+        qs = self.questions
+        queries = [Query(qs.ask(r), r["answer"]) for r in qs.rows]
+        engine()  # started outside the timing: an engine start is not the decoder's cost
+        stats: dict = {"decode_questions": len(queries)}
+        for name in self.decoders:
+            decoder = self._decoder(name)
+            started = time.time()
+            try:
+                out = decoder.decode(queries, engine)
+            finally:
+                decoder.close()
+            seconds = time.time() - started
+            rows = []
+            for r, q, d in zip(qs.rows, queries, out, strict=True):
+                scored = qs.score(d.response, q.gold)
+                rows.append(
+                    {
+                        "question_id": r["id"],
+                        "question": r["question"],
+                        "gold": q.gold,
+                        "response": d.response,
+                        **scored,
+                        "tokens": d.tokens,
+                        "answer_tokens": d.answer_tokens,
+                        "calls": d.calls,
+                        "finish_reason": d.finish_reason,
+                        "failures": d.failures,
+                        "trace": d.trace,
+                    }
+                )
+            self.run.write_rows(t, decoded_file(name), rows)
+            stats |= {f"decode_{name}_{k}": v for k, v in decoded_stats(rows, seconds).items()}
+        if len(self.decoders) > 1:
+            other = self.decoders[1]
+            for k in ("accuracy", "score"):
+                a, b = stats[f"decode_{other}_{k}"], stats[f"decode_direct_{k}"]
+                stats[f"decode_{other}_{k}_gain"] = None if a is None or b is None else a - b
         return stats
 
     def _answers(self, t: int, engine) -> dict:
@@ -99,9 +164,7 @@ class Evaluation:
             live = [i for i, p in enumerate(self.prompts) if len(p.turns) > k]
             for i in live:
                 convs[i].append({"role": "user", "content": self.prompts[i].turns[k]})
-            answers = self.method.eval_answers(
-                [convs[i] for i in live], engine, self.config.eval.sampling
-            )
+            answers = self._answer([convs[i] for i in live], engine)
             for i, a in zip(live, answers, strict=True):
                 rows[i]["answers"].append(a)
                 # The user sees the response only (TPO's thought is hidden), so later turns do too.
@@ -119,6 +182,27 @@ class Evaluation:
         if any("thought_tokens" in a for a in finals):
             out["thought_tokens"] = mean(a.get("thought_tokens") for a in finals)
         return out
+
+    def _answer(self, conversations: list[list[dict]], engine) -> list[dict]:
+        """Answers as the method gives them, or written by the run's System-2 decoder."""
+        if self.config.inference.name == "direct":
+            return self.method.eval_answers(conversations, engine, self.config.eval.sampling)
+        decoder = get_decoder(self.config)
+        try:
+            out = decoder.decode([Query(c) for c in conversations], engine)
+        finally:
+            decoder.close()
+        return [
+            {
+                "response": d.response,
+                "response_tokens": d.answer_tokens,
+                "decode_tokens": d.tokens,
+                "finish_reason": d.finish_reason,
+                "decode_failures": d.failures,
+                "decode_trace": d.trace,
+            }
+            for d in out
+        ]
 
     def _judge_accuracy(self, t: int, engine) -> dict:
         """The run's judge, when it is the policy M_t, on labelled pairs."""
@@ -225,6 +309,24 @@ class Evaluation:
                 f"run python -m srlm.evaluate {self.run.root} to make them"
             )
         return {r["prompt_id"]: r for r in self.run.read_rows(t, ANSWERS)}
+
+
+def decoded_file(decoder: str) -> str:
+    return f"eval_decode_{decoder}"
+
+
+def decoded_stats(rows: list[dict], seconds: float) -> dict:
+    """One decoder's figures over its answered questions."""
+    n = max(len(rows), 1)
+    return {
+        "accuracy": mean(float(r["correct"]) for r in rows),
+        "score": mean(r["score"] for r in rows),
+        "answered_rate": sum(r["pred"] is not None for r in rows) / n,
+        "tokens": mean(r["tokens"] for r in rows),
+        "calls": mean(r["calls"] for r in rows),
+        "failure_rate": sum(bool(r["failures"]) for r in rows) / n,
+        "seconds": seconds,
+    }
 
 
 def judged_instruction(turns: list[str]) -> str:

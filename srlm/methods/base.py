@@ -143,6 +143,19 @@ class Method:
     # the policy's judging on labelled pairs when the policy is the run's judge.
     eval_win_rates: bool = True
     eval_judge_accuracy: bool = True
+    # Whether a System-2 decoder (inference=..., srlm/inference) may write the answers whose
+    # win rates are measured, and why not when it may not.
+    eval_decoders: bool = True
+    eval_decoders_why: str = ""
+    # Methods with held-out questions and gold answers (set `has_eval_questions`, implement
+    # eval_questions()) compare the run's decoder with direct on them unless eval.questions
+    # names others; a method that distils a decoder into the model (`distils`) always does.
+    has_eval_questions: bool = False
+    distils: bool = False
+
+    def eval_questions(self):
+        """The method's held-out questions (srlm.inference.questions.QuestionSet), or None."""
+        return None
 
     def eval_answers(
         self, conversations: list[list[dict]], engine: EngineFn, sampling

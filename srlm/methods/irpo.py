@@ -75,6 +75,7 @@ class Irpo(Method):
     # Measured by accuracy against gold answers (evaluate), not by a judge.
     eval_win_rates = False
     eval_judge_accuracy = False
+    has_eval_questions = True
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
@@ -303,6 +304,23 @@ class Irpo(Method):
             stats["maj_accuracy"] = mean(r["maj_reward"] for r in rows)
         self.run.write_rows(t, "eval", rows)
         return stats
+
+    def eval_questions(self):
+        """The test questions, asked as the method asks them (for comparing decoders)."""
+        from srlm.inference.questions import QuestionSet
+
+        def score(response: str | None, gold: str) -> dict:
+            pred, ok = check_answer(response or "", gold, self.reward.use_math_verify)
+            return {"pred": pred, "score": float(ok), "correct": bool(ok)}
+
+        return QuestionSet(
+            f"method.task={self.m.task}",
+            self.test_rows,
+            lambda r: build_messages(
+                r["question"], self.shots, self.m.instruction, self.m.question_template
+            ),
+            score,
+        )
 
     # ------------------------------------------------------------ helpers
 

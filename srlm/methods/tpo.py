@@ -341,6 +341,12 @@ class Tpo(Method):
         ]
 
     # ------------------------------------------------------------ evaluation
+    eval_decoders = False
+    eval_decoders_why = (
+        "TPO's model answers after a thought that the user never sees, and a decoder's steps "
+        "would neither prompt for the thought nor hide it"
+    )
+
     def eval_answers(
         self, conversations: list[list[dict]], engine: EngineFn, sampling
     ) -> list[dict]:

@@ -1,0 +1,102 @@
+"""Held-out questions with gold answers, on which decoders are compared (eval.questions).
+
+A :class:`QuestionSet` is what the comparison needs: the rows, the conversation that asks
+each one (the task's instruction and worked examples, then the question) and the rule that
+scores an answer. It comes from
+
+- ``task:NAME``: a task srlm builds (srlm.data.system2_tasks: ``add2``, ``add2_irrelevant``,
+  ``add2_opinion``, ``multiples``), its test split of ``eval.max_questions`` rows (data seed
+  0, so every run and seed is measured on the same questions);
+- a file of ``{"question", "answer"}`` rows (a path, a shipped name, ``hf:...``: read like
+  every evaluation set, srlm.eval.data), asked with IRPO's instruction and scored by its rule
+  (a GSM8K answer's ``#### N`` is the gold number);
+- the method's own held-out questions when eval.questions is null (``Method.eval_questions``:
+  IRPO's test questions with its prompts; system2_distill's task).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from srlm.data import system2_tasks as tasks
+
+TASK_PREFIX = "task:"
+# Every run measures a task on the same held-out questions, whatever its seed.
+TASK_SEED = 0
+
+
+@dataclass
+class QuestionSet:
+    name: str
+    rows: list[dict]  # each with "id", "question", "answer"
+    ask: Callable[[dict], list[dict]]  # the conversation that asks a row's question
+    score: Callable[[str | None, str], dict]  # (response, gold) -> {"pred", "score", "correct"}
+
+
+def task_messages(task: str, question: str) -> list[dict]:
+    """A task's question as asked: its instruction, its worked examples, the question."""
+    messages = [{"role": "system", "content": tasks.INSTRUCTION[task]}]
+    for s in tasks.FEW_SHOT[task]:
+        messages += [
+            {"role": "user", "content": s["question"]},
+            {"role": "assistant", "content": s["reasoning"]},
+        ]
+    return messages + [{"role": "user", "content": question}]
+
+
+def task_score(task: str) -> Callable[[str | None, str], dict]:
+    def score(response: str | None, gold: str) -> dict:
+        if response is None:
+            return {"pred": None, "score": 0.0, "correct": False}
+        return tasks.score_answer(task, response, gold)
+
+    return score
+
+
+def task_questions(task: str, n: int, seed: int = TASK_SEED, n_train: int = 0) -> QuestionSet:
+    _, test = tasks.task_split(task, n_train, n, seed)
+    return QuestionSet(
+        f"{TASK_PREFIX}{task}", test, lambda r: task_messages(task, r["question"]), task_score(task)
+    )
+
+
+def file_questions(source: str, fields: dict, limit: int | None) -> QuestionSet:
+    from srlm.eval.data import load_eval_set
+    from srlm.methods.irpo import INSTRUCTION, parse_gold
+    from srlm.rewards.verifiable import check_answer
+
+    rows = [
+        {"id": q.id, "question": q.question, "answer": parse_gold(q.answer)[0]}
+        for q in load_eval_set(source, "qa", fields or None, limit)
+    ]
+
+    def ask(r: dict) -> list[dict]:
+        return [
+            {"role": "system", "content": INSTRUCTION},
+            {"role": "user", "content": r["question"]},
+        ]
+
+    def score(response: str | None, gold: str) -> dict:
+        pred, ok = check_answer(response or "", gold)
+        return {"pred": pred, "score": float(ok), "correct": bool(ok)}
+
+    return QuestionSet(source, rows, ask, score)
+
+
+def load_questions(eval_config, method) -> QuestionSet | None:
+    """The questions the decoders are compared on: eval.questions, else the method's own."""
+    source = eval_config.questions
+    if source is None:
+        return method.eval_questions()
+    if source.startswith(TASK_PREFIX):
+        name = source[len(TASK_PREFIX) :]
+        if not tasks.is_task(name):
+            from srlm.data import DataError
+
+            raise DataError(
+                f"eval.questions={source}: no such task; tasks srlm builds: "
+                f"{', '.join(tasks.TASKS)}"
+            )
+        return task_questions(name, eval_config.max_questions or 40)
+    return file_questions(source, eval_config.question_fields, eval_config.max_questions)
