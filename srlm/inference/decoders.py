@@ -22,7 +22,6 @@ from srlm.inference.base import (
     Decoded,
     Decoder,
     EngineFn,
-    Query,
     generate_chats,
     register_decoder,
     user,
@@ -194,7 +193,7 @@ class Cove(Decoder):
             eng,
             [
                 user(plan_prompt(q.question, d.text.strip(), c.questions))
-                for q, d in zip(queries, drafts)
+                for q, d in zip(queries, drafts, strict=True)
             ],
             step,
             desc="CoVe: plan",
@@ -228,7 +227,8 @@ class Cove(Decoder):
                 spent[i] += o.num_tokens
                 calls[i] += 1
                 answers = P.parse_numbered(o.text, len(checks[i]))
-                checks[i] = [(q, a) for (q, _), a in zip(checks[i], answers)]
+                # A question left without an answer line is dropped from the checks.
+                checks[i] = [(q, a) for (q, _), a in zip(checks[i], answers, strict=False)]
         revised = [i for i, qa in enumerate(checks) if qa]
         finals = generate_chats(
             eng,

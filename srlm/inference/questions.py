@@ -88,7 +88,9 @@ def load_questions(eval_config, method) -> QuestionSet | None:
     """The questions the decoders are compared on: eval.questions, else the method's own."""
     source = eval_config.questions
     if source is None:
-        return method.eval_questions()
+        # The pre-flight passes the method's class (srlm.preflight.check_data): its questions
+        # are its own data, checked there on their own.
+        return None if isinstance(method, type) else method.eval_questions()
     if source.startswith(TASK_PREFIX):
         name = source[len(TASK_PREFIX) :]
         if not tasks.is_task(name):
