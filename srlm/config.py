@@ -1070,6 +1070,74 @@ class ThinkingJudgeConfig(MethodConfig):
 
 
 @dataclass
+class System2DistillConfig(MethodConfig):
+    """Distilling System 2 into System 1 (Yu et al. 2024): see srlm/methods/system2_distill.py."""
+
+    name: str = "system2_distill"
+    # A task srlm builds (srlm.data.system2_tasks): add2, add2_irrelevant, add2_opinion,
+    # multiples; or `file`: {"question", "answer"} rows of method.train_file (the answers are
+    # read only to report the teacher's accuracy) and method.test_file, asked zero-shot.
+    task: str = "add2_opinion"
+    train_file: str | None = None
+    test_file: str | None = None
+    field_map: dict[str, str] = field(default_factory=dict)
+    # With task=file: the first rows of each file (null: all).
+    train_questions: int | None = 64
+    test_questions: int | None = 40
+    data_seed: int = 0
+    # Runs of the teacher (the run's decoder, inference=...) on each training question, at
+    # this temperature: the self-consistency filter needs answers that could disagree.
+    teacher_samples: int = 4
+    teacher_temperature: float = 0.7
+    # A question is trained on when at least this share of its teacher runs give the
+    # majority answer (the paper's unsupervised consistency filter).
+    min_agreement: float = 0.75
+    # What the model learns to write directly: the teacher's final response (its answer
+    # step's text, without the decoder's intermediate steps), or the bare "Final answer: ...".
+    target: str = "response"
+
+    def check(self) -> None:
+        super().check()
+        from srlm.data.system2_tasks import CONTROL_TASK, TASKS
+
+        _in("method.task", self.task, (CONTROL_TASK, *TASKS, "file"))
+        for key in ("train_questions", "test_questions"):
+            value = getattr(self, key)
+            _check(
+                value is None and self.task == "file" or value is not None and value >= 1,
+                f"method.{key}",
+                value,
+                "must be >= 1 (null, every row of the file, only with method.task=file)",
+            )
+        for key in ("train_file", "test_file"):
+            _check(
+                (getattr(self, key) is not None) == (self.task == "file"),
+                f"method.{key}",
+                getattr(self, key),
+                "is the question file of method.task=file, and only of it",
+            )
+        _check(
+            self.teacher_samples >= 2,
+            "method.teacher_samples",
+            self.teacher_samples,
+            "the consistency filter votes over the teacher's runs, so at least 2",
+        )
+        _check(
+            self.teacher_temperature > 0,
+            "method.teacher_temperature",
+            self.teacher_temperature,
+            "must be > 0: runs at temperature 0 always agree, and the filter would keep all",
+        )
+        _check(
+            0 < self.min_agreement <= 1,
+            "method.min_agreement",
+            self.min_agreement,
+            "must be in (0, 1]",
+        )
+        _in("method.target", self.target, ("response", "answer"))
+
+
+@dataclass
 class IrpoConfig(MethodConfig):
     """Iterative Reasoning Preference Optimization (Pang et al. 2024): see srlm/methods/irpo.py."""
 

@@ -44,11 +44,19 @@ def load_run_config(run_dir: Path, overrides: list[str]) -> Config:
     bad = [o for o in overrides if not _is_eval_override(o)]
     if bad:
         raise ConfigError(
-            f"{' '.join(bad)}: only evaluation settings (eval.*, method.eval_*, reward@eval.judge=...) "
+            f"{' '.join(bad)}: only evaluation settings (eval.*, method.eval_*, reward@eval.judge=..., "
+            "inference=...) "
             "may change when evaluating an existing run"
         )
     groups = [f"method={saved['method']['name']}", f"reward={saved['reward']['name']}"]
-    groups += [o for o in overrides if o.startswith("reward@eval.judge=")]
+    groups += [o for o in overrides if o.startswith(("reward@eval.judge=", "reward@inference."))]
+    chosen = [o for o in overrides if o.startswith("inference=")]
+    if chosen:
+        # Another decoder: the run's own decoder settings belong to the one it had.
+        saved.pop("inference", None)
+        groups += chosen
+    elif (saved.get("inference") or {}).get("name"):
+        groups.append(f"inference={saved['inference']['name']}")
     saved_judge = (saved.get("eval") or {}).get("judge") or {}
     if saved_judge.get("name") and not any(o.startswith("reward@eval.judge=") for o in overrides):
         groups.append(f"reward@eval.judge={saved_judge['name']}")
@@ -70,7 +78,9 @@ def load_run_config(run_dir: Path, overrides: list[str]) -> Config:
     OmegaConf.set_struct(merged, True)
     try:
         merged.merge_with(
-            OmegaConf.from_dotlist([o for o in overrides if not o.startswith("reward@")])
+            OmegaConf.from_dotlist(
+                [o for o in overrides if not o.startswith(("reward@", "inference="))]
+            )
         )
     except Exception as e:  # omegaconf's message names the key
         raise ConfigError(str(e).strip()) from None
@@ -101,7 +111,17 @@ def _known_keys(schema, saved: dict, prefix: str, dropped: list[str]) -> dict:
 
 
 def _is_eval_override(o: str) -> bool:
-    return o.startswith(("eval.", "reward@eval.judge=", "+eval.", "method.eval_"))
+    return o.startswith(
+        (
+            "eval.",
+            "reward@eval.judge=",
+            "+eval.",
+            "method.eval_",
+            "inference=",
+            "inference.",
+            "reward@inference.reward=",
+        )
+    )
 
 
 def evaluate_run(config: Config, redo: bool = False) -> list[dict]:

@@ -240,13 +240,20 @@ def _add2_few_shot_row(task: str, a: int, b: int, sentence: str) -> dict:
     """arithmetic's worked example ``What is A + B?`` with ``sentence`` put before it
     (add2_irrelevant) or after it (add2_opinion)."""
     clean = f"What is {a} + {b}?"
-    example = next(r for r in arithmetic.FEW_SHOT["add2"] if r["question"] == clean)
     question = f"{sentence} {clean}" if task == "add2_irrelevant" else f"{clean} {sentence}"
-    return {"question": question, "answer": example["answer"], "solution": example["reasoning"]}
+    return {"question": question, "answer": str(a + b), "solution": _one_step(a, b)}
 
 
-# arithmetic's three add2 examples (23 + 14, 38 + 25, 46 + 47), whose problems its pool never
-# holds; the reasoning is theirs word for word, so it neither uses nor mentions the distractor.
+def _one_step(a: int, b: int) -> str:
+    """The worked examples' reasoning: the sum in one step. The embedded 135M model cannot
+    follow arithmetic's four-step tens-and-ones solution (0% greedy on add2) and gets about
+    half right after one-step examples (the IRPO quickstart's finding), which leaves room
+    for a distractor to hurt and a decoder to help."""
+    return f"We add the two numbers: {a} + {b} = {a + b}.\nFinal answer: {a + b}"
+
+
+# arithmetic's three add2 problems (23 + 14, 38 + 25, 46 + 47), which its pool never holds; the
+# reasoning neither uses nor mentions the distractor.
 _FEW_SHOT_ROWS: dict[str, list[dict]] = {
     "add2_irrelevant": [
         _add2_few_shot_row("add2_irrelevant", 23, 14, "Omar has 52 marbles."),
@@ -273,7 +280,10 @@ _FEW_SHOT_ROWS: dict[str, list[dict]] = {
 #: style (a distractor, a wrong suggestion, a list); ``reasoning`` ends with ``Final answer:
 #: ...``.  ``add2`` has arithmetic's own three.  No split of any task ever asks one of these.
 FEW_SHOT: dict[str, list[dict]] = {
-    "add2": [dict(r) for r in arithmetic.FEW_SHOT["add2"]],
+    "add2": [
+        {"question": f"What is {a} + {b}?", "reasoning": _one_step(a, b), "answer": str(a + b)}
+        for a, b in ((23, 14), (38, 25), (46, 47))
+    ],
     **{task: [_few_shot(r) for r in rows] for task, rows in _FEW_SHOT_ROWS.items()},
 }
 

@@ -24,7 +24,6 @@ own evaluation, never regenerated.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import replace
 
@@ -40,7 +39,7 @@ from srlm.eval.metrics import (
     win_rates,
 )
 from srlm.inference.base import Query, get_decoder
-from srlm.inference.questions import load_questions
+from srlm.inference.questions import decode_questions, load_questions
 from srlm.rewards.base import Item, get_reward, reward_class
 from srlm.rundir import RunDir
 
@@ -121,33 +120,9 @@ class Evaluation:
         engine()  # started outside the timing: an engine start is not the decoder's cost
         stats: dict = {"decode_questions": len(queries)}
         for name in self.decoders:
-            decoder = self._decoder(name)
-            started = time.time()
-            try:
-                out = decoder.decode(queries, engine)
-            finally:
-                decoder.close()
-            seconds = time.time() - started
-            rows = []
-            for r, q, d in zip(qs.rows, queries, out, strict=True):
-                scored = qs.score(d.response, q.gold)
-                rows.append(
-                    {
-                        "question_id": r["id"],
-                        "question": r["question"],
-                        "gold": q.gold,
-                        "response": d.response,
-                        **scored,
-                        "tokens": d.tokens,
-                        "answer_tokens": d.answer_tokens,
-                        "calls": d.calls,
-                        "finish_reason": d.finish_reason,
-                        "failures": d.failures,
-                        "trace": d.trace,
-                    }
-                )
+            rows, figures = decode_questions(self._decoder(name), qs, queries, engine)
             self.run.write_rows(t, decoded_file(name), rows)
-            stats |= {f"decode_{name}_{k}": v for k, v in decoded_stats(rows, seconds).items()}
+            stats |= {f"decode_{name}_{k}": v for k, v in figures.items()}
         if len(self.decoders) > 1:
             other = self.decoders[1]
             for k in ("accuracy", "score"):
@@ -313,20 +288,6 @@ class Evaluation:
 
 def decoded_file(decoder: str) -> str:
     return f"eval_decode_{decoder}"
-
-
-def decoded_stats(rows: list[dict], seconds: float) -> dict:
-    """One decoder's figures over its answered questions."""
-    n = max(len(rows), 1)
-    return {
-        "accuracy": mean(float(r["correct"]) for r in rows),
-        "score": mean(r["score"] for r in rows),
-        "answered_rate": sum(r["pred"] is not None for r in rows) / n,
-        "tokens": mean(r["tokens"] for r in rows),
-        "calls": mean(r["calls"] for r in rows),
-        "failure_rate": sum(bool(r["failures"]) for r in rows) / n,
-        "seconds": seconds,
-    }
 
 
 def judged_instruction(turns: list[str]) -> str:

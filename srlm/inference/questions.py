@@ -16,9 +16,11 @@ scores an answer. It comes from
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from srlm.core.stats import mean
 from srlm.data import system2_tasks as tasks
 
 TASK_PREFIX = "task:"
@@ -61,27 +63,31 @@ def task_questions(task: str, n: int, seed: int = TASK_SEED, n_train: int = 0) -
     )
 
 
+def file_messages(question: str) -> list[dict]:
+    """A question of a file, asked zero-shot with IRPO's instruction (end with "Final
+    answer: ...")."""
+    from srlm.methods.irpo import INSTRUCTION
+
+    return [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": question}]
+
+
+def file_score(response: str | None, gold: str) -> dict:
+    """reward=verifiable's rule: the final answer against the gold one (numbers by value)."""
+    from srlm.rewards.verifiable import check_answer
+
+    pred, ok = check_answer(response or "", gold)
+    return {"pred": pred, "score": float(ok), "correct": bool(ok)}
+
+
 def file_questions(source: str, fields: dict, limit: int | None) -> QuestionSet:
     from srlm.eval.data import load_eval_set
-    from srlm.methods.irpo import INSTRUCTION, parse_gold
-    from srlm.rewards.verifiable import check_answer
+    from srlm.methods.irpo import parse_gold
 
     rows = [
         {"id": q.id, "question": q.question, "answer": parse_gold(q.answer)[0]}
         for q in load_eval_set(source, "qa", fields or None, limit)
     ]
-
-    def ask(r: dict) -> list[dict]:
-        return [
-            {"role": "system", "content": INSTRUCTION},
-            {"role": "user", "content": r["question"]},
-        ]
-
-    def score(response: str | None, gold: str) -> dict:
-        pred, ok = check_answer(response or "", gold)
-        return {"pred": pred, "score": float(ok), "correct": bool(ok)}
-
-    return QuestionSet(source, rows, ask, score)
+    return QuestionSet(source, rows, lambda r: file_messages(r["question"]), file_score)
 
 
 def load_questions(eval_config, method) -> QuestionSet | None:
@@ -102,3 +108,49 @@ def load_questions(eval_config, method) -> QuestionSet | None:
             )
         return task_questions(name, eval_config.max_questions or 40)
     return file_questions(source, eval_config.question_fields, eval_config.max_questions)
+
+
+def decode_questions(decoder, qs: QuestionSet, queries: list, engine) -> tuple[list[dict], dict]:
+    """One decoder's answers to a question set, scored: a row per question (with the
+    decoder's intermediate texts) and the figures over them. The engine should already be
+    started: its start is not the decoder's cost."""
+    started = time.time()
+    try:
+        out = decoder.decode(queries, engine)
+    finally:
+        decoder.close()
+    seconds = time.time() - started
+    rows = [
+        {
+            "question_id": r["id"],
+            "question": r["question"],
+            "gold": q.gold,
+            "response": d.response,
+            **qs.score(d.response, q.gold),
+            "tokens": d.tokens,
+            "answer_tokens": d.answer_tokens,
+            "calls": d.calls,
+            "finish_reason": d.finish_reason,
+            "failures": d.failures,
+            "trace": d.trace,
+        }
+        for r, q, d in zip(qs.rows, queries, out, strict=True)
+    ]
+    return rows, decoded_stats(rows, seconds)
+
+
+def decoded_stats(rows: list[dict], seconds: float) -> dict:
+    """One decoder's figures over its answered questions: accuracy (exact answers), score
+    (the same for numbers; precision for list answers), tokens and sequences generated per
+    answer, the share with a step that could not be read, wall time."""
+    n = max(len(rows), 1)
+    return {
+        "questions": len(rows),
+        "accuracy": mean(float(r["correct"]) for r in rows),
+        "score": mean(r["score"] for r in rows),
+        "answered_rate": sum(r["pred"] is not None for r in rows) / n,
+        "tokens": mean(r["tokens"] for r in rows),
+        "calls": mean(r["calls"] for r in rows),
+        "failure_rate": sum(bool(r["failures"]) for r in rows) / n,
+        "seconds": seconds,
+    }

@@ -450,10 +450,11 @@ def build_figures(run: Run) -> tuple[list[Figure], list[str]]:
     answers = {k: v for k, v in evaluation.items() if k in ANSWER_KEYS}
     # Nested stats (RewardBench's per-subset accuracies, up to 23 of them) would crowd the
     # curves; they stay in stages.json.
+    decoded = {k: v for k, v in evaluation.items() if k.startswith("decode_")}
     own = {
         k: v
         for k, v in evaluation.items()
-        if not k.startswith("judge_") and k not in ANSWER_KEYS and "/" not in k
+        if not k.startswith(("judge_", "decode_")) and k not in ANSWER_KEYS and "/" not in k
     }
     add(
         fig_win_rates(series.get("winrates", {})),
@@ -471,6 +472,23 @@ def build_figures(run: Run) -> tuple[list[Figure], list[str]]:
         else None,
         "evaluation curves: no method-specific metrics in the evaluate stage",
     )
+    for what, caption in (
+        ("accuracy", "accuracy on the held-out questions (eval.questions)"),
+        ("tokens", "tokens generated per answer, intermediate steps included"),
+    ):
+        chosen = {k: v for k, v in decoded.items() if k.endswith(f"_{what}")}
+        add(
+            fig_metric_curves(
+                f"decoders_{what}",
+                f"Decoders: {what}",
+                f"Direct against the run's System-2 decoder (inference=...): {caption}, "
+                "per iteration.",
+                chosen,
+            )
+            if chosen
+            else None,
+            f"decoders ({what}): no decoder comparison in the evaluate stage",
+        )
     add(
         fig_metric_curves(
             "eval_judge",

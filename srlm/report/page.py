@@ -75,6 +75,7 @@ def render_html(run: Run, figures: list[Figure], skipped: list[str], pairs: list
         f'<p class="meta">Rebuild with <code>python -m srlm.report {e(str(run.root))}</code>.</p>',
     ]
     parts += _summary_table(run)
+    parts += _decoders_table(run)
     parts += _time_table(run)
     parts.append('<h2 id="figures">Figures</h2>')
     if not figures:
@@ -125,6 +126,53 @@ def _summary_table(run: Run) -> list[str]:
             + "".join(f"<td>{_esc(format_cell(r.get(k), fmt))}</td>" for _, k, fmt in cols)
             + "</tr>"
         )
+    out.append("</tbody></table>")
+    return out
+
+
+DECODER_COLUMNS = (
+    ("accuracy", "accuracy", "{:.3f}"),
+    ("score", "score", "{:.3f}"),
+    ("accuracy_gain", "gain vs direct", "{:+.3f}"),
+    ("tokens", "tokens/answer", "{:.0f}"),
+    ("calls", "sequences/answer", "{:.1f}"),
+    ("seconds", "seconds", "{:.0f}"),
+    ("failure_rate", "step failures", "{:.2f}"),
+)
+
+
+def _decoders_table(run: Run) -> list[str]:
+    """Direct and the run's System-2 decoder on the same held-out questions, per model."""
+    rows = []
+    for it in run.iterations:
+        stats = it.stages.get("evaluate") or {}
+        names = sorted(
+            {
+                k[len("decode_") : -len("_accuracy")]
+                for k in stats
+                if k.startswith("decode_")
+                and k.endswith("_accuracy")
+                and not k.endswith("_accuracy_gain")
+            },
+            key=lambda d: (d != "direct", d),
+        )
+        for d in names:
+            rows.append(
+                [f"M_{it.t}", d]
+                + [format_cell(stats.get(f"decode_{d}_{k}"), fmt) for k, _, fmt in DECODER_COLUMNS]
+            )
+    if not rows:
+        return []
+    out = [
+        '<h2 id="decoders">Decoders on held-out questions</h2>',
+        "<p>Each model answers the same questions (eval.questions) with direct and with the "
+        "run's decoder; score is the mean per-answer score (precision for list answers); "
+        "iter_NN/eval_decode_&lt;decoder&gt;.jsonl holds every answer and intermediate text.</p>",
+        '<table class="summary"><thead><tr><th>model</th><th>decoder</th>',
+    ]
+    out += [f"<th>{_esc(h)}</th>" for _, h, _ in DECODER_COLUMNS]
+    out.append("</tr></thead><tbody>")
+    out += ["<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows]
     out.append("</tbody></table>")
     return out
 
