@@ -138,6 +138,18 @@ SETUPS = {
             "reward.batch_size=2",
         ],
     ),
+    "system2_distill_s2a_llama2_70b": (
+        {"model.path": "chat"},
+        [
+            f"method.train_file={DATA / 'gsm8k' / 'train.jsonl'}",
+            f"method.test_file={DATA / 'gsm8k' / 'test.jsonl'}",
+            "method.train_questions=2",
+            "method.test_questions=2",
+            "method.teacher_samples=2",
+            "inference.step_max_tokens=8",
+            "inference.sampling.max_tokens=8",
+        ],
+    ),
     "evalplanner_llama31_70b": (
         {"model.path": "chat"},
         [
