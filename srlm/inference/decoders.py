@@ -140,8 +140,12 @@ class BestOfN(Decoder):
             [Item(q.question, c.text.strip(), q.gold, c.finish_reason) for c in cs]
             for q, cs in zip(queries, outs, strict=True)
         ]
-        result = self.reward.score(groups, engine)
+        counted = CountingEngineFn(engine)
+        result = self.reward.score(groups, counted)
         self.health = result.health
+        # The policy's judging is part of this decoder's cost; shared evenly, since the
+        # source batches every group's judgements together.
+        judging = counted.tokens / max(len(queries), 1)
         decoded = []
         for cs, scored in zip(outs, result.scored, strict=True):
             scores = [s.score for s in scored]
@@ -156,6 +160,8 @@ class BestOfN(Decoder):
                 chosen=pick,
                 tied_best=sum(s == best for s, _ in known) if known else 0,
             )
+            d.tokens += round(judging)
+            d.trace["judge_tokens"] = judging
             if not known:
                 d.failures.append("unscored")
             decoded.append(d)
@@ -163,6 +169,35 @@ class BestOfN(Decoder):
 
     def close(self) -> None:
         self.reward.close()
+
+
+class CountingEngineFn:
+    """An EngineFn that counts the tokens generated through it (a policy judge's); a judge
+    with its own model releases the policy's engine through it as through the stage's."""
+
+    def __init__(self, engine: EngineFn):
+        self.engine, self.tokens = engine, 0
+
+    def __call__(self):
+        return _Counted(self.engine(), self)
+
+    def release(self) -> None:
+        from srlm.rewards.base import release_policy
+
+        release_policy(self.engine)
+
+
+class _Counted:
+    def __init__(self, engine, counter: CountingEngineFn):
+        self._engine, self._counter = engine, counter
+
+    def generate(self, *args, **kwargs):
+        out = self._engine.generate(*args, **kwargs)
+        self._counter.tokens += sum(c.num_tokens for cs in out for c in cs)
+        return out
+
+    def __getattr__(self, name):
+        return getattr(self._engine, name)
 
 
 # ---------------------------------------------------------------- chains of prompted steps

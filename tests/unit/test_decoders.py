@@ -136,6 +136,23 @@ def test_best_of_n_picks_the_best_score_of_the_run_reward():
     assert d.trace["tied_best"] == 2
 
 
+def test_best_of_n_with_the_policy_as_judge_counts_the_judging_as_its_cost():
+    from srlm.compose import compose
+
+    config = validate(compose(["method=self_reward", "reward.samples=3"]))
+    eng = Scripted(
+        [
+            ("Final answer: 69", ["Good.\nScore: 5"]),
+            ("Final answer: 59", ["Wrong.\nScore: 1"]),
+            ("45 + 24", ["Final answer: 59", "Final answer: 69"]),
+        ]
+    )
+    [d] = get_decoder(config, BestOfNDecoderConfig(n=2)).decode([_query()], lambda: eng)
+    assert d.response == "Final answer: 69" and d.trace["scores"] == [1.0, 5.0]
+    # Two samples of 5 tokens, each judged 3 times (5 tokens per judgement).
+    assert d.trace["judge_tokens"] == 30 and d.tokens == 10 + 30
+
+
 def test_factored_cove_answers_each_check_without_the_draft_and_revises_from_them():
     eng = Scripted(
         [
