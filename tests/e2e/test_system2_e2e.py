@@ -30,6 +30,7 @@ def test_distilling_self_consistency_then_evaluating_another_decoder(tmp_path):
     p = run_srlm(
         [
             "experiment=system2_quickstart",
+            "inference=self_consistency",
             "rollout=hf",
             "logger=none",
             f"run_dir={run_dir}",
@@ -115,7 +116,12 @@ def test_decoders_side_by_side_on_a_task(tmp_path):
 
 def test_a_bad_decoder_setting_fails_before_any_model_loads(tmp_path):
     p = run_srlm(
-        ["experiment=system2_quickstart", "inference.n=1", f"run_dir={tmp_path / 'run'}"]
+        [
+            "experiment=system2_quickstart",
+            "inference=self_consistency",
+            "inference.n=1",
+            f"run_dir={tmp_path / 'run'}",
+        ]
     )
     assert p.returncode != 0
     assert "inference.n=1" in p.stderr and "Loading" not in p.stderr
