@@ -615,11 +615,11 @@ class DecoderConfig:
     # The token budget of each intermediate step (a plan, a rewrite, a verification answer).
     step_max_tokens: int = 96
 
-    def check(self) -> None:
-        self.sampling.check("inference.sampling")
+    def check(self, key: str = "inference") -> None:
+        self.sampling.check(f"{key}.sampling")
         _check(
             self.step_max_tokens >= 1,
-            "inference.step_max_tokens",
+            f"{key}.step_max_tokens",
             self.step_max_tokens,
             "must be >= 1",
         )
@@ -639,17 +639,17 @@ class SampledDecoderConfig(DecoderConfig):
     n: int = 5
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(0.7, 0.95, 192))
 
-    def check(self) -> None:
-        super().check()
+    def check(self, key: str = "inference") -> None:
+        super().check(key)
         _check(
             self.n >= 2,
-            "inference.n",
+            f"{key}.n",
             self.n,
             f"inference={self.name} chooses among N sampled answers, so N must be >= 2",
         )
         _check(
             self.sampling.temperature > 0,
-            "inference.sampling.temperature",
+            f"{key}.sampling.temperature",
             self.sampling.temperature,
             f"inference={self.name} needs distinct samples: a temperature > 0",
         )
@@ -678,10 +678,10 @@ class CoveDecoderConfig(DecoderConfig):
     # The most verification questions kept from the plan.
     questions: int = 3
 
-    def check(self) -> None:
-        super().check()
-        _in("inference.variant", self.variant, COVE_VARIANTS)
-        _check(self.questions >= 1, "inference.questions", self.questions, "must be >= 1")
+    def check(self, key: str = "inference") -> None:
+        super().check(key)
+        _in(f"{key}.variant", self.variant, COVE_VARIANTS)
+        _check(self.questions >= 1, f"{key}.questions", self.questions, "must be >= 1")
 
 
 @dataclass
@@ -698,9 +698,9 @@ class BsmDecoderConfig(DecoderConfig):
     # The most sub-tasks the branch step may write.
     branches: int = 3
 
-    def check(self) -> None:
-        super().check()
-        _check(self.branches >= 2, "inference.branches", self.branches, "must be >= 2")
+    def check(self, key: str = "inference") -> None:
+        super().check(key)
+        _check(self.branches >= 2, f"{key}.branches", self.branches, "must be >= 2")
 
 
 # ---------------------------------------------------------------- logger
@@ -1085,8 +1085,11 @@ class System2DistillConfig(MethodConfig):
     train_questions: int | None = 64
     test_questions: int | None = 40
     data_seed: int = 0
-    # Runs of the teacher (the run's decoder, inference=...) on each training question, at
-    # this temperature: the self-consistency filter needs answers that could disagree.
+    # The System-2 decoder that teaches (a conf/inference/ option, chosen with
+    # inference@method.teacher=NAME and set with method.teacher.KEY=VALUE).
+    teacher: Any = None
+    # Runs of the teacher on each training question, with its answer step sampled at this
+    # temperature: the self-consistency filter needs answers that could disagree.
     teacher_samples: int = 4
     teacher_temperature: float = 0.7
     # A question is trained on when at least this share of its teacher runs give the
@@ -1135,6 +1138,15 @@ class System2DistillConfig(MethodConfig):
             "must be in (0, 1]",
         )
         _in("method.target", self.target, ("response", "answer"))
+        _check(
+            self.teacher is not None and hasattr(self.teacher, "step_max_tokens"),
+            "method.teacher",
+            self.teacher,
+            "must be a decoder: choose one with inference@method.teacher=NAME (s2a, cove, bsm, "
+            "self_consistency, best_of_n)",
+        )
+        if self.teacher is not None and hasattr(self.teacher, "check"):
+            self.teacher.check("method.teacher")
 
 
 @dataclass
@@ -1438,6 +1450,9 @@ class Config:
 # with different values of these (e.g. more iterations, another logger).
 # The evaluation measures the models; it never changes them.
 NON_SEMANTIC_KEYS = (
+    # How held-out questions are answered: evaluation only (a distilling method's teacher is
+    # its own key, method.teacher).
+    "inference",
     "logger",
     "run_dir",
     "overwrite",

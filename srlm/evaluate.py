@@ -50,6 +50,10 @@ def load_run_config(run_dir: Path, overrides: list[str]) -> Config:
         )
     groups = [f"method={saved['method']['name']}", f"reward={saved['reward']['name']}"]
     groups += [o for o in overrides if o.startswith(("reward@eval.judge=", "reward@inference."))]
+    teacher = saved["method"].get("teacher")
+    if isinstance(teacher, dict) and teacher.get("name"):
+        # A distilling method's teacher: a decoder composed into the method's settings.
+        groups.append(f"inference@method.teacher={teacher['name']}")
     chosen = [o for o in overrides if o.startswith("inference=")]
     if chosen:
         # Another decoder: the run's own decoder settings belong to the one it had.

@@ -76,14 +76,22 @@ class Evaluation:
             if self.judge_accuracy
             else []
         )
-        # The run's decoder against direct on held-out questions (srlm/inference).
-        decoder = config.inference.name
+        # The run's decoder against direct on held-out questions (srlm/inference); with
+        # inference=direct, a distilling method's teacher.
+        self.decoder = config.inference
+        teacher = getattr(config.method, "teacher", None)
+        if self.decoder.name == "direct" and teacher is not None:
+            self.decoder = teacher
         self.questions = None
         if e.enabled and e.decoders is not False:
             found = load_questions(e, method)
-            if found is not None and (e.decoders or decoder != "direct" or method.distils):
+            if found is not None and (
+                e.decoders or self.decoder.name != "direct" or method.distils
+            ):
                 self.questions = found
-        self.decoders = [] if self.questions is None else list(dict.fromkeys(["direct", decoder]))
+        self.decoders = (
+            [] if self.questions is None else list(dict.fromkeys(["direct", self.decoder.name]))
+        )
 
     def complete(self, t: int) -> bool:
         """Whether iteration t's evaluate stage wrote every part this config asks for."""
@@ -106,7 +114,7 @@ class Evaluation:
 
     def _decoder(self, name: str):
         """The run's decoder, or `direct` answering with the same token budget."""
-        inference = self.config.inference
+        inference = self.decoder
         if name != inference.name:
             budget = inference.sampling.max_tokens
             inference = DirectDecoderConfig(sampling=SamplingConfig(0.0, 1.0, budget))

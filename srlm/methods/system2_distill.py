@@ -3,7 +3,7 @@
 One iteration with model M_t, on the task's training questions (srlm.data.system2_tasks; no
 gold answer is read to make the training data):
 
-1. ``teacher``  the run's System-2 decoder (``inference=s2a``, ``cove``, ``bsm``,
+1. ``teacher``  a System-2 decoder (``inference@method.teacher=s2a``, ``cove``, ``bsm``,
                 ``self_consistency``, ``best_of_n``; srlm/inference) answers every training
                 question ``method.teacher_samples`` times, its answer step sampled at
                 ``method.teacher_temperature``; every intermediate text is kept in
@@ -17,7 +17,7 @@ gold answer is read to make the training data):
                 question asked as ``direct`` asks it (the task's instruction and worked examples,
                 no decoder step): the model learns to answer at once what the decoder reached
                 in several steps.
-4. ``evaluate`` direct and the teacher decoder on the task's held-out questions (srlm/eval:
+4. ``evaluate`` direct and the teacher (or ``inference=...``) on the task's held-out questions (srlm/eval:
                 accuracy, tokens per answer, wall time), on M_0 and after every iteration.
 """
 
@@ -84,7 +84,7 @@ class System2Distill(Method):
     def _stage_teacher(self, t: int, engine: EngineFn) -> dict:
         k = self.m.teacher_samples
         asked = [(q, j) for q in self.train_rows for j in range(k)]
-        decoder = get_decoder(self.config)
+        decoder = get_decoder(self.config, self.m.teacher)
         try:
             out = decoder.decode(
                 [Query(self.messages(q["question"]), q["answer"]) for q, _ in asked],

@@ -30,7 +30,7 @@ def test_distilling_self_consistency_then_evaluating_another_decoder(tmp_path):
     p = run_srlm(
         [
             "experiment=system2_quickstart",
-            "inference=self_consistency",
+            "inference@method.teacher=self_consistency",
             "rollout=hf",
             "logger=none",
             f"run_dir={run_dir}",
@@ -40,8 +40,8 @@ def test_distilling_self_consistency_then_evaluating_another_decoder(tmp_path):
             "method.test_questions=3",
             "method.teacher_samples=2",
             "method.min_agreement=0.5",
-            "inference.n=2",
-            "inference.sampling.max_tokens=24",
+            "method.teacher.n=2",
+            "method.teacher.sampling.max_tokens=24",
             "optimizer.batch_size=2",
             "optimizer.lr=1e-5",
         ]
@@ -118,11 +118,11 @@ def test_a_bad_decoder_setting_fails_before_any_model_loads(tmp_path):
     p = run_srlm(
         [
             "experiment=system2_quickstart",
-            "inference=self_consistency",
-            "inference.n=1",
+            "inference@method.teacher=self_consistency",
+            "method.teacher.n=1",
             f"run_dir={tmp_path / 'run'}",
         ]
     )
     assert p.returncode != 0
-    assert "inference.n=1" in p.stderr and "Loading" not in p.stderr
+    assert "method.teacher.n=1" in p.stderr and "Loading" not in p.stderr, p.stderr
     assert not (tmp_path / "run" / "iter_00").exists()

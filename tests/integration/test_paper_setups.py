@@ -146,8 +146,8 @@ SETUPS = {
             "method.train_questions=2",
             "method.test_questions=2",
             "method.teacher_samples=2",
-            "inference.step_max_tokens=8",
-            "inference.sampling.max_tokens=8",
+            "method.teacher.step_max_tokens=8",
+            "method.teacher.sampling.max_tokens=8",
         ],
     ),
     "evalplanner_llama31_70b": (
