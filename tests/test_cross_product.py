@@ -65,6 +65,18 @@ def test_every_combination_validates_or_is_refused_naming_both_keys(table):
         assert " that fit " in refusal, (m, r, o, refusal)  # and what would work instead
 
 
+# Only a best_of_n teacher reads the reward; every source that ranks answers fits.
+DISTILL_REWARDS = [
+    "bsm_judge",
+    "judge_model",
+    "pairwise_judge",
+    "reward_model",
+    "self_judge",
+    "thinking_judge",
+    "verifiable",
+]
+
+
 def test_counts(table):
     valid = sorted(k for k, v in table.items() if v is None)
     refused = len(table) - len(valid)
@@ -89,14 +101,23 @@ def test_counts(table):
         "irpo": ["verifiable"],
         "meta_reward": ["self_judge"],
         "self_reward": [
+            "bsm_judge",
             "judge_model",
             "pairwise_judge",
             "reward_model",
             "self_judge",
             "thinking_judge",
         ],
+        "system2_distill": DISTILL_REWARDS,
         "thinking_judge": ["verdict_label"],
-        "tpo": ["judge_model", "pairwise_judge", "reward_model", "self_judge", "thinking_judge"],
+        "tpo": [
+            "bsm_judge",
+            "judge_model",
+            "pairwise_judge",
+            "reward_model",
+            "self_judge",
+            "thinking_judge",
+        ],
     }
     # Group losses (grpo) need a method that scores every sample on its own: IRPO against gold
     # answers, Self-Rewarding with any of its judges.
@@ -104,4 +125,4 @@ def test_counts(table):
         ("irpo", "verifiable"),
         *[("self_reward", r) for r in by_method["self_reward"]],
     ]
-    assert (len(table), len(valid), refused) == (245, 84, 161)
+    assert (len(table), len(valid), refused) == (336, 104, 232)

@@ -53,6 +53,16 @@ class Query:
 
 
 @dataclass
+class QuestionSet:
+    """Held-out questions with gold answers (srlm.inference.questions)."""
+
+    name: str
+    rows: list[dict]  # each with "id", "question", "answer"
+    ask: Callable[[dict], list[dict]]  # the conversation that asks a row's question
+    score: Callable[[str | None, str], dict]  # (response, gold) -> {"pred", "score", "correct"}
+
+
+@dataclass
 class Decoded:
     response: str | None
     tokens: int = 0

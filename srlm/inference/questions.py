@@ -18,22 +18,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from srlm.core.stats import mean
 from srlm.data import system2_tasks as tasks
+from srlm.inference.base import QuestionSet
 
 TASK_PREFIX = "task:"
 # Every run measures a task on the same held-out questions, whatever its seed.
 TASK_SEED = 0
-
-
-@dataclass
-class QuestionSet:
-    name: str
-    rows: list[dict]  # each with "id", "question", "answer"
-    ask: Callable[[dict], list[dict]]  # the conversation that asks a row's question
-    score: Callable[[str | None, str], dict]  # (response, gold) -> {"pred", "score", "correct"}
 
 
 def task_messages(task: str, question: str) -> list[dict]:

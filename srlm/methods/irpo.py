@@ -307,7 +307,7 @@ class Irpo(Method):
 
     def eval_questions(self):
         """The test questions, asked as the method asks them (for comparing decoders)."""
-        from srlm.inference.questions import QuestionSet
+        from srlm.inference.base import QuestionSet
 
         def score(response: str | None, gold: str) -> dict:
             pred, ok = check_answer(response or "", gold, self.reward.use_math_verify)

@@ -26,11 +26,11 @@ from __future__ import annotations
 from srlm.config import Config, System2DistillConfig
 from srlm.core.parsing import extract_final_answer
 from srlm.core.stats import mean
-from srlm.data.system2_tasks import task_split
-from srlm.inference.base import Query, get_decoder
+from srlm.data.system2_tasks import CONTROL_TASK, TASKS, is_task, task_split
+from srlm.errors import ConfigError
+from srlm.inference.base import Query, QuestionSet, get_decoder
 from srlm.inference.decoders import majority
 from srlm.inference.questions import (
-    QuestionSet,
     file_messages,
     file_score,
     task_messages,
@@ -56,6 +56,15 @@ class System2Distill(Method):
     eval_judge_accuracy = False
     has_eval_questions = True
     distils = True
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        task = config.method.task
+        if task != "file" and not is_task(task):
+            raise ConfigError(
+                f"method.task={task!r}: tasks srlm builds are {', '.join((CONTROL_TASK, *TASKS))}; "
+                "or file (method.train_file, method.test_file)"
+            )
 
     def __init__(self, config: Config, run):
         super().__init__(config, run)
