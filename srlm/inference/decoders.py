@@ -53,6 +53,26 @@ class Direct(Decoder):
 
 
 # ---------------------------------------------------------------- N samples, one chosen
+class Sampled(Decoder):
+    """N answers to each query, sampled in one batched call; a subclass picks one."""
+
+    def sample(self, queries, engine: EngineFn, temperature, label: str) -> list[list[Completion]]:
+        n = self.config.n
+        return generate_chats(
+            engine(),
+            [q.messages for q in queries],
+            self.answer_sampling(temperature),
+            n=n,
+            desc=f"{label} (N={n})",
+        )
+
+
+def _chosen(samples: list[Completion], pick: int, **trace) -> Decoded:
+    """Sample `pick` as the answer; every sample's tokens are its cost."""
+    spent = sum(c.num_tokens for c in samples) - samples[pick].num_tokens
+    return _answered(samples[pick], spent, len(samples) - 1, **trace)
+
+
 def majority(answers: list[str | None]) -> tuple[str | None, int, bool]:
     """The most frequent readable answer (normalised, so "43" and "43." are one vote), its
     votes, and whether another answer had as many (the tie then goes to the answer seen
@@ -66,22 +86,13 @@ def majority(answers: list[str | None]) -> tuple[str | None, int, bool]:
 
 
 @register_decoder("self_consistency", schema=SelfConsistencyDecoderConfig)
-class SelfConsistency(Decoder):
+class SelfConsistency(Sampled):
     """Wang et al. 2022: N answers sampled at T > 0, the majority final answer wins; the
     response returned is the first sample that gives it."""
 
     def decode(self, queries, engine: EngineFn, temperature=None):
-        eng = engine()
-        n = self.config.n
-        outs = generate_chats(
-            eng,
-            [q.messages for q in queries],
-            self.answer_sampling(temperature),
-            n=n,
-            desc=f"self-consistency (N={n})",
-        )
         decoded = []
-        for cs in outs:
+        for cs in self.sample(queries, engine, temperature, "self-consistency"):
             answers = [extract_final_answer(c.text) for c in cs]
             winner, votes, tied = majority(answers)
             pick = next(
@@ -92,10 +103,9 @@ class SelfConsistency(Decoder):
                 ),
                 0,
             )
-            d = _answered(
-                cs[pick],
-                spent=sum(c.num_tokens for c in cs) - cs[pick].num_tokens,
-                calls=n - 1,
+            d = _chosen(
+                cs,
+                pick,
                 answers=answers,
                 majority=winner,
                 votes=votes,
@@ -109,7 +119,7 @@ class SelfConsistency(Decoder):
 
 
 @register_decoder("best_of_n", schema=BestOfNDecoderConfig)
-class BestOfN(Decoder):
+class BestOfN(Sampled):
     """N answers sampled at T > 0, each scored by a reward source (inference.reward, or the
     run's own), the best returned; a tie goes to the earliest sample."""
 
@@ -127,15 +137,7 @@ class BestOfN(Decoder):
     def decode(self, queries, engine: EngineFn, temperature=None):
         from srlm.rewards.base import Item
 
-        eng = engine()
-        n = self.config.n
-        outs = generate_chats(
-            eng,
-            [q.messages for q in queries],
-            self.answer_sampling(temperature),
-            n=n,
-            desc=f"best-of-N (N={n})",
-        )
+        outs = self.sample(queries, engine, temperature, "best-of-N")
         groups = [
             [Item(q.question, c.text.strip(), q.gold, c.finish_reason) for c in cs]
             for q, cs in zip(queries, outs, strict=True)
@@ -152,10 +154,9 @@ class BestOfN(Decoder):
             known = [(s, i) for i, s in enumerate(scores) if s is not None]
             best = max(s for s, _ in known) if known else None
             pick = next(i for s, i in known if s == best) if known else 0
-            d = _answered(
-                cs[pick],
-                spent=sum(c.num_tokens for c in cs) - cs[pick].num_tokens,
-                calls=n - 1,
+            d = _chosen(
+                cs,
+                pick,
                 scores=scores,
                 chosen=pick,
                 tied_best=sum(s == best for s, _ in known) if known else 0,
