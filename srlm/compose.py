@@ -118,7 +118,9 @@ def compose_or_explain(overrides: list[str], with_hydra: bool = False) -> DictCo
             match = re.match(r"Could not override '([^']+)'", str(e))
             plain = [i for i, o in enumerate(overrides) if match and o.startswith(match[1] + "=")]
             if not plain:
-                raise Problems([_null_writer(e, overrides) or _one_line(e)]) from None
+                raise Problems(
+                    [_null_writer(e, overrides) or _no_default(e) or _one_line(e)]
+                ) from None
             overrides[plain[0]] = "+" + overrides[plain[0]]
     raise AssertionError("unreachable: each retry adds one '+'")
 
@@ -133,6 +135,19 @@ def _null_writer(error: Exception, overrides: list[str]) -> str | None:
         f"{keys[0]}: method.prompt_writer is null (the policy M_t writes the prompts), so its "
         "keys cannot be set one by one; choose the writer first with "
         f"+model@method.prompt_writer=NAME (a conf/model/ option), then set {keys[0]}"
+    )
+
+
+def _no_default(error: Exception) -> str | None:
+    """A method without the file of its default reward or loss (a method of the user's own)."""
+    m = re.search(r"Could not find '(reward|optimizer)/default/([^']+)'", str(error))
+    if m is None:
+        return None
+    group, method = m.groups()
+    return (
+        f"method={method} has no conf/{group}/default/{method}.yaml, the {group} it takes "
+        f"unless one is chosen: choose one with {group}=NAME, or add that file "
+        "(docs/extending.md)"
     )
 
 

@@ -23,7 +23,7 @@ DOC = (CONF_DIR.parent / "docs" / "extending.md").read_text()
 PY = re.findall(r"```python\n(.*?)```", DOC, re.S)
 YML = re.findall(r"```yaml\n(.*?)```", DOC, re.S)
 LOSS_PY, REWARD_PY, METHOD_PY = PY
-LOSS_YML, REWARD_YML, METHOD_YML, METHOD_DEFAULT_REWARD_YML = YML
+LOSS_YML, REWARD_YML, METHOD_YML, METHOD_DEFAULT_REWARD_YML, METHOD_DEFAULT_LOSS_YML = YML
 
 
 def _module(name: str, source: str) -> types.ModuleType:
@@ -46,6 +46,7 @@ def user_conf(tmp_path):
         ("reward/brevity.yaml", REWARD_YML),
         ("method/best_vs_worst.yaml", METHOD_YML),
         ("reward/default/best_vs_worst.yaml", METHOD_DEFAULT_REWARD_YML),
+        ("optimizer/default/best_vs_worst.yaml", METHOD_DEFAULT_LOSS_YML),
     ]:
         (conf / rel).parent.mkdir(parents=True, exist_ok=True)
         (conf / rel).write_text(text)
@@ -132,3 +133,12 @@ def test_the_method_registers_composes_and_runs_its_stages(user_conf, tmp_path):
     assert all(p["chosen"] == "word" and p["rejected"] == "word word word word" for p in pairs)
     examples = method.training_examples(1, _Tokenizer())
     assert len(examples) == 3 and examples[0].chosen == "word"
+
+
+def test_a_method_without_its_default_loss_file_is_told_which_file():
+    from srlm.compose import _no_default
+
+    error = Exception("In 'config': Could not find 'optimizer/default/best_vs_worst'\nAvailable")
+    msg = _no_default(error)
+    assert "conf/optimizer/default/best_vs_worst.yaml" in msg and "optimizer=NAME" in msg
+    assert _no_default(Exception("Could not find 'inference/beam'")) is None
