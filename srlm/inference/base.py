@@ -141,7 +141,8 @@ def register_decoder(name: str, schema: type[DecoderConfig]):
 
 def _load() -> None:
     for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        importlib.import_module(f"srlm.inference.{info.name}")
+        if info.name != "__main__":  # the command line, not a decoder
+            importlib.import_module(f"srlm.inference.{info.name}")
 
 
 def decoder_names() -> list[str]:
