@@ -61,7 +61,7 @@ def _shown_eval(key: str) -> bool:
         return True
     if name.startswith("decode_"):
         # Each decoder's accuracy and tokens per answer; the report's decoder table has the rest.
-        return name.endswith(("_accuracy", "_tokens")) and not name.startswith("decode_questions")
+        return name.endswith(("_accuracy", "_tokens"))
     # RewardBench's four section scores would widen the table by four columns; its overall
     # score (rewardbench) stays, and the report shows the sections.
     return not (

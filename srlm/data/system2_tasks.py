@@ -68,7 +68,7 @@ from collections.abc import Sequence
 
 from srlm.core.parsing import extract_final_answer
 from srlm.data import arithmetic
-from srlm.rewards.verifiable import check_answer
+from srlm.rewards.verifiable import answer_score
 
 __all__ = [
     "CONTROL_TASK",
@@ -416,8 +416,7 @@ def score_answer(task: str, response: str, gold: str | Sequence[int]) -> dict:
     if task in _ADD2_TASKS:
         if not isinstance(gold, str):
             gold = str(gold)
-        pred, ok = check_answer(response, gold, use_math_verify=False)
-        return {"pred": pred, "score": float(ok), "correct": bool(ok)}
+        return answer_score(response, gold)
     gold_numbers = [int(x) for x in _INT_RE.findall(gold)] if isinstance(gold, str) else list(gold)
     pred = extract_final_answer(response)
     numbers = parse_number_list(response)

@@ -82,13 +82,12 @@ class Evaluation:
         teacher = getattr(config.method, "teacher", None)
         if self.decoder.name == "direct" and teacher is not None:
             self.decoder = teacher
-        self.questions = None
-        if e.enabled and e.decoders is not False:
-            found = load_questions(e, method)
-            if found is not None and (
-                e.decoders or self.decoder.name != "direct" or method.distils
-            ):
-                self.questions = found
+        compare = (
+            e.decoders
+            if e.decoders is not None
+            else (self.decoder.name != "direct" or method.distils)
+        )
+        self.questions = load_questions(e, method) if e.enabled and compare else None
         self.decoders = (
             [] if self.questions is None else list(dict.fromkeys(["direct", self.decoder.name]))
         )

@@ -85,6 +85,12 @@ def majority(answers: list[str | None]) -> tuple[str | None, int, bool]:
     return ranked[0][0], ranked[0][1], tied
 
 
+def first_voting(answers: list[str | None], winner: str) -> int:
+    """The index of the first answer that votes for `winner` (a normalised majority answer
+    of these answers)."""
+    return next(i for i, a in enumerate(answers) if a is not None and normalize_answer(a) == winner)
+
+
 @register_decoder("self_consistency", schema=SelfConsistencyDecoderConfig)
 class SelfConsistency(Sampled):
     """Wang et al. 2022: N answers sampled at T > 0, the majority final answer wins; the
@@ -95,14 +101,7 @@ class SelfConsistency(Sampled):
         for cs in self.sample(queries, engine, temperature, "self-consistency"):
             answers = [extract_final_answer(c.text) for c in cs]
             winner, votes, tied = majority(answers)
-            pick = next(
-                (
-                    i
-                    for i, a in enumerate(answers)
-                    if a is not None and normalize_answer(a) == winner
-                ),
-                0,
-            )
+            pick = 0 if winner is None else first_voting(answers, winner)
             d = _chosen(
                 cs,
                 pick,

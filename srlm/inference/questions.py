@@ -22,6 +22,7 @@ from collections.abc import Callable
 from srlm.core.stats import mean
 from srlm.data import system2_tasks as tasks
 from srlm.inference.base import QuestionSet
+from srlm.rewards.verifiable import answer_score
 
 TASK_PREFIX = "task:"
 # Every run measures a task on the same held-out questions, whatever its seed.
@@ -63,14 +64,6 @@ def file_messages(question: str) -> list[dict]:
     return [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": question}]
 
 
-def file_score(response: str | None, gold: str) -> dict:
-    """reward=verifiable's rule: the final answer against the gold one (numbers by value)."""
-    from srlm.rewards.verifiable import check_answer
-
-    pred, ok = check_answer(response or "", gold)
-    return {"pred": pred, "score": float(ok), "correct": bool(ok)}
-
-
 def file_questions(source: str, fields: dict, limit: int | None) -> QuestionSet:
     from srlm.eval.data import load_eval_set
     from srlm.methods.irpo import parse_gold
@@ -79,7 +72,7 @@ def file_questions(source: str, fields: dict, limit: int | None) -> QuestionSet:
         {"id": q.id, "question": q.question, "answer": parse_gold(q.answer)[0]}
         for q in load_eval_set(source, "qa", fields or None, limit)
     ]
-    return QuestionSet(source, rows, lambda r: file_messages(r["question"]), file_score)
+    return QuestionSet(source, rows, lambda r: file_messages(r["question"]), answer_score)
 
 
 def load_questions(eval_config, method) -> QuestionSet | None:

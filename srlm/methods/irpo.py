@@ -50,7 +50,7 @@ from srlm.data.arithmetic import FEW_SHOT, train_test_split
 from srlm.eval.metrics import majority_vote as majority_answer
 from srlm.methods.base import EngineFn, Method, Needs, group_by, register_method, sample_rows
 from srlm.rewards.base import Item, get_reward
-from srlm.rewards.verifiable import check_answer
+from srlm.rewards.verifiable import answer_score, check_answer
 from srlm.rollout.base import format_prompt
 from srlm.training.data import Example, Group
 from srlm.training.selection import Validation
@@ -309,17 +309,13 @@ class Irpo(Method):
         """The test questions, asked as the method asks them (for comparing decoders)."""
         from srlm.inference.base import QuestionSet
 
-        def score(response: str | None, gold: str) -> dict:
-            pred, ok = check_answer(response or "", gold, self.reward.use_math_verify)
-            return {"pred": pred, "score": float(ok), "correct": bool(ok)}
-
         return QuestionSet(
             f"method.task={self.m.task}",
             self.test_rows,
             lambda r: build_messages(
                 r["question"], self.shots, self.m.instruction, self.m.question_template
             ),
-            score,
+            partial(answer_score, use_math_verify=self.reward.use_math_verify),
         )
 
     # ------------------------------------------------------------ helpers

@@ -29,14 +29,14 @@ from srlm.core.stats import mean
 from srlm.data.system2_tasks import CONTROL_TASK, TASKS, is_task, task_split
 from srlm.errors import ConfigError
 from srlm.inference.base import Query, QuestionSet, get_decoder
-from srlm.inference.decoders import majority
+from srlm.inference.decoders import first_voting, majority
 from srlm.inference.questions import (
     file_messages,
-    file_score,
     task_messages,
     task_score,
 )
 from srlm.methods.base import EngineFn, Method, Needs, group_by, register_method
+from srlm.rewards.verifiable import answer_score
 from srlm.rollout.base import format_prompt
 from srlm.training.data import Example
 
@@ -74,7 +74,7 @@ class System2Distill(Method):
 
             self.train_rows = _file_rows(m.train_file, "train", m.field_map)[: m.train_questions]
             self.test_rows = _file_rows(m.test_file, "test", m.field_map)[: m.test_questions]
-            self.score = file_score
+            self.score = answer_score
         else:
             self.train_rows, self.test_rows = task_split(
                 m.task, m.train_questions, m.test_questions, m.data_seed
@@ -134,7 +134,7 @@ class System2Distill(Method):
             agreement = votes / len(runs)
             if winner is None or agreement < self.m.min_agreement:
                 continue
-            first = next(r for r in runs if r["answer"] is not None and _same(r["answer"], winner))
+            first = runs[first_voting([r["answer"] for r in runs], winner)]
             target = first["response"]
             if self.m.target == "answer":
                 target = f"Final answer: {first['answer']}"
@@ -173,9 +173,3 @@ class System2Distill(Method):
             lambda r: self.messages(r["question"]),
             self.score,
         )
-
-
-def _same(answer: str, normalised: str) -> bool:
-    from srlm.core.parsing import normalize_answer
-
-    return normalize_answer(answer) == normalised

@@ -65,6 +65,13 @@ def check_answer(response: str, gold: str, use_math_verify: bool = False) -> tup
     return pred, int(ok)
 
 
+def answer_score(response: str | None, gold: str, use_math_verify: bool = False) -> dict:
+    """An answer to a held-out question scored by this rule: ``{"pred", "score", "correct"}``,
+    score 1.0 or 0.0; no response or no final answer is wrong."""
+    pred, ok = check_answer(response or "", gold, use_math_verify)
+    return {"pred": pred, "score": float(ok), "correct": bool(ok)}
+
+
 def math_verify_enabled(mode: str) -> bool:
     """Whether reward.math_verify asks math-verify: on, or auto with the package installed."""
     return mode == "on" or (mode == "auto" and importlib.util.find_spec("math_verify") is not None)
