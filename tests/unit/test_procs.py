@@ -132,9 +132,11 @@ def test_sigterm_to_the_driver_ends_its_phase_child_and_exits_143(tmp_path):
         if __name__ == "__main__":
             with stop_on_signals():
                 proc = mp.get_context("spawn").Process(target=phase)
-                proc.start()
-                print(proc.pid, flush=True)
+                # All inside the try, as in the runner: a signal that lands during the print
+                # must still end the child, or the interpreter's exit waits for it.
                 try:
+                    proc.start()
+                    print(proc.pid, flush=True)
                     proc.join()
                 except BaseException:
                     _stop_child(proc)
