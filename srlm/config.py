@@ -577,7 +577,8 @@ class EvalConfig:
     # `direct`: accuracy, tokens per answer, wall time (srlm/inference). task:NAME is a task
     # srlm builds (srlm.data.system2_tasks: add2, add2_irrelevant, add2_opinion, multiples);
     # or a .jsonl / builtin / hf: source of {"question", "answer"} rows. null: the method's own
-    # held-out questions, if it has any (IRPO's and system2_distill's test sets).
+    # held-out questions, if it has any (IRPO's and system2_distill's test sets); at most
+    # max_questions of any source (null: all).
     questions: str | None = None
     question_fields: dict[str, str] = field(default_factory=dict)
     max_questions: int | None = 40

@@ -16,6 +16,7 @@ scores an answer. It comes from
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -81,7 +82,12 @@ def load_questions(eval_config, method) -> QuestionSet | None:
     if source is None:
         # The pre-flight passes the method's class (srlm.preflight.check_data): its questions
         # are its own data, checked there on their own.
-        return None if isinstance(method, type) else method.eval_questions()
+        if isinstance(method, type):
+            return None
+        qs = method.eval_questions()
+        if qs is not None and eval_config.max_questions:
+            qs = dataclasses.replace(qs, rows=qs.rows[: eval_config.max_questions])
+        return qs
     if source.startswith(TASK_PREFIX):
         name = source[len(TASK_PREFIX) :]
         if not tasks.is_task(name):

@@ -135,6 +135,7 @@ def test_semi_online_self_rewarding_judged_by_the_current_policy(warm_model, tmp
             "logger=none",
             "eval.enabled=false",
             "method=self_reward",
+            "method.warm_start.enabled=false",  # warm_model is the warm start already
             "method.iterations=1",
             "method.samples_per_prompt=4",
             "method.response_sampling.max_tokens=32",

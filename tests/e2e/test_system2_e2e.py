@@ -69,11 +69,15 @@ def test_distilling_self_consistency_then_evaluating_another_decoder(tmp_path):
     report = (run_dir / "report" / "index.html").read_text()
     assert "Decoders on held-out questions" in report
 
-    # Another decoder on the same models, without retraining: its answers and intermediate
-    # texts are added; direct's are measured again beside it.
+    # Another decoder on the same models, without retraining, everything measured again
+    # (--redo) on fewer questions: its answers and intermediate texts are added; direct's are
+    # measured again beside it.
+    trained = (it / "checkpoint" / "model.safetensors").stat().st_mtime
     e = run_srlm(
         [
             str(run_dir),
+            "--redo",
+            "eval.max_questions=2",
             "inference=s2a",
             "inference.step_max_tokens=24",
             "inference.sampling.max_tokens=24",
@@ -81,10 +85,16 @@ def test_distilling_self_consistency_then_evaluating_another_decoder(tmp_path):
         module="srlm.evaluate",
     )
     assert e.returncode == 0, e.stderr[-3000:]
+    assert "report:" in e.stdout and "iteration 1: train" not in e.stdout
+    assert (it / "checkpoint" / "model.safetensors").stat().st_mtime == trained
     for t in (0, 1):
         rows = _read(run_dir / f"iter_{t:02d}" / "eval_decode_s2a.jsonl")
-        assert len(rows) == 3 and all("rewrite" in r["trace"] for r in rows)
-        assert "decode_s2a_accuracy_gain" in _stages(run_dir, t)["evaluate"]["stats"]
+        assert len(rows) == 2 and all("rewrite" in r["trace"] for r in rows)
+        ev = _stages(run_dir, t)["evaluate"]["stats"]
+        assert ev["decode_questions"] == 2 and "decode_s2a_accuracy_gain" in ev, ev
+    # Only evaluation settings may change on an existing run.
+    e = run_srlm([str(run_dir), "optimizer.beta=0.3"], module="srlm.evaluate")
+    assert e.returncode == 2 and "only evaluation settings" in e.stderr, e.stderr
 
 
 def test_decoders_side_by_side_on_a_task(tmp_path):

@@ -258,6 +258,19 @@ def test_task_questions_ask_with_the_task_instruction_and_examples():
     assert qs.score(None, qs.rows[0]["answer"])["score"] == 0.0
 
 
+
+def test_eval_max_questions_caps_the_methods_own_questions_too():
+    from srlm.config import EvalConfig
+    from srlm.inference.questions import load_questions
+
+    class Method:  # a method whose held-out questions are its own (IRPO, system2_distill)
+        def eval_questions(self):
+            return task_questions("add2", 5)
+
+    assert len(load_questions(EvalConfig(max_questions=2), Method()).rows) == 2
+    assert len(load_questions(EvalConfig(max_questions=None), Method()).rows) == 5
+    assert len(load_questions(EvalConfig(questions="task:add2", max_questions=3), None).rows) == 3
+
 # ---------------------------------------------------------------- refusals, before any model
 def _problems(overrides: list[str]) -> str:
     with pytest.raises(Problems) as e:
