@@ -258,7 +258,6 @@ def test_task_questions_ask_with_the_task_instruction_and_examples():
     assert qs.score(None, qs.rows[0]["answer"])["score"] == 0.0
 
 
-
 def test_eval_max_questions_caps_the_methods_own_questions_too():
     from srlm.config import EvalConfig
     from srlm.inference.questions import load_questions
@@ -270,6 +269,7 @@ def test_eval_max_questions_caps_the_methods_own_questions_too():
     assert len(load_questions(EvalConfig(max_questions=2), Method()).rows) == 2
     assert len(load_questions(EvalConfig(max_questions=None), Method()).rows) == 5
     assert len(load_questions(EvalConfig(questions="task:add2", max_questions=3), None).rows) == 3
+
 
 # ---------------------------------------------------------------- refusals, before any model
 def _problems(overrides: list[str]) -> str:
