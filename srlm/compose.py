@@ -387,11 +387,22 @@ def _online_problems(c: Config, method) -> list[str]:
             f"prompt's samples scored on their own as they come); methods that fit {key}: "
             f"{', '.join(online)}"
         )
-    if c.trainer.devices * c.trainer.num_nodes > 1:
+    tc = c.trainer
+    if tc.num_nodes > 1:
         out.append(
-            f"{key} with trainer.devices={c.trainer.devices}, trainer.num_nodes="
-            f"{c.trainer.num_nodes}: the online regimes train in one process; use "
-            "trainer.devices=1 trainer.num_nodes=1"
+            f"{key} with trainer.num_nodes={tc.num_nodes}: the online regimes train their ranks "
+            "on one node (trainer.devices); use trainer.num_nodes=1"
+        )
+    if tc.devices > 1 and tc.strategy == "fsdp":
+        out.append(
+            f"{key} with trainer.strategy=fsdp: each online rank samples from its own engine, "
+            "synced from the full weights a rank holds; use trainer.strategy=ddp"
+        )
+    if tc.devices > 1 and tc.prompts_per_step % tc.devices:
+        out.append(
+            f"trainer.prompts_per_step={tc.prompts_per_step} with trainer.devices="
+            f"{tc.devices}: a step's prompts are shared out evenly over the ranks; use a "
+            f"multiple of {tc.devices}"
         )
     if c.rollout.data_parallel_size > 1:
         out.append(

@@ -34,6 +34,7 @@ so that a rerun resumes at the first iteration not finished.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import sys
 import threading
@@ -395,6 +396,18 @@ class PolicyEngine:
             self.engine = None
 
 
+def online_rank(config: Config, first: int, model_dir: str, initial: str) -> dict:
+    """The online phase in this process, or in one of its ranks (trainer.devices > 1,
+    srlm.training.ranks.launch_ranks): the process's own engine, then the iterations."""
+    from srlm.training.online import run_online
+
+    run_dir = RunDir(config.run_dir)
+    method = get_method(config.method.name)(config, run_dir)
+    engine = PolicyEngine(model_dir, config)
+    run_online(config, run_dir, method, first, model_dir, initial, engine, evaluation)
+    return {}
+
+
 def stage_seed(seed: int, t: int, stage: str) -> int:
     """The random seed of one stage of iteration t: fixed by the run's seed and the stage alone
     (zlib.crc32, not hash(): the latter differs between processes)."""
@@ -407,14 +420,17 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
     """Run one phase of iteration t on the model in `model_dir` (M_t); `initial` is M_0's
     directory (the fixed judge of the win rates). "evaluate+rollout" evaluates the model as
     iteration t's and then runs iteration t+1's rollout stages on the same engine."""
+    if phase == "online":
+        if config.trainer.devices > 1 and "LOCAL_RANK" not in os.environ:
+            from srlm.training.ranks import launch_ranks
+
+            # One process per rank, each with its own engine (srlm.training.online).
+            launch_ranks(online_rank, config.trainer.devices, (config, t, model_dir, initial))
+            return
+        online_rank(config, t, model_dir, initial)
+        return
     run_dir = RunDir(config.run_dir)
     method = get_method(config.method.name)(config, run_dir)
-    if phase == "online":
-        from srlm.training.online import run_online
-
-        engine = PolicyEngine(model_dir, config)
-        run_online(config, run_dir, method, t, model_dir, initial, engine, evaluation)
-        return
     if phase in ("rollout", "evaluate", "evaluate+rollout", "winrates"):
         engine = PolicyEngine(model_dir, config)
         try:

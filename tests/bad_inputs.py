@@ -269,15 +269,38 @@ CASES: list[Case] = [
         ["trainer.steps_per_iteration=0: must be >= 1 with trainer.sync_every=2"],
     ),
     Case(
-        "online_with_two_training_ranks",
+        "online_over_two_nodes",
+        "keys",
+        [
+            "method=irpo",
+            "trainer.sync_every=1",
+            "trainer.steps_per_iteration=4",
+            "trainer.num_nodes=2",
+        ],
+        ["trainer.sync_every=1 with trainer.num_nodes=2"],
+    ),
+    Case(
+        "online_prompts_not_shared_evenly_over_ranks",
         "keys",
         [
             "method=irpo",
             "trainer.sync_every=1",
             "trainer.steps_per_iteration=4",
             "trainer.devices=2",
+            "trainer.prompts_per_step=3",
         ],
-        ["trainer.sync_every=1 with trainer.devices=2"],
+        ["trainer.prompts_per_step=3 with trainer.devices=2"],
+    ),
+    Case(
+        "online_with_fsdp",
+        "keys",
+        [
+            "method=irpo",
+            "trainer.sync_every=1",
+            "trainer.steps_per_iteration=4",
+            "trainer=fsdp",
+        ],
+        ["trainer.sync_every=1 with trainer.strategy=fsdp"],
     ),
     Case(
         "grpo_with_one_sample_per_group",

@@ -32,6 +32,15 @@ Design:
 - **Steps without signal.** A group whose samples all scored the same has no advantage and is
   left out; a step whose groups all are is drawn again with the next prompts (it does not
   count as an optimizer step).
+- **Ranks** (`trainer.devices` > 1, DDP on one node). Each rank is a process with its own
+  model replica and its own colocated engine (so generation is data-parallel too); a step's
+  `prompts_per_step` prompts are dealt out evenly, each rank samples, scores and trains on its
+  share, and DDP averages the gradients. The ranks redraw together when no rank has a group
+  with signal; a rank left without any while another has some takes a zero loss, so that every
+  rank joins the gradient all-reduce. Each rank syncs its own engine from its own weights
+  (equal on all ranks, which every iteration's end checks by hash) and checks its own probe.
+  A step's figures are merged over the ranks (counts summed, the rest averaged); rank 0 writes
+  the checkpoint and the records and runs the evaluation while the others wait.
 
 The iterative regime (trainer.sync_every=0) does not use this module.
 """
@@ -45,6 +54,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.environments import LightningEnvironment
 from torch.utils.data import DataLoader, Dataset
 
 from srlm.config import Config
@@ -59,8 +69,10 @@ from srlm.training.trainer import (
     KeepSignalHandlers,
     PreferenceModule,
     group_rows,
+    make_strategy,
     resolve_precision,
     save_checkpoint,
+    weights_fingerprint,
 )
 
 STATE_FILE = "online_state.pt"
@@ -118,6 +130,7 @@ class OnlineModule(PreferenceModule):
         self.optim = None
         self.prepared: list | None = None
         self.t = 1
+        self.rank, self.world = _rank_world()
 
     # ---- the step's data, made before the step (outside the training precision's autocast)
 
@@ -129,6 +142,8 @@ class OnlineModule(PreferenceModule):
         generation = scoring = 0.0
         while True:
             idx = prompt_indices(len(self.prompts), self.config.seed, self.draws, self.size)
+            share = len(idx) // self.world  # each rank's own part of the step's prompts
+            idx = idx[self.rank * share : (self.rank + 1) * share]
             self.draws += 1
             questions = [self.prompts[i] for i in idx]
             tokenizer = self.engine().tokenizer
@@ -148,7 +163,7 @@ class OnlineModule(PreferenceModule):
                 "scoring_seconds": scoring,
                 "response_tokens": _mean_tokens(outs),
             }
-            if examples:
+            if _global_count(len(examples), self.world):
                 break
             empty += 1
             if empty >= MAX_EMPTY_DRAWS:
@@ -206,6 +221,13 @@ class OnlineModule(PreferenceModule):
     def training_step(self, batch, batch_idx):
         examples, stats = self.prepared
         t0 = time.time()
+        self.train_started = t0
+        self.step_stats = stats | {"examples": len(examples)}
+        if not examples:
+            # Another rank has data this step: join its gradient all-reduce with zeros.
+            loss = sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
+            self.history.append({"loss": None} | self.step_stats | {"step": self.step + 1})
+            return loss
         max_length = self.config.model.max_length
         if self.grouped:
             opt = self.opt
@@ -216,8 +238,6 @@ class OnlineModule(PreferenceModule):
         with torch.no_grad():
             self._score_fixed(batch)
         loss, metrics = self.compute(batch)
-        self.train_started = t0
-        self.step_stats = stats | {"examples": len(rows)}
         self.log("train_loss", loss.detach(), prog_bar=True, batch_size=len(rows))
         row = {"loss": float(loss.detach())} | {k: float(v) for k, v in metrics.items()}
         self.history.append(row | self.step_stats | {"step": self.step + 1})
@@ -255,7 +275,11 @@ class OnlineModule(PreferenceModule):
                 self.history[-1] |= self.last_sync
                 self.last_sync = {}
             self.history[-1]["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
+            if self.world > 1:
+                self.history[-1] = merge_rank_rows(_gather(self.history[-1], self.world))
             h = self.history[-1]
+            if self.rank:
+                return
             reward = h.get("sample_accuracy", h.get("score_mean"))
             print(
                 f"[srlm] step {self.step}/{self.total_steps}: {h['examples']} "
@@ -303,22 +327,74 @@ def _mean_tokens(outs) -> float:
     return sum(counts) / max(len(counts), 1)
 
 
+def _rank_world() -> tuple[int, int]:
+    """This process's rank and the number of ranks (srlm.training.ranks sets them)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _global_count(n: int, world: int) -> int:
+    if world == 1:
+        return n
+    t = torch.tensor([n], dtype=torch.long)
+    torch.distributed.all_reduce(t)
+    return int(t.item())
+
+
+def _gather(obj, world: int) -> list:
+    out: list = [None] * world
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+# The same on every rank: the step's place in the run.
+SHARED = ("step", "draws", "lr")
+
+
+def merge_rank_rows(rows: list[dict]) -> dict:
+    """One step's figures from every rank's row: counts (integers: examples, pairs, judgements,
+    questions all right...) summed; clock readings and the probe difference the worst rank's;
+    the rest (losses, rewards, rates, lengths) the mean of the ranks that have them."""
+    out: dict = {}
+    for key in dict.fromkeys(k for r in rows for k in r):
+        values = [r[key] for r in rows if is_number(r.get(key))]
+        if key in SHARED or not values:
+            out[key] = next((r[key] for r in rows if r.get(key) is not None), None)
+        elif key.endswith("_seconds") or key == "sync_probe_diff":
+            out[key] = max(values)
+        elif all(isinstance(v, int) for v in values):
+            out[key] = sum(values)
+        else:
+            out[key] = sum(values) / len(values)
+    return out
+
+
 def run_online(
     config: Config, run_dir, method, first: int, model_dir: str, initial: str, engine, evaluation
 ) -> None:
     """Iterations first..method.iterations of an online regime, from the model in `model_dir`
     (M_{first-1}); the evaluation of M_{first-1} first if it is not recorded. `engine`: the
     phase's engine (srlm.runner.PolicyEngine), serving `model_dir` until the first sync;
-    `evaluation(config, run_dir)`: srlm's evaluate stage (srlm.eval.stage.Evaluation)."""
+    `evaluation(config, run_dir)`: srlm's evaluate stage (srlm.eval.stage.Evaluation).
+    In a rank of several (trainer.devices > 1, srlm.runner.online_rank), `engine` is the
+    rank's own and rank 0 alone writes records and evaluates."""
     last = config.method.iterations
     tc = config.trainer
+    rank, world = _rank_world()
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
-    L.seed_everything(config.seed + first, workers=True, verbose=False)
+    elif world > 1 and tc.accelerator == "cpu":
+        # A node's CPU ranks share its cores; each taking all of them oversubscribes it.
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // world))
+    if world > 1:
+        _join_ranks(tc)
+    # Each rank samples its own prompts with its own random stream.
+    L.seed_everything(config.seed + first + 7919 * rank, workers=True, verbose=False)
     try:
         evaluates = method.evaluates or config.eval.enabled
         if evaluates and not run_dir.finished(first - 1, "evaluate"):
-            _evaluate(config, run_dir, method, engine, first - 1, evaluation)
+            if rank == 0:
+                _evaluate(config, run_dir, method, engine, first - 1, evaluation)
+            _barrier(world)
         if first > last:
             return
         tok = load_tokenizer(model_dir)
@@ -333,20 +409,31 @@ def run_online(
             state = torch.load(
                 run_dir.iter_dir(first - 1) / STATE_FILE, map_location="cpu", weights_only=False
             )
-            print(f"[srlm] online: resuming at iteration {first}, step {state['step']}", flush=True)
+            if rank == 0:
+                print(
+                    f"[srlm] online: resuming at iteration {first}, step {state['step']}",
+                    flush=True,
+                )
         module = OnlineModule(model, config, method, engine, tok, initial_model, state)
         precision = resolve_precision(tc)
         for t in range(first, last + 1):
-            print(
-                f"[srlm] iteration {t}: online, {tc.steps_per_iteration} steps "
-                f"(sync every {tc.sync_every})",
-                flush=True,
-            )
+            if rank == 0:
+                print(
+                    f"[srlm] iteration {t}: online, {tc.steps_per_iteration} steps "
+                    f"(sync every {tc.sync_every})" + (f", {world} ranks" if world > 1 else ""),
+                    flush=True,
+                )
             started = time.time()
             module.t, module.history = t, []
             trainer = L.Trainer(
                 accelerator=tc.accelerator,
-                devices=1,
+                devices=world,
+                strategy=make_strategy(tc, model, world),
+                # The ranks are the ones srlm.training.ranks started (not a SLURM job's tasks).
+                plugins=[LightningEnvironment()] if world > 1 else None,
+                # The data of a step comes from the engine; a distributed sampler over _Ticks
+                # would list its billion indices.
+                use_distributed_sampler=False,
                 precision=precision,
                 max_steps=tc.steps_per_iteration,
                 gradient_clip_val=config.optimizer.max_grad_norm or None,
@@ -359,17 +446,41 @@ def run_online(
             )
             trainer.fit(module, DataLoader(_Ticks(), batch_size=None))
             stats = _iteration_stats(module.history) | {"precision": precision}
+            if world > 1:
+                hashes = _gather(weights_fingerprint(model), world)
+                if len(set(hashes)) > 1:
+                    raise SrlmError(f"online ranks ended iteration {t} with different weights")
+                stats |= {"world_size": world, "rank_weights_sha256": hashes}
             model.eval()
             probe = token_logprobs(model, module.probe_ids)
             model.train()
-            save_checkpoint(model, tok, run_dir.checkpoint(t), module.history, stats, probe)
-            _save_state(run_dir.iter_dir(t) / STATE_FILE, module.state())
-            run_dir.mark_finished(t, "train", stats, started, **engine.timing())
+            if rank == 0:
+                save_checkpoint(model, tok, run_dir.checkpoint(t), module.history, stats, probe)
+                _save_state(run_dir.iter_dir(t) / STATE_FILE, module.state())
+                run_dir.mark_finished(t, "train", stats, started, **engine.timing())
             if evaluates:
                 module.sync(force=True)  # the engine serves M_t for its evaluation
-                _evaluate(config, run_dir, method, engine, t, evaluation)
+                if rank == 0:
+                    _evaluate(config, run_dir, method, engine, t, evaluation)
+            _barrier(world)  # no rank goes on (or returns) before the records exist
     finally:
         engine.release()
+
+
+def _join_ranks(tc) -> None:
+    """The ranks' process group, made here rather than by Lightning's first fit: rank 0
+    evaluates before any fit while the others wait, and each iteration's fit reuses it."""
+    import datetime
+
+    if not torch.distributed.is_initialized():
+        backend = "gloo" if tc.accelerator == "cpu" else "nccl"
+        # A rank waits at a barrier while rank 0 evaluates: longer than the default 30 min.
+        torch.distributed.init_process_group(backend, timeout=datetime.timedelta(hours=12))
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        torch.distributed.barrier()
 
 
 def _evaluate(config, run_dir, method, engine, t: int, evaluation) -> None:

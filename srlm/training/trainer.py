@@ -496,7 +496,7 @@ def _train_rank(
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
         num_nodes=trainer_cfg.num_nodes,
-        strategy=_strategy(trainer_cfg, model, world),
+        strategy=make_strategy(trainer_cfg, model, world),
         # Explicit, so that a SLURM job's variables (one task, many devices) are not mistaken
         # for the rank layout: the ranks are the ones _launch_ranks (or torchrun) started.
         plugins=[LightningEnvironment()] if world > 1 else None,
@@ -549,7 +549,7 @@ def _train_rank(
     return stats
 
 
-def _strategy(cfg: TrainerConfig, model, world: int):
+def make_strategy(cfg: TrainerConfig, model, world: int):
     if cfg.strategy == "fsdp":
         from lightning.pytorch.strategies import FSDPStrategy
 

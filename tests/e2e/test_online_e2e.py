@@ -1,7 +1,8 @@
 """The online regime end to end on the embedded model, at tiny sizes, through the CLI: IRPO with
 GRPO, the engine synced in memory every step, killed with SIGKILL in its second iteration and
-resumed from the first iteration's checkpoint; and a sync that does not reach the engine stops
-the run."""
+resumed from the first iteration's checkpoint; the same on two DDP ranks, each with its own
+engine; a sync that does not reach the engine stops the run; and semi-online Self-Rewarding
+judged by the current policy."""
 
 from __future__ import annotations
 
@@ -86,6 +87,41 @@ def test_online_grpo_runs_syncs_and_resumes_after_a_kill(tmp_path):
         Path(resolve_model_dir("embedded:smollm2-135m-instruct")) / "model.safetensors"
     )
     end = load_file(run_dir / "iter_02" / "checkpoint" / "model.safetensors")
+    assert sum(not torch.equal(start[k], end[k]) for k in start) > len(start) // 2
+
+
+def test_online_grpo_on_two_ddp_ranks_each_with_its_own_engine(tmp_path):
+    """trainer=cpu_ddp: two ranks (gloo), each sampling its half of a step's prompts from its
+    own synced engine; DDP averages the gradients, the ranks end with equal weights."""
+    run_dir = tmp_path / "run"
+    tiny = [a for a in TINY if not a.startswith(("method.iterations", "trainer.prompts"))]
+    p = run_srlm(
+        [
+            f"run_dir={run_dir}",
+            *tiny,
+            "method.iterations=1",
+            "trainer=cpu_ddp",
+            "trainer.prompts_per_step=4",
+        ]
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "iteration 1: online, 2 steps (sync every 1), 2 ranks" in p.stdout, p.stdout
+    train = _stages(run_dir, 1)["train"]["stats"]
+    assert train["world_size"] == 2 and train["steps"] == 2 and train["syncs"] == 2, train
+    hashes = train["rank_weights_sha256"]
+    assert len(hashes) == 2 and hashes[0] == hashes[1], hashes
+    assert train["sync_probe_diff_max"] < 0.05, train
+    history = [json.loads(x) for x in (run_dir / "iter_01" / "checkpoint" / "metrics.jsonl").open()]
+    # Each step's row covers both ranks' prompts: 2 prompts each, 6 samples per prompt.
+    assert all(h["reward_judgements"] == 4 * 6 for h in history), history
+    assert 0.0 <= _stages(run_dir, 1)["evaluate"]["stats"]["accuracy"] <= 1.0
+
+    from srlm.models import resolve_model_dir
+
+    start = load_file(
+        Path(resolve_model_dir("embedded:smollm2-135m-instruct")) / "model.safetensors"
+    )
+    end = load_file(run_dir / "iter_01" / "checkpoint" / "model.safetensors")
     assert sum(not torch.equal(start[k], end[k]) for k in start) > len(start) // 2
 
 
