@@ -108,7 +108,7 @@ from srlm.judging import (
 from srlm.methods.base import EngineFn, Method, Needs, group_by, register_method
 from srlm.rewards.base import Item, get_reward
 from srlm.rollout.base import chat_prompt, format_prompt
-from srlm.training.data import Example
+from srlm.training.data import Example, Group
 
 # ---------------------------------------------------------------- prompts and formats
 MODIFIED_Q = "[User Question Modified]"
@@ -715,6 +715,117 @@ class ThinkingJudge(Method):
             )
             for p in self.run.read_rows(t, "pairs")
         ]
+
+    # optimizer=grpo: each (triple, order)'s executions are a group, rewarded 1 for the
+    # correct verdict and 0 otherwise (a wrong, tied or unreadable one), trained as the
+    # single-pass judgement each (plan, execution) is assembled into.
+    trains_groups = True
+
+    def training_groups(self, t: int, tokenizer) -> list[Group]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
+        triples = {r["id"]: r for r in self.run.read_rows(t, "triples") if r["ok"]}
+        plans = {(p["triple_id"], p["plan_id"]): p for p in self.run.read_rows(t, "plans")}
+        by_prompt: dict = {}
+        for e in self.run.read_rows(t, "executions"):
+            by_prompt.setdefault((e["triple_id"], e["order"]), []).append(e)
+        groups = []
+        for (tid, order), execs in by_prompt.items():
+            tr = triples[tid]
+            groups.append(
+                Group(
+                    self._judge_prompt(tokenizer, tr, order),
+                    [
+                        assemble_judgement(
+                            plans[(tid, e["plan_id"])]["plan"], e["raw"], e["verdict"]
+                        )
+                        for e in execs
+                    ],
+                    [float(e["correct"]) for e in execs],
+                )
+            )
+        return groups
+
+    # ------------------------------------------------------------ online regimes
+    # A J1-style judge (Whitehouse et al. 2025, "J1: Incentivizing Thinking in LLM-as-a-Judge
+    # via Reinforcement Learning"): each step the current judge writes whole single-pass
+    # judgements (plan, execution, verdict) of fixed triples, in both orders, and is rewarded
+    # for the correct verdict; there is no separate plan or execution sampling.
+    trains_online = True
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        s = config.trainer.sync_every
+        if not s:
+            return
+        if config.method.triples is None:
+            raise ConfigError(
+                f"method.triples=null with trainer.sync_every={s}: the online judge trains on "
+                "fixed triples (a file of instruction, chosen, rejected rows); making triples "
+                "from the model's answers is an iterative rollout stage; set method.triples or "
+                "trainer.sync_every=0"
+            )
+        if config.method.sft_warm_start:
+            raise ConfigError(
+                f"method.sft_warm_start=true with trainer.sync_every={s}: EvalPlanner's SFT "
+                "trains on judgements of the first iterative rollout, which the online regime "
+                "does not run; set method.sft_warm_start=false"
+            )
+
+    def online_prompts(self) -> list[dict]:
+        # Every triple the iterations would take, each in both orders.
+        end = self.slices[-1][1]
+        return [
+            {"id": f"{tr['id']}-{order}", "triple": tr, "order": order}
+            for tr in file_triples(self.fixed_triples[:end], 1, prefix="online")
+            for order in ORDERS
+        ]
+
+    def online_prompt(self, tokenizer, row: dict) -> str:
+        return self._judge_prompt(self.prompt_tokenizer(tokenizer), row["triple"], row["order"])
+
+    def online_sampling(self) -> tuple[SamplingConfig, int]:
+        return self.m.execution_sampling, self.m.executions_per_plan
+
+    def online_examples(
+        self, t: int, questions: list[dict], outs, engine: EngineFn, tokenizer, grouped: bool
+    ) -> tuple[list, dict]:
+        tokenizer = self.prompt_tokenizer(tokenizer)
+        groups, pairs, verdicts = [], [], []
+        for q, cs in zip(questions, outs, strict=True):
+            prompt = self._judge_prompt(tokenizer, q["triple"], q["order"])
+            rows = [
+                {
+                    "raw": c.text.strip(),
+                    "verdict": (
+                        v := parse_judge_output(c.text, self.verdict_rule, c.finish_reason)
+                    ),
+                    "correct": is_correct(v, q["order"]),
+                }
+                for c in cs
+            ]
+            verdicts += [r["verdict"] for r in rows]
+            groups.append(
+                Group(prompt, [r["raw"] for r in rows], [float(r["correct"]) for r in rows])
+            )
+            good = [r for r in rows if r["correct"]]
+            bad = [r for r in rows if not r["correct"]]
+            # EvalPlanner's rule within one prompt: correct against incorrect, one pair per
+            # correct judgement (each with a different incorrect one while they last).
+            pairs += [Example(prompt, c["raw"], r["raw"]) for c, r in zip(good, bad, strict=False)]
+        correct = [v for g in groups for v in g.rewards]
+        stats = {
+            "sample_accuracy": mean(correct),
+            "reward_judgements": len(verdicts),
+            "reward_parse_failure_rate": mean(v is None for v in verdicts),
+            "reward_tie_rate": mean(v == "tie" for v in verdicts),
+        }
+        if grouped:
+            return groups, stats
+        return pairs, stats | {"pairs": len(pairs)}
+
+    def _judge_prompt(self, tokenizer, triple: dict, order: str) -> str:
+        a, b = arrange(triple["chosen"], triple["rejected"], order)
+        return _chat(tokenizer, judge_messages(triple["instruction"], a, b))
 
     def warm_start_examples(self, tokenizer) -> list[Example]:
         """M1^SFT's data: one random correct judgement per instruction of iteration 1.

@@ -261,3 +261,75 @@ def test_recipe_output_is_a_triples_file(tmp_path, capsys):
     none = _jsonl(tmp_path / "none.jsonl", [{"problem": "1+1?", "answer": 2, "response": "2"}])
     assert _recipe().main([str(none), str(tmp_path / "o.jsonl")]) == 1
     assert not (tmp_path / "o.jsonl").exists()
+
+
+# ---------------------------------------------------------------- group losses and the online judge
+def test_grpo_groups_are_each_triple_and_orders_executions_rewarded_by_their_verdict(tmp_path):
+    m = _method(
+        tmp_path,
+        f"method.triples={TRIPLES}",
+        "method.instructions_per_iteration=[2]",
+        "optimizer=grpo",
+    )
+    m.run_stage("triples", 1, _no_model)
+    for stage in ("plans", "executions"):
+        m.run_stage(stage, 1, _Engine)
+    groups = m.training_groups(1, _Tokenizer())
+    assert len(groups) == 2 * 2  # two triples, each in both orders
+    for g in groups:
+        # _Engine's executions alternate [[A]] / [[B]]: half of each order's are correct.
+        assert sorted(set(g.rewards)) == [0.0, 1.0] and sum(g.rewards) == len(g.rewards) / 2
+        assert all(
+            "[Final Verdict]" in r and "[Start of Evaluation Plan]" in r for r in g.responses
+        )
+
+
+def test_the_online_judge_is_rewarded_for_the_correct_verdict_in_each_order(tmp_path):
+    m = _method(
+        tmp_path,
+        f"method.triples={TRIPLES}",
+        "method.instructions_per_iteration=[2]",
+        "method.iterations=1",
+        "method.sft_warm_start=false",
+        "trainer.sync_every=1",
+        "trainer.steps_per_iteration=1",
+    )
+    rows = m.online_prompts()
+    assert [r["order"] for r in rows] == ["AB", "BA", "AB", "BA"]
+    first = json.loads(TRIPLES.read_text().splitlines()[0])
+    ab, ba = (m.online_prompt(_Tokenizer(), r) for r in rows[:2])
+    # The file's chosen answer is Assistant A in order AB, Assistant B in order BA.
+    assert ab.index(first["chosen"]) < ab.index(first["rejected"])
+    assert ba.index(first["rejected"]) < ba.index(first["chosen"])
+
+    texts = ["Plan...\n[Final Verdict]\n[[A]]", "Plan...\n[Final Verdict]\n[[B]]", "No verdict."]
+    outs = [[Completion(x, 5, "stop") for x in texts] for _ in rows[:2]]
+    groups, stats = m.online_examples(1, rows[:2], outs, None, _Tokenizer(), grouped=True)
+    assert [g.rewards for g in groups] == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    assert stats["sample_accuracy"] == pytest.approx(2 / 6)
+    assert stats["reward_parse_failure_rate"] == pytest.approx(2 / 6)
+    pairs, stats = m.online_examples(1, rows[:2], outs, None, _Tokenizer(), grouped=False)
+    # One correct judgement per prompt, paired with an incorrect one.
+    assert [(p.chosen, p.rejected) for p in pairs] == [(texts[0], texts[1]), (texts[1], texts[0])]
+    assert stats["pairs"] == 2
+
+
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["method.sft_warm_start=false"], "method.triples=null with trainer.sync_every=1"),
+        ([f"method.triples={TRIPLES}"], "method.sft_warm_start=true with trainer.sync_every=1"),
+    ],
+)
+def test_the_online_judge_needs_fixed_triples_and_no_sft_from_a_rollout(
+    tmp_path, overrides, needle
+):
+    overrides = [
+        "method=thinking_judge",
+        f"run_dir={tmp_path}",
+        "trainer.sync_every=1",
+        "trainer.steps_per_iteration=1",
+        *overrides,
+    ]
+    with pytest.raises(Problems, match=needle.replace(".", r"\.")):
+        validate(compose(overrides))
