@@ -120,9 +120,10 @@ def test_counts(table):
         ],
     }
     # Group losses (grpo) need a method that scores every sample on its own: IRPO against gold
-    # answers, Self-Rewarding with any of its judges.
+    # answers, Self-Rewarding with any of its judges, the thinking judge by its verdicts.
     assert sorted((m, r) for (m, r, o) in valid if o == "grpo") == [
         ("irpo", "verifiable"),
         *[("self_reward", r) for r in by_method["self_reward"]],
+        ("thinking_judge", "verdict_label"),
     ]
-    assert (len(table), len(valid), refused) == (336, 104, 232)
+    assert (len(table), len(valid), refused) == (336, 105, 231)
