@@ -377,6 +377,12 @@ def _online_problems(c: Config, method) -> list[str]:
     """What the online regimes (trainer.sync_every >= 1) cannot do yet, or cannot do at all."""
     s = c.trainer.sync_every
     if not s:
+        if c.rollout.sleep == "on":
+            return [
+                "rollout.sleep=on with trainer.sync_every=0: the iterative regime closes its "
+                "engine before training (sleep mode is for the online regimes' persistent "
+                "engine); use rollout.sleep=auto or off"
+            ]
         return []
     key = f"trainer.sync_every={s}"
     out = []
@@ -408,6 +414,11 @@ def _online_problems(c: Config, method) -> list[str]:
         out.append(
             f"{key} with rollout.data_parallel_size={c.rollout.data_parallel_size}: the online "
             "regimes sync one engine; use rollout.data_parallel_size=1"
+        )
+    if c.rollout.sleep == "on" and tc.accelerator == "cpu":
+        out.append(
+            "rollout.sleep=on with trainer.accelerator=cpu: vLLM has no sleep mode on CPU; "
+            "use rollout.sleep=auto or off"
         )
     if c.method.selects:
         out.append(

@@ -124,9 +124,22 @@ class RolloutConfig:
     # of the same weights differs by ~0.05 on its own, so it needs a wider tolerance.
     check_weights: bool = True
     check_weights_tolerance: float = 0.05
+    # The online regimes: free the engine's accelerator memory while the trainer trains (vLLM
+    # sleep mode, level 1: weights offloaded to host memory, KV cache dropped), woken before
+    # the next sync or generation. auto: where vLLM's platform has sleep mode (CUDA, ROCm),
+    # not on CPU; on: required (refused on CPU and for the transformers engine); off: never.
+    # The iterative regime closes its engine before training instead.
+    sleep: str = "auto"
 
     def check(self, key: str = "rollout") -> None:
         _in(f"{key}.engine", self.engine, ("vllm", "hf"))
+        _in(f"{key}.sleep", self.sleep, ("auto", "on", "off"))
+        _check(
+            self.sleep != "on" or self.engine == "vllm",
+            f"{key}.sleep",
+            self.sleep,
+            f"sleep mode is vLLM's; {key}.engine={self.engine} has none (use auto or off)",
+        )
         if self.dtype is not None:
             _in(f"{key}.dtype", self.dtype, ("float32", "bfloat16", "float16"))
         _check(

@@ -370,7 +370,14 @@ class PolicyEngine:
     def __call__(self):
         if self.engine is None:
             t0 = time.time()
-            self.engine = make_engine(self.model_dir, self.config.model, self.config.rollout)
+            self.engine = make_engine(
+                self.model_dir,
+                self.config.model,
+                self.config.rollout,
+                # Only the online regimes' persistent engine sleeps while the trainer trains;
+                # the iterative regime closes its engine before training.
+                sleep=bool(self.config.trainer.sync_every),
+            )
             self.start_seconds += time.time() - t0
             self._reseed()  # the engine seeds the global generator as it starts
         return self.engine

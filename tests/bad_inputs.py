@@ -269,6 +269,30 @@ CASES: list[Case] = [
         ["trainer.steps_per_iteration=0: must be >= 1 with trainer.sync_every=2"],
     ),
     Case(
+        "sleep_mode_in_the_iterative_regime",
+        "keys",
+        ["rollout=vllm", "rollout.sleep=on"],
+        ["rollout.sleep=on with trainer.sync_every=0"],
+    ),
+    Case(
+        "sleep_mode_on_cpu",
+        "keys",
+        [
+            "method=irpo",
+            "rollout=vllm",
+            "rollout.sleep=on",
+            "trainer.sync_every=1",
+            "trainer.steps_per_iteration=4",
+        ],
+        ["rollout.sleep=on with trainer.accelerator=cpu"],
+    ),
+    Case(
+        "sleep_mode_for_transformers",
+        "keys",
+        ["rollout=hf", "rollout.sleep=on"],
+        ["rollout.sleep='on': sleep mode is vLLM's"],
+    ),
+    Case(
         "online_over_two_nodes",
         "keys",
         [

@@ -166,6 +166,7 @@ def local_model_dir(model: ModelConfig) -> Path | None:
 
 class RolloutEngine(ABC):
     tokenizer: object
+    sleeps = False  # whether sleep() frees anything (rollout.sleep)
 
     @abstractmethod
     def generate(
@@ -186,6 +187,15 @@ class RolloutEngine(ABC):
 
     def close(self) -> None:  # noqa: B027 (optional: an engine may hold nothing)
         """Release the engine's memory and worker processes."""
+
+    def sleep(self) -> float:
+        """Free the engine's accelerator memory until wake() (rollout.sleep); the seconds it
+        took. An engine without a sleep mode does nothing."""
+        return 0.0
+
+    def wake(self) -> float:
+        """Undo sleep(); the seconds it took (nothing if the engine is awake)."""
+        return 0.0
 
     def encode(self, text: str) -> list[int]:
         # Chat templates already contain their special tokens; adding BOS again would shift

@@ -12,7 +12,9 @@ from srlm.rollout.weight_sync import EXTENSION, SharedWeights
 
 
 class VllmEngine(RolloutEngine):
-    def __init__(self, model_dir: str, model: ModelConfig, rollout: RolloutConfig):
+    def __init__(
+        self, model_dir: str, model: ModelConfig, rollout: RolloutConfig, sleep: bool = False
+    ):
         # On CPU vLLM reserves its KV cache at start; its default share of memory is refused
         # on a small machine, so the size is set explicitly.
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(rollout.cpu_kvcache_gib))
@@ -20,6 +22,8 @@ class VllmEngine(RolloutEngine):
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         from vllm import LLM
 
+        self.sleeps = sleep and sleep_mode(rollout)
+        self.asleep = False
         before = children()
         self.llm = LLM(
             model=model_dir,
@@ -33,6 +37,7 @@ class VllmEngine(RolloutEngine):
             trust_remote_code=model.trust_remote_code,
             # Methods the trainer calls to put its weights into the engine in memory.
             worker_extension_cls=EXTENSION,
+            enable_sleep_mode=self.sleeps,
         )
         # vLLM's engine process (and its workers, which watch it) does not notice its parent's
         # death and would serve on as an orphan: a watcher kills it when this process is gone.
@@ -116,6 +121,24 @@ class VllmEngine(RolloutEngine):
             "sync_bytes": self.shared.nbytes,
         }
 
+    def sleep(self) -> float:
+        if not self.sleeps or self.asleep:
+            return 0.0
+        t0 = time.perf_counter()
+        # Level 1 keeps the weights (in host memory): a semi-online step between syncs samples
+        # from them again. Level 2 would drop them and need a sync at every wake.
+        self.llm.sleep(level=1)
+        self.asleep = True
+        return time.perf_counter() - t0
+
+    def wake(self) -> float:
+        if not self.asleep:
+            return 0.0
+        t0 = time.perf_counter()
+        self.llm.wake_up()
+        self.asleep = False
+        return time.perf_counter() - t0
+
     def close(self) -> None:
         if self.shared is not None:
             self.shared.close()
@@ -128,6 +151,23 @@ class VllmEngine(RolloutEngine):
             shutdown()
         del self.llm
         stop_reaper(self.reaper)
+
+
+def sleep_mode(rollout: RolloutConfig) -> bool:
+    """Whether the engine starts with vLLM's sleep mode (rollout.sleep; see RolloutConfig)."""
+    if rollout.sleep == "off":
+        return False
+    from vllm.platforms import current_platform
+
+    available = current_platform.is_sleep_mode_available()
+    if rollout.sleep == "on" and not available:
+        from srlm.errors import SetupError
+
+        raise SetupError(
+            f"rollout.sleep=on: vLLM has no sleep mode on this platform "
+            f"({current_platform.device_type or 'cpu'}); set rollout.sleep=auto or off"
+        )
+    return available
 
 
 def _tqdm(desc: str | None):

@@ -136,6 +136,7 @@ class OnlineModule(PreferenceModule):
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         self.step_started = time.time()
+        woke = self.engine().wake()  # rollout.sleep: the engine slept through the last step
         self.sync()
         started = time.time()
         empty = 0
@@ -174,6 +175,10 @@ class OnlineModule(PreferenceModule):
                 )
         stats["draws"] = empty + 1
         stats["prepare_seconds"] = time.time() - started
+        # The engine's accelerator memory is the trainer's until the next step (rollout.sleep).
+        slept = self.engine().sleep()
+        if self.engine().sleeps:
+            stats["engine_sleep_seconds"] = woke + slept
         self.prepared = [examples, stats]
 
     def policy(self):
@@ -459,6 +464,7 @@ def run_online(
                 _save_state(run_dir.iter_dir(t) / STATE_FILE, module.state())
                 run_dir.mark_finished(t, "train", stats, started, **engine.timing())
             if evaluates:
+                engine().wake()
                 module.sync(force=True)  # the engine serves M_t for its evaluation
                 if rank == 0:
                     _evaluate(config, run_dir, method, engine, t, evaluation)

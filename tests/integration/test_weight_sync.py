@@ -98,8 +98,13 @@ def test_vllm_takes_the_weights_in_memory_and_the_probe_catches_a_missed_sync():
     config = ModelConfig(name="smollm2", source=model_dir)
     model = load_causal_lm(model_dir, config).eval()
     tok = load_tokenizer(model_dir)
-    engine = make_engine(model_dir, config, RolloutConfig(engine="vllm", dtype="float32"))
+    # As the online regimes start it: sleep mode wanted (rollout.sleep=auto), but vLLM's CPU
+    # platform has none, so the engine starts without it and sleep() frees nothing.
+    engine = make_engine(
+        model_dir, config, RolloutConfig(engine="vllm", dtype="float32"), sleep=True
+    )
     try:
+        assert not engine.sleeps and engine.sleep() == 0.0 and engine.wake() == 0.0
         _check(engine, model, tok, "the start")
         for step in (1, 2):  # the second sync reuses the buffer the first one laid out
             _change(model, step)
@@ -114,3 +119,18 @@ def test_vllm_takes_the_weights_in_memory_and_the_probe_catches_a_missed_sync():
     import os
 
     assert not os.path.exists(path)  # the shared buffer goes with the engine
+
+
+@pytest.mark.vllm
+def test_sleep_mode_on_is_refused_where_vllm_has_none():
+    pytest.importorskip("vllm")
+    from vllm.platforms import current_platform
+
+    from srlm.rollout.vllm_engine import sleep_mode
+
+    assert sleep_mode(RolloutConfig(engine="vllm", sleep="off")) is False
+    if current_platform.is_sleep_mode_available():
+        pytest.skip("this platform has vLLM's sleep mode")
+    assert sleep_mode(RolloutConfig(engine="vllm", sleep="auto")) is False
+    with pytest.raises(SetupError, match="rollout.sleep=on: vLLM has no sleep mode"):
+        sleep_mode(RolloutConfig(engine="vllm", sleep="on"))
