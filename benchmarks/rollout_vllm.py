@@ -1,12 +1,14 @@
 """srlm's vLLM rollout engine against raw vLLM `LLM.generate`, on the same prompts and sampling
 settings, side by side in one run, in float32 and bfloat16.
 
-    .venv/bin/python benchmarks/rollout_vllm.py [--questions 120] [--samples 6]
+    .venv/bin/python benchmarks/rollout_vllm.py [--questions 120] [--samples 6] [--cpu-bind all]
 
 The prompts are the IRPO quickstart's (two-shot, two-digit addition); each engine generates
 greedily once per question, then `--samples` samples per question at T=0.8, max 40 tokens.
 Prints, per dtype, output tokens/s of each and their ratio, with and without the engine start
-(srlm's start includes its stale-weight probe).
+(srlm's start includes its stale-weight probe). On CPU the raw side binds its threads as vLLM
+does by default (one core per worker kept for the scheduler process), srlm's as
+`rollout.cpu_bind` says (`--cpu-bind`, default all: every core).
 """
 
 from __future__ import annotations
@@ -49,16 +51,20 @@ def _raw(model_dir: str, dtype: str, prompts: list[str], samples: int) -> dict:
     return {"start": started - t0, "generate": done - started, "tokens": tokens}
 
 
-def _srlm(model_dir: str, dtype: str, prompts: list[str], samples: int) -> dict:
+def _srlm(model_dir: str, dtype: str, prompts: list[str], samples: int, cpu_bind: str) -> dict:
     from srlm.config import ModelConfig, RolloutConfig, SamplingConfig
     from srlm.rollout.engines import make_engine
 
     t0 = time.time()
+    bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND")
     engine = make_engine(
         model_dir,
         ModelConfig(name="smollm2", source=model_dir),
-        RolloutConfig(engine="vllm", dtype=dtype),
+        RolloutConfig(engine="vllm", dtype=dtype, cpu_bind=cpu_bind),
     )
+    # srlm binds the engine's threads through the environment; the raw side keeps vLLM's own.
+    if bind is None:
+        os.environ.pop("VLLM_CPU_OMP_THREADS_BIND", None)
     started = time.time()
     tokens = 0
     for n, temperature in ((1, 0.0), (samples, 0.8)):
@@ -79,6 +85,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--questions", type=int, default=120)
     ap.add_argument("--samples", type=int, default=6)
+    ap.add_argument(
+        "--cpu-bind",
+        default="all",
+        choices=("all", "vllm"),
+        help="srlm's rollout.cpu_bind (vllm: the same core binding as the raw side)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
@@ -91,7 +103,7 @@ def main() -> None:
     print(f"{len(prompts)} prompts: greedy once, then {args.samples} samples each at T=0.8")
     for dtype in ("float32", "bfloat16"):
         raw = _raw(model_dir, dtype, prompts, args.samples)
-        ours = _srlm(model_dir, dtype, prompts, args.samples)
+        ours = _srlm(model_dir, dtype, prompts, args.samples, args.cpu_bind)
         for name, r in (("raw vLLM", raw), ("srlm engine", ours)):
             print(
                 f"{dtype:<9} {name:<12} start {r['start']:5.1f} s  generate {r['generate']:6.1f} s"

@@ -113,6 +113,10 @@ class RolloutConfig:
     # vLLM on CPU reserves its KV cache up front; the default share of memory does not fit
     # beside a trainer on a small machine.
     cpu_kvcache_gib: int = 2
+    # vLLM on CPU: the cores its worker's threads are bound to. all: every core this process
+    # may run on; vllm: vLLM's own choice, which keeps one core per worker for its scheduler
+    # process (one of two here: 1.65x fewer output tokens/s, docs/performance.md).
+    cpu_bind: str = "all"
     enforce_eager: bool = True
     # transformers.generate
     batch_size: int = 16
@@ -133,6 +137,7 @@ class RolloutConfig:
 
     def check(self, key: str = "rollout") -> None:
         _in(f"{key}.engine", self.engine, ("vllm", "hf"))
+        _in(f"{key}.cpu_bind", self.cpu_bind, ("all", "vllm"))
         _in(f"{key}.sleep", self.sleep, ("auto", "on", "off"))
         _check(
             self.sleep != "on" or self.engine == "vllm",

@@ -85,8 +85,8 @@ def _serve(
             os.sched_setaffinity(0, cpus)
             os.environ["OMP_NUM_THREADS"] = str(len(cpus))
             if rollout.tensor_parallel_size == 1:
-                # vLLM's CPU backend binds its threads itself ("auto": to every core); give it
-                # this replica's. (With tensor parallelism it wants one list per rank.)
+                # vLLM's CPU backend binds its threads itself; give it this replica's cores.
+                # (With tensor parallelism it wants one list per rank.)
                 os.environ["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, cpus))
             import torch
 

@@ -22,6 +22,7 @@ class VllmEngine(RolloutEngine):
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         from vllm import LLM
 
+        bind_cpu_threads(rollout)
         self.sleeps = sleep and sleep_mode(rollout)
         self.asleep = False
         before = children()
@@ -151,6 +152,21 @@ class VllmEngine(RolloutEngine):
             shutdown()
         del self.llm
         stop_reaper(self.reaper)
+
+
+def bind_cpu_threads(rollout: RolloutConfig) -> None:
+    """On CPU, bind the engine worker's threads to every core this process may use
+    (rollout.cpu_bind=all), unless VLLM_CPU_OMP_THREADS_BIND is set already (by the user, or by
+    srlm.rollout.replicas for a replica's share). vLLM's own "auto" keeps a core per worker for
+    its scheduler process, which is idle while the worker computes: on 2 cores, 378-397 output
+    tokens/s against 639-647 with both (bfloat16, 96 prompts x 8 samples)."""
+    if rollout.cpu_bind != "all" or rollout.tensor_parallel_size != 1:
+        return  # with tensor parallelism vLLM wants one core list per rank
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cpu():
+        cores = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", cores)
 
 
 def sleep_mode(rollout: RolloutConfig) -> bool:

@@ -134,3 +134,27 @@ def test_sleep_mode_on_is_refused_where_vllm_has_none():
     assert sleep_mode(RolloutConfig(engine="vllm", sleep="auto")) is False
     with pytest.raises(SetupError, match="rollout.sleep=on: vLLM has no sleep mode"):
         sleep_mode(RolloutConfig(engine="vllm", sleep="on"))
+
+
+@pytest.mark.vllm
+def test_the_cpu_engine_binds_its_threads_to_every_core_unless_told_otherwise(monkeypatch):
+    pytest.importorskip("vllm")
+    import os
+
+    from vllm.platforms import current_platform
+
+    from srlm.rollout.vllm_engine import bind_cpu_threads
+
+    if not current_platform.is_cpu():
+        pytest.skip("vLLM's CPU backend only")
+    key = "VLLM_CPU_OMP_THREADS_BIND"
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3, 0, 1})
+    for kwargs in ({"cpu_bind": "vllm"}, {"tensor_parallel_size": 2}):
+        monkeypatch.delenv(key, raising=False)
+        bind_cpu_threads(RolloutConfig(engine="vllm", **kwargs))
+        assert key not in os.environ, kwargs
+    bind_cpu_threads(RolloutConfig(engine="vllm"))
+    assert os.environ[key] == "0,1,3"
+    monkeypatch.setenv(key, "1")  # the user's (or a replica's) own binding stays
+    bind_cpu_threads(RolloutConfig(engine="vllm"))
+    assert os.environ[key] == "1"
