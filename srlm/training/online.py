@@ -72,6 +72,7 @@ from srlm.training.trainer import (
     make_strategy,
     resolve_precision,
     save_checkpoint,
+    set_torch_threads,
     weights_fingerprint,
 )
 
@@ -385,11 +386,7 @@ def run_online(
     last = config.method.iterations
     tc = config.trainer
     rank, world = _rank_world()
-    if tc.num_threads:
-        torch.set_num_threads(tc.num_threads)
-    elif world > 1 and tc.accelerator == "cpu":
-        # A node's CPU ranks share its cores; each taking all of them oversubscribes it.
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // world))
+    set_torch_threads(tc)  # one rank per device (srlm.runner.run_phase)
     if world > 1:
         _join_ranks(tc)
     # Each rank samples its own prompts with its own random stream.

@@ -444,6 +444,16 @@ def train(
     return launch_ranks(_train_rank, trainer_cfg.devices, args)
 
 
+def set_torch_threads(cfg: TrainerConfig) -> None:
+    """This training process's torch threads: trainer.num_threads, or its share of the node's
+    cores when several CPU ranks run on it."""
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    elif cfg.devices > 1 and cfg.accelerator == "cpu":
+        # A node's CPU ranks share its cores; each taking all of them oversubscribes it.
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // cfg.devices))
+
+
 def _train_rank(
     examples: list[Example] | list[Group],
     init_dir: str,
@@ -456,11 +466,7 @@ def _train_rank(
 ) -> dict:
     L.seed_everything(seed, workers=True, verbose=False)
     world = trainer_cfg.devices * trainer_cfg.num_nodes
-    if trainer_cfg.num_threads:
-        torch.set_num_threads(trainer_cfg.num_threads)
-    elif trainer_cfg.devices > 1 and trainer_cfg.accelerator == "cpu":
-        # A node's CPU ranks share its cores; each taking all of them oversubscribes it.
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // trainer_cfg.devices))
+    set_torch_threads(trainer_cfg)
     t0 = time.time()
     tok = load_tokenizer(init_dir)
     model = load_causal_lm(init_dir, model_cfg, trainer_cfg)
