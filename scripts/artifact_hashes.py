@@ -10,6 +10,7 @@ Two parts, each written to one JSON file of name -> sha256:
 
     python scripts/artifact_hashes.py configs OUT.json
     python scripts/artifact_hashes.py runs OUT.json [--only self_reward,irpo] [--keep DIR]
+        [--set OVERRIDE ...]
     python scripts/artifact_hashes.py compare A.json B.json
 
 Run it before and after a change, then ``compare``: it prints every name whose hash differs.
@@ -203,7 +204,9 @@ def run_artifacts(run_dir: Path) -> dict[str, str]:
     return out
 
 
-def run_hashes(only: list[str] | None, keep: Path | None) -> dict[str, str]:
+def run_hashes(
+    only: list[str] | None, keep: Path | None, extra: list[str] | None = None
+) -> dict[str, str]:
     base = keep or Path(tempfile.mkdtemp(prefix="srlm-hashes-"))
     out = {}
     for name, overrides in RUNS.items():
@@ -211,7 +214,7 @@ def run_hashes(only: list[str] | None, keep: Path | None) -> dict[str, str]:
             continue
         run_dir = base / name
         p = subprocess.run(
-            [sys.executable, "-m", "srlm", *TINY, *overrides, f"run_dir={run_dir}"],
+            [sys.executable, "-m", "srlm", *TINY, *overrides, *(extra or []), f"run_dir={run_dir}"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -243,13 +246,20 @@ def main() -> None:
     ap.add_argument(
         "--keep", type=Path, help="write the runs here instead of a temporary directory"
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="OVERRIDE",
+        help="an override added to every run (repeatable), e.g. rollout.keep_engine=true",
+    )
     args = ap.parse_args()
     if args.what == "compare":
         raise SystemExit(compare(*args.paths[:2]))
     hashes = (
         config_hashes()
         if args.what == "configs"
-        else run_hashes([s for s in args.only.split(",") if s], args.keep)
+        else run_hashes([s for s in args.only.split(",") if s], args.keep, args.set)
     )
     args.paths[0].write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
     print(f"{len(hashes)} hashes -> {args.paths[0]}")

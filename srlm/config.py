@@ -132,8 +132,14 @@ class RolloutConfig:
     # sleep mode, level 1: weights offloaded to host memory, KV cache dropped), woken before
     # the next sync or generation. auto: where vLLM's platform has sleep mode (CUDA, ROCm),
     # not on CPU; on: required (refused on CPU and for the transformers engine); off: never.
-    # The iterative regime closes its engine before training instead.
+    # The iterative regime closes its engine before training instead, unless it keeps it.
     sleep: str = "auto"
+    # The iterative regime: one engine, held by the driver process, serves every rollout and
+    # evaluate phase of the run and takes each new checkpoint's weights in place (about 1 s on
+    # CPU, against ~20 s for a new engine, docs/performance.md); training still runs in a
+    # process of its own. On a GPU the engine sleeps while the trainer trains, so it needs a
+    # sleep mode (rollout.sleep auto or on); on CPU it keeps its memory (cpu_kvcache_gib).
+    keep_engine: bool = False
 
     def check(self, key: str = "rollout") -> None:
         _in(f"{key}.engine", self.engine, ("vllm", "hf"))

@@ -44,7 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from srlm.config import Config
-from srlm.errors import SrlmError
+from srlm.errors import SetupError, SrlmError
 from srlm.eval.stage import Evaluation
 from srlm.methods import get_method
 from srlm.models import resolve_model_dir
@@ -67,9 +67,10 @@ def run(config: Config, preflown: bool = False) -> list[dict]:
 def _run(config: Config, preflown: bool) -> list[dict]:
     run_dir, logger = prepare(config, preflown)
     base = resolve_model_dir(config.model.source, config.model.path)
-    start = warm_start(config, run_dir, base)
-    regime = online if config.trainer.sync_every else iterate
-    rows, final = regime(config, run_dir, start, logger)
+    with kept_engine(config):
+        start = warm_start(config, run_dir, base)
+        regime = online if config.trainer.sync_every else iterate
+        rows, final = regime(config, run_dir, start, logger)
     write_json(Path(config.run_dir) / "summary.json", rows)
     report = _write_report(config.run_dir)
     logger.finish(
@@ -260,9 +261,40 @@ def stop_on_signals():
             signal.signal(s, h)
 
 
+# The phases that sample from the policy: the ones a kept engine serves.
+SAMPLING_PHASES = ("rollout", "evaluate", "evaluate+rollout", "winrates")
+# The iterative regime's kept engine while a run is in kept_engine(); None otherwise.
+_kept: PolicyEngine | None = None
+
+
+@contextmanager
+def kept_engine(config: Config):
+    """rollout.keep_engine: one engine in this (the driver's) process serves every sampling
+    phase of the iterative regime, and takes each new model's weights in place when a phase
+    needs it; the train phases still run in processes of their own, while the engine sleeps
+    (on a GPU; on CPU it only waits). Closed when the run ends, however it ends. The online
+    regimes hold their own persistent engine."""
+    global _kept
+    if not config.rollout.keep_engine or config.trainer.sync_every:
+        yield
+        return
+    _kept = PolicyEngine("", config, keep=True)
+    try:
+        yield
+    finally:
+        kept, _kept = _kept, None
+        kept.release()
+
+
 def _run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str = "") -> None:
     started = time.time()
-    _run_phase_process(config, phase, t, model_dir, initial)
+    if _kept is not None and phase in SAMPLING_PHASES:
+        _kept.serve(model_dir)
+        run_phase(config, phase, t, model_dir, initial, engine=_kept)
+    else:
+        if _kept is not None:
+            _kept.sleep()  # the accelerator is the trainer's until the next sampling phase
+        _run_phase_process(config, phase, t, model_dir, initial)
     RunDir(config.run_dir).log_phase(phase, t, started, phase_stages(config, phase, t))
 
 
@@ -361,11 +393,17 @@ class PolicyEngine:
     transformers engine in this process (rollout=hf, one replica); vLLM's sampler lives in its
     engine process, seeded once per engine, so a resumed vLLM stage samples afresh."""
 
-    def __init__(self, model_dir: str, config: Config):
+    def __init__(self, model_dir: str, config: Config, keep: bool = False):
         self.model_dir, self.config = model_dir, config
+        # keep: the iterative regime's kept engine (runner.kept_engine), which serves one model
+        # after another and sleeps between its phases.
+        self.keep = keep
         self.engine = None
+        self.new_phase = False
+        self.loaded = model_dir  # the model the running engine serves
         self.seed: int | None = None
         self.start_seconds = 0.0  # spent starting engines since the last timing() call
+        self.load_seconds = 0.0  # spent loading weights into the running engine, likewise
 
     def __call__(self):
         if self.engine is None:
@@ -374,18 +412,71 @@ class PolicyEngine:
                 self.model_dir,
                 self.config.model,
                 self.config.rollout,
-                # Only the online regimes' persistent engine sleeps while the trainer trains;
-                # the iterative regime closes its engine before training.
-                sleep=bool(self.config.trainer.sync_every),
+                # The online regimes' persistent engine and the iterative regime's kept one
+                # sleep while the trainer trains; otherwise the engine is closed before training.
+                sleep=bool(self.config.trainer.sync_every) or self.keep,
             )
+            self.loaded = self.model_dir
             self.start_seconds += time.time() - t0
+            if self.keep:
+                self._check_sleeps()
             self._reseed()  # the engine seeds the global generator as it starts
+        else:
+            if self.loaded != self.model_dir:
+                t0 = time.time()
+                self.engine.load(self.model_dir)
+                self.loaded = self.model_dir
+                if self.config.rollout.check_weights:
+                    tolerance = self.config.rollout.check_weights_tolerance
+                    self.engine.check_weights(self.model_dir, tolerance)
+                self.load_seconds += time.time() - t0
+            if self.new_phase:
+                self._restart_random_state()
+        self.new_phase = False
+        self.engine.wake()
         return self.engine
 
+    def serve(self, model_dir: str) -> None:
+        """A new phase on `model_dir`: a running engine loads its weights on the next call (a
+        phase that never samples costs nothing), and its random state starts as a new engine's
+        would."""
+        self.model_dir = model_dir
+        self.seed = None
+        self.new_phase = True
+
+    def _restart_random_state(self) -> None:
+        # The transformers engine seeds torch's global generator as it starts; a kept engine
+        # does so again at each phase, so that a run draws the same samples with or without it.
+        # vLLM's sampler lives in its engine process, seeded once per engine.
+        if self.config.rollout.engine == "hf":
+            import torch
+
+            torch.manual_seed(self.config.rollout.seed)
+            self._reseed()
+
+    def sleep(self) -> None:
+        if self.engine is not None:
+            self.engine.sleep()
+
+    def _check_sleeps(self) -> None:
+        import torch
+
+        if torch.cuda.is_available() and not self.engine.sleeps:
+            self.release()
+            raise SetupError(
+                "rollout.keep_engine=true on a GPU needs an engine that sleeps while the trainer "
+                f"trains, and rollout.sleep={self.config.rollout.sleep} gives none: set "
+                "rollout.sleep=auto, or rollout.keep_engine=false"
+            )
+
     def timing(self) -> dict[str, float]:
-        """The engine start-up seconds of the stage that just finished, for its record."""
-        spent, self.start_seconds = self.start_seconds, 0.0
-        return {"engine_seconds": spent} if spent else {}
+        """The engine start-up and in-place weight-load seconds of the stage that just
+        finished, for its record."""
+        start, self.start_seconds = self.start_seconds, 0.0
+        load, self.load_seconds = self.load_seconds, 0.0
+        return ({"engine_seconds": start} if start else {}) | (
+            {"engine_load_seconds": load} if load else {}
+        )
 
     def seed_stage(self, t: int, stage: str) -> None:
         self.seed = stage_seed(self.config.rollout.seed, t, stage)
@@ -423,10 +514,18 @@ def stage_seed(seed: int, t: int, stage: str) -> int:
     return (seed * 1_000_003 + t * 1009 + zlib.crc32(stage.encode())) % 2**32
 
 
-def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str = "") -> None:
+def run_phase(
+    config: Config,
+    phase: str,
+    t: int,
+    model_dir: str,
+    initial: str = "",
+    engine: PolicyEngine | None = None,
+) -> None:
     """Run one phase of iteration t on the model in `model_dir` (M_t); `initial` is M_0's
     directory (the fixed judge of the win rates). "evaluate+rollout" evaluates the model as
-    iteration t's and then runs iteration t+1's rollout stages on the same engine."""
+    iteration t's and then runs iteration t+1's rollout stages on the same engine. `engine`:
+    a kept engine serving M_t (rollout.keep_engine), left running when the phase ends."""
     if phase == "online":
         if config.trainer.devices > 1 and "LOCAL_RANK" not in os.environ:
             from srlm.training.ranks import launch_ranks
@@ -438,8 +537,9 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
         return
     run_dir = RunDir(config.run_dir)
     method = get_method(config.method.name)(config, run_dir)
-    if phase in ("rollout", "evaluate", "evaluate+rollout", "winrates"):
-        engine = PolicyEngine(model_dir, config)
+    if phase in SAMPLING_PHASES:
+        kept = engine is not None
+        engine = engine or PolicyEngine(model_dir, config)
         try:
             if phase in ("evaluate", "evaluate+rollout"):
                 print(f"[srlm] iteration {t}: evaluate", flush=True)
@@ -475,7 +575,8 @@ def run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str =
                 run_dir.mark_finished(t, stage, stats, started, **engine.timing())
                 fault(f"{t}/{stage}:after-record")
         finally:
-            engine.release()
+            if not kept:
+                engine.release()
         return
 
     # Only a phase that trains imports Lightning: seconds a rollout or evaluate process saves.

@@ -488,7 +488,9 @@ def time_breakdown(run_dir: str | Path) -> list[dict]:
             secs, stats = rec["seconds"], rec.get("stats") or {}
             in_stages += secs
             engine = rec.get("engine_seconds", 0.0)
-            load, save = stats.get("load_seconds", 0.0), stats.get("save_seconds", 0.0)
+            # The trainer's model load, or a kept engine's in-place load of a new checkpoint.
+            load = stats.get("load_seconds", 0.0) + rec.get("engine_load_seconds", 0.0)
+            save = stats.get("save_seconds", 0.0)
             row["engine_start"] += engine
             row["model_load"] += load
             row["save"] += save

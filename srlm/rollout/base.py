@@ -188,6 +188,12 @@ class RolloutEngine(ABC):
     def close(self) -> None:  # noqa: B027 (optional: an engine may hold nothing)
         """Release the engine's memory and worker processes."""
 
+    def load(self, model_dir: str) -> None:
+        """Serve the weights saved in `model_dir` from now on, on this running engine: the
+        iterative regime's kept engine (rollout.keep_engine) takes each new checkpoint so,
+        instead of a new engine per phase. The caller checks the probe (check_weights)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot load weights in place")
+
     def sleep(self) -> float:
         """Free the engine's accelerator memory until wake() (rollout.sleep); the seconds it
         took. An engine without a sleep mode does nothing."""

@@ -18,11 +18,13 @@ class HfEngine(RolloutEngine):
     def __init__(self, model_dir: str, model: ModelConfig, rollout: RolloutConfig):
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = load_tokenizer(model_dir)
-        served = replace(model, dtype=rollout.dtype or model.dtype)
-        self.model = load_causal_lm(model_dir, served).to(self.device).eval()
+        self.served = replace(model, dtype=rollout.dtype or model.dtype)
+        self.model = load_causal_lm(model_dir, self.served).to(self.device).eval()
         self.batch_size = rollout.batch_size
         self.max_length = model.max_length
-        self.generator = torch.Generator(device="cpu").manual_seed(rollout.seed)
+        # On a GPU the model leaves it while the trainer trains (a kept engine, sleep()).
+        self.sleeps = self.device == "cuda"
+        self.asleep = False
         torch.manual_seed(rollout.seed)
 
     def generate(self, prompts, sampling: SamplingConfig, n=1, desc="generate"):
@@ -65,6 +67,30 @@ class HfEngine(RolloutEngine):
         self.model.load_state_dict(model.state_dict())
         nbytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
         return {"sync_seconds": time.perf_counter() - started, "sync_bytes": nbytes}
+
+    @torch.no_grad()
+    def load(self, model_dir: str) -> None:
+        loaded = load_causal_lm(model_dir, self.served)
+        self.model.load_state_dict(loaded.state_dict())
+        self.asleep = False
+        self.model.to(self.device)
+
+    def sleep(self) -> float:
+        if not self.sleeps or self.asleep:
+            return 0.0
+        t0 = time.perf_counter()
+        self.model.to("cpu")
+        torch.cuda.empty_cache()
+        self.asleep = True
+        return time.perf_counter() - t0
+
+    def wake(self) -> float:
+        if not self.asleep:
+            return 0.0
+        t0 = time.perf_counter()
+        self.model.to(self.device)
+        self.asleep = False
+        return time.perf_counter() - t0
 
     def close(self) -> None:
         del self.model

@@ -189,8 +189,17 @@ class ReplicatedEngine(RolloutEngine):
         self.conns[0].send(("token_logprobs", (text,)))
         return self._receive(0)
 
+    def _each(self, op: str, *args) -> list:
+        for conn in self.conns:
+            conn.send((op, args))
+        return [self._receive(i) for i in range(len(self.conns))]
+
+    def load(self, model_dir: str) -> None:
+        self._each("load", model_dir)
+
     def check_weights(self, model_dir: str, tolerance: float) -> None:
-        """Every replica checked its own weights when it started (make_engine)."""
+        """Each replica compares its own engine (at start, each did so in make_engine)."""
+        self._each("check_weights", model_dir, tolerance)
 
     def close(self) -> None:
         for i, conn in enumerate(self.conns):

@@ -122,6 +122,14 @@ class VllmEngine(RolloutEngine):
             "sync_bytes": self.shared.nbytes,
         }
 
+    def load(self, model_dir: str) -> None:
+        # The worker's reload from a checkpoint, with the same repacking of a tied output head
+        # as an in-memory sync (srlm.rollout.weight_sync); about 1 s on CPU against ~20 s for
+        # a new engine.
+        self.wake()
+        self.llm.collective_rpc("srlm_reload", args=(model_dir,))
+        self.llm.reset_prefix_cache()
+
     def sleep(self) -> float:
         if not self.sleeps or self.asleep:
             return 0.0

@@ -85,12 +85,22 @@ def test_self_reward_vllm(warm_model, tmp_path):
     """The whole loop on vLLM, with the evaluate stage: M_0 and M_1 answer held-out prompts, the
     policy judges labelled pairs, a fixed judge (M_0) compares M_1's answers with M_0's in both
     orders. (`python -m srlm.evaluate RUN --redo` is tested on a cheaper run, in
-    tests/e2e/test_system2_e2e.py.)"""
+    tests/e2e/test_system2_e2e.py.) One engine serves the whole run (rollout.keep_engine): it
+    starts for M_0 and takes M_1's weights in place, checked against the trainer's probe."""
     pytest.importorskip("vllm")
     run_dir = tmp_path / "run"
-    p = run_srlm(["rollout=vllm", f"model.path={warm_model}", f"run_dir={run_dir}", *TINY, *EVAL])
+    keep = "rollout.keep_engine=true"
+    p = run_srlm(
+        ["rollout=vllm", keep, f"model.path={warm_model}", f"run_dir={run_dir}", *TINY, *EVAL]
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     _check_run(run_dir, warm_model, p.stdout)
+    records = [json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text()) for t in (0, 1)]
+    started = [(t, s) for t in (0, 1) for s, r in records[t].items() if "engine_seconds" in r]
+    assert started == [(0, "evaluate")], started  # the judge M_0 has an engine of its own
+    assert records[1]["evaluate"]["engine_load_seconds"] > 0, records[1]["evaluate"]
+    phases = [json.loads(x)["phase"] for x in (run_dir / "phases.jsonl").read_text().splitlines()]
+    assert phases == ["evaluate+rollout", "train", "evaluate", "winrates"], phases
 
     for t in (0, 1):
         ev = json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text())["evaluate"][

@@ -174,3 +174,28 @@ def test_time_breakdown_splits_an_online_iteration_by_its_steps(tmp_path):
     assert (row["generation"], row["training"], row["engine_start"]) == (32, 40, 20)
     assert (row["sync"], row["startup"]) == (8, 10)
     assert overhead_share([row]) == pytest.approx((20 + 8 + 10) / 110)
+
+
+def test_a_kept_engine_serves_the_sampling_phases_in_the_driver(tmp_path, phases, monkeypatch):
+    """rollout.keep_engine (the quickstart's setting): evaluate and rollout phases run in the
+    driver on its one engine; only the train phases start processes."""
+    in_driver: list[tuple[str, int, bool]] = []
+
+    def fake_phase(config, phase, t, model_dir, initial="", engine=None):
+        in_driver.append((phase, t, engine is runner._kept is not None))
+        run_dir = RunDir(config.run_dir)
+        for i, stage in runner.phase_stages(config, phase, t):
+            run_dir.mark_finished(i, stage, {}, started=0.0)
+
+    monkeypatch.setattr(runner, "run_phase", fake_phase)
+    cfg = _config(tmp_path, "experiment=irpo_quickstart", "method.iterations=2")
+    assert cfg.rollout.keep_engine
+    with runner.kept_engine(cfg):
+        runner.iterate(cfg, RunDir(cfg.run_dir), "/m0", _Logger())
+    assert runner._kept is None  # closed with the run
+    assert phases == [("train", 1), ("train", 2)]
+    assert in_driver == [
+        ("evaluate+rollout", 0, True),
+        ("evaluate+rollout", 1, True),
+        ("evaluate", 2, True),
+    ]
