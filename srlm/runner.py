@@ -21,6 +21,16 @@ cost is one interpreter start and model load per phase: measured in
 benchmarks/isolation_overhead.py, small next to any stage's own work. `isolate_stages=false`
 runs phases in-process (for debugging).
 
+**A kept engine** (rollout.keep_engine; the IRPO quickstart's setting). Engine start is the
+largest cost outside the work on CPU (~20 s a phase, against ~1 s to load a checkpoint into a
+running engine). With it, the driver holds one engine for the whole run (kept_engine()): the
+rollout, evaluate and win-rate phases run in the driver on that engine, which loads each new
+checkpoint in place and checks it against the trainer's probe; the train phases still run in
+child processes, as above, while the engine sleeps (vLLM's sleep mode on a GPU frees its memory
+for the trainer; without a sleep mode a GPU run refuses the setting; on CPU the engine only
+waits, holding its KV cache in host memory). A phase run in the driver keeps every stage record
+as a child's would, so a rerun resumes the same way.
+
 **Regimes.** A regime is a function with iterate()'s signature, ``(config, run_dir,
 start_model, logger) -> (summary rows, final model)``, chosen in run() by trainer.sync_every;
 prepare(), warm_start(), the run directory's stage records and the summary are shared. online()
