@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,14 +195,32 @@ class RolloutEngine(ABC):
         instead of a new engine per phase. The caller checks the probe (check_weights)."""
         raise NotImplementedError(f"{type(self).__name__} cannot load weights in place")
 
+    asleep = False
+
     def sleep(self) -> float:
         """Free the engine's accelerator memory until wake() (rollout.sleep); the seconds it
         took. An engine without a sleep mode does nothing."""
-        return 0.0
+        if not self.sleeps or self.asleep:
+            return 0.0
+        t0 = time.perf_counter()
+        self._sleep()
+        self.asleep = True
+        return time.perf_counter() - t0
 
     def wake(self) -> float:
         """Undo sleep(); the seconds it took (nothing if the engine is awake)."""
-        return 0.0
+        if not self.asleep:
+            return 0.0
+        t0 = time.perf_counter()
+        self._wake()
+        self.asleep = False
+        return time.perf_counter() - t0
+
+    def _sleep(self) -> None:  # noqa: B027 (only an engine with `sleeps` is asked)
+        """The engine's own way to free its accelerator memory."""
+
+    def _wake(self) -> None:  # noqa: B027
+        """The engine's own way to take it back."""
 
     def encode(self, text: str) -> list[int]:
         # Chat templates already contain their special tokens; adding BOS again would shift

@@ -24,7 +24,6 @@ class HfEngine(RolloutEngine):
         self.max_length = model.max_length
         # On a GPU the model leaves it while the trainer trains (a kept engine, sleep()).
         self.sleeps = self.device == "cuda"
-        self.asleep = False
         torch.manual_seed(rollout.seed)
 
     def generate(self, prompts, sampling: SamplingConfig, n=1, desc="generate"):
@@ -70,27 +69,15 @@ class HfEngine(RolloutEngine):
 
     @torch.no_grad()
     def load(self, model_dir: str) -> None:
-        loaded = load_causal_lm(model_dir, self.served)
-        self.model.load_state_dict(loaded.state_dict())
-        self.asleep = False
-        self.model.to(self.device)
+        self.wake()
+        self.model.load_state_dict(load_causal_lm(model_dir, self.served).state_dict())
 
-    def sleep(self) -> float:
-        if not self.sleeps or self.asleep:
-            return 0.0
-        t0 = time.perf_counter()
+    def _sleep(self) -> None:
         self.model.to("cpu")
         torch.cuda.empty_cache()
-        self.asleep = True
-        return time.perf_counter() - t0
 
-    def wake(self) -> float:
-        if not self.asleep:
-            return 0.0
-        t0 = time.perf_counter()
+    def _wake(self) -> None:
         self.model.to(self.device)
-        self.asleep = False
-        return time.perf_counter() - t0
 
     def close(self) -> None:
         del self.model

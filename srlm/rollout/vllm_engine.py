@@ -24,7 +24,6 @@ class VllmEngine(RolloutEngine):
 
         bind_cpu_threads(rollout)
         self.sleeps = sleep and sleep_mode(rollout)
-        self.asleep = False
         before = children()
         self.llm = LLM(
             model=model_dir,
@@ -130,23 +129,13 @@ class VllmEngine(RolloutEngine):
         self.llm.collective_rpc("srlm_reload", args=(model_dir,))
         self.llm.reset_prefix_cache()
 
-    def sleep(self) -> float:
-        if not self.sleeps or self.asleep:
-            return 0.0
-        t0 = time.perf_counter()
+    def _sleep(self) -> None:
         # Level 1 keeps the weights (in host memory): a semi-online step between syncs samples
         # from them again. Level 2 would drop them and need a sync at every wake.
         self.llm.sleep(level=1)
-        self.asleep = True
-        return time.perf_counter() - t0
 
-    def wake(self) -> float:
-        if not self.asleep:
-            return 0.0
-        t0 = time.perf_counter()
+    def _wake(self) -> None:
         self.llm.wake_up()
-        self.asleep = False
-        return time.perf_counter() - t0
 
     def close(self) -> None:
         if self.shared is not None:

@@ -28,6 +28,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, script_module
 from tests.tiny_models import tiny_model
 
@@ -157,10 +159,14 @@ def gone_within(marker: str, limit: float) -> float | None:
     return None
 
 
-def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("keep_engine", [False, True], ids=["engine-per-phase", "kept-engine"])
+def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, keep_engine):
+    """With rollout.keep_engine the sampling phases run in the driver on its one engine: the
+    same kills, the same artifacts, nothing left behind."""
     seed = tiny_seed_judgements(tmp_path / "seed_judgements.jsonl")
     model = tiny_model(tmp_path / "tiny_llama")
-    extra = [f"data.seed_judgements={seed}", f"model.path={model}"]
+    base = [f"data.seed_judgements={seed}", f"model.path={model}"]
+    extra = [*base, "rollout.keep_engine=true"] if keep_engine else base
     figures: dict = {"kills": 0, "points": [], "left": 0}
     t_start = time.time()
 
@@ -172,7 +178,7 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
         # In one process (isolate_stages=false): the same artifacts as phases in child
         # processes, without their start-up cost.
         p = start(
-            reference, marker, None, tmp_path / "reference.log", [*extra, "isolate_stages=false"]
+            reference, marker, None, tmp_path / "reference.log", [*base, "isolate_stages=false"]
         )
         assert p.wait(timeout=1800) == 0, (tmp_path / "reference.log").read_text()[-3000:]
     figures["reference_s"] = round(time.time() - t_start, 1)

@@ -147,3 +147,17 @@ def test_the_time_breakdown_counts_an_in_place_load_as_model_load(tmp_path):
     (row,) = time_breakdown(tmp_path)
     assert (row["evaluation"], row["model_load"], row["engine_start"]) == (27.5, 2.5, 0)
     assert row["startup"] == pytest.approx(0.5)
+
+
+def test_the_preflight_refuses_a_kept_vllm_engine_without_sleep_on_a_gpu():
+    from srlm.config import RolloutConfig
+    from srlm.preflight import _rollout_devices
+
+    kept = RolloutConfig(engine="vllm", keep_engine=True, sleep="off")
+    (problem,) = _rollout_devices("rollout", kept, gpus=1)
+    assert (
+        problem.startswith("rollout.keep_engine=true on a GPU") and "rollout.sleep=off" in problem
+    )
+    assert _rollout_devices("rollout", kept, gpus=0) == []  # on CPU the engine only waits
+    auto = RolloutConfig(engine="vllm", keep_engine=True, sleep="auto")
+    assert _rollout_devices("rollout", auto, gpus=1) == []
