@@ -251,7 +251,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="OVERRIDE",
-        help="an override added to every run (repeatable), e.g. rollout.keep_engine=true",
+        help="an override added to every run (repeatable), e.g. rollout.keep_engine=off",
     )
     args = ap.parse_args()
     if args.what == "compare":

@@ -136,15 +136,18 @@ class RolloutConfig:
     sleep: str = "auto"
     # The iterative regime: one engine, held by the driver process, serves every rollout and
     # evaluate phase of the run and takes each new checkpoint's weights in place (about 1 s on
-    # CPU, against ~20 s for a new engine, docs/performance.md); training still runs in a
-    # process of its own. On a GPU the engine sleeps while the trainer trains, so it needs a
-    # sleep mode (rollout.sleep auto or on); on CPU it keeps its memory (cpu_kvcache_gib).
-    keep_engine: bool = False
+    # CPU, against ~20 s for a new engine: 7.3% of the IRPO quickstart outside the work instead
+    # of 20.4%, docs/performance.md); training still runs in a process of its own. on: always;
+    # on a GPU the engine sleeps while the trainer trains, so it needs a sleep mode
+    # (rollout.sleep auto or on), and that path is untested. auto: on where torch sees no GPU,
+    # else off. off: a new engine in each phase's process, closed before training.
+    keep_engine: str = "auto"
 
     def check(self, key: str = "rollout") -> None:
         _in(f"{key}.engine", self.engine, ("vllm", "hf"))
         _in(f"{key}.cpu_bind", self.cpu_bind, ("all", "vllm"))
         _in(f"{key}.sleep", self.sleep, ("auto", "on", "off"))
+        _in(f"{key}.keep_engine", self.keep_engine, ("auto", "on", "off"))
         _check(
             self.sleep != "on" or self.engine == "vllm",
             f"{key}.sleep",

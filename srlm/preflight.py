@@ -205,12 +205,12 @@ def _rollout_devices(key: str, r: RolloutConfig, gpus: int) -> list[str]:
             f"{key}.tensor_parallel_size={r.tensor_parallel_size} x {key}.data_parallel_size="
             f"{r.data_parallel_size} needs {need} GPUs; this machine has {gpus}"
         ]
-    if r.keep_engine and gpus and r.engine == "vllm" and r.sleep == "off":
+    if r.keep_engine == "on" and gpus and r.engine == "vllm" and r.sleep == "off":
         # The kept engine would hold the GPU's memory through every train phase.
         return [
-            f"{key}.keep_engine=true on a GPU needs an engine that sleeps while the trainer "
+            f"{key}.keep_engine=on on a GPU needs an engine that sleeps while the trainer "
             f"trains, and {key}.sleep=off gives none: set {key}.sleep=auto, or "
-            f"{key}.keep_engine=false"
+            f"{key}.keep_engine=auto or off"
         ]
     if r.engine == "hf" and r.tensor_parallel_size > 1:
         return [

@@ -21,7 +21,7 @@ cost is one interpreter start and model load per phase: measured in
 benchmarks/isolation_overhead.py, small next to any stage's own work. `isolate_stages=false`
 runs phases in-process (for debugging).
 
-**A kept engine** (rollout.keep_engine; the IRPO quickstart's setting). Engine start is the
+**A kept engine** (rollout.keep_engine; on by default where torch sees no GPU). Engine start is the
 largest cost outside the work on CPU (~20 s a phase, against ~1 s to load a checkpoint into a
 running engine). With it, the driver holds one engine for the whole run (kept_engine()): the
 rollout, evaluate and win-rate phases run in the driver on that engine, which loads each new
@@ -285,7 +285,7 @@ def kept_engine(config: Config):
     (on a GPU; on CPU it only waits). Closed when the run ends, however it ends. The online
     regimes hold their own persistent engine."""
     global _kept
-    if not config.rollout.keep_engine or config.trainer.sync_every:
+    if not keeps_engine(config):
         yield
         return
     _kept = PolicyEngine("", config, keep=True)
@@ -294,6 +294,19 @@ def kept_engine(config: Config):
     finally:
         kept, _kept = _kept, None
         kept.release()
+
+
+def keeps_engine(config: Config) -> bool:
+    """Whether the iterative regime keeps one engine for the run (rollout.keep_engine)."""
+    setting = config.rollout.keep_engine
+    if config.trainer.sync_every or setting == "off":
+        return False
+    if setting == "on":
+        return True
+    import torch
+
+    # auto: where it is measured (CPU). On a GPU the kept engine's sleep path is untested.
+    return not torch.cuda.is_available()
 
 
 def _run_phase(config: Config, phase: str, t: int, model_dir: str, initial: str = "") -> None:
@@ -474,9 +487,9 @@ class PolicyEngine:
         if torch.cuda.is_available() and not self.engine.sleeps:
             self.release()
             raise SetupError(
-                "rollout.keep_engine=true on a GPU needs an engine that sleeps while the trainer "
+                "rollout.keep_engine=on on a GPU needs an engine that sleeps while the trainer "
                 f"trains, and rollout.sleep={self.config.rollout.sleep} gives none: set "
-                "rollout.sleep=auto, or rollout.keep_engine=false"
+                "rollout.sleep=auto, or rollout.keep_engine=auto or off"
             )
 
     def timing(self) -> dict[str, float]:

@@ -86,13 +86,11 @@ def test_self_reward_vllm(warm_model, tmp_path):
     policy judges labelled pairs, a fixed judge (M_0) compares M_1's answers with M_0's in both
     orders. (`python -m srlm.evaluate RUN --redo` is tested on a cheaper run, in
     tests/e2e/test_system2_e2e.py.) One engine serves the whole run (rollout.keep_engine): it
-    starts for M_0 and takes M_1's weights in place, checked against the trainer's probe."""
+    starts for M_0 and takes M_1's weights in place, checked against the trainer's probe (on
+    by default on CPU)."""
     pytest.importorskip("vllm")
     run_dir = tmp_path / "run"
-    keep = "rollout.keep_engine=true"
-    p = run_srlm(
-        ["rollout=vllm", keep, f"model.path={warm_model}", f"run_dir={run_dir}", *TINY, *EVAL]
-    )
+    p = run_srlm(["rollout=vllm", f"model.path={warm_model}", f"run_dir={run_dir}", *TINY, *EVAL])
     assert p.returncode == 0, p.stderr[-3000:]
     _check_run(run_dir, warm_model, p.stdout)
     records = [json.loads((run_dir / f"iter_{t:02d}" / "stages.json").read_text()) for t in (0, 1)]
@@ -203,3 +201,16 @@ def test_engine_refuses_stale_weights(warm_model, tmp_path):
     (stale / "probe_logprobs.json").write_text(json.dumps(probe))
     with pytest.raises(SetupError, match="does not serve the weights"):
         make_engine(str(stale), cfg.model, cfg.rollout)
+
+    # A kept engine (rollout.keep_engine) checks each checkpoint it loads in place.
+    from srlm.runner import PolicyEngine
+
+    kept = PolicyEngine("", cfg, keep=True)
+    kept.serve(str(warm_model))
+    kept()
+    kept.serve(str(stale))
+    try:
+        with pytest.raises(SetupError, match="does not serve the weights"):
+            kept()
+    finally:
+        kept.release()

@@ -53,7 +53,7 @@ def events(monkeypatch):
 
 
 def _config(*extra):
-    return validate(compose(["rollout=hf", "logger=none", "rollout.keep_engine=true", *extra]))
+    return validate(compose(["rollout=hf", "logger=none", "rollout.keep_engine=on", *extra]))
 
 
 def test_a_kept_engine_starts_once_and_loads_each_new_model_in_place(events):
@@ -119,7 +119,7 @@ def test_on_a_gpu_an_engine_that_cannot_sleep_is_refused(events, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     kept = runner.PolicyEngine("", _config("rollout.sleep=off"), keep=True)
     kept.serve("M0")
-    with pytest.raises(SetupError, match="rollout.keep_engine=true on a GPU") as e:
+    with pytest.raises(SetupError, match="rollout.keep_engine=on on a GPU") as e:
         kept()
     assert "rollout.sleep=off" in str(e.value)
     assert events[-1] == ("close",) and kept.engine is None
@@ -153,11 +153,9 @@ def test_the_preflight_refuses_a_kept_vllm_engine_without_sleep_on_a_gpu():
     from srlm.config import RolloutConfig
     from srlm.preflight import _rollout_devices
 
-    kept = RolloutConfig(engine="vllm", keep_engine=True, sleep="off")
+    kept = RolloutConfig(engine="vllm", keep_engine="on", sleep="off")
     (problem,) = _rollout_devices("rollout", kept, gpus=1)
-    assert (
-        problem.startswith("rollout.keep_engine=true on a GPU") and "rollout.sleep=off" in problem
-    )
+    assert problem.startswith("rollout.keep_engine=on on a GPU") and "rollout.sleep=off" in problem
     assert _rollout_devices("rollout", kept, gpus=0) == []  # on CPU the engine only waits
-    auto = RolloutConfig(engine="vllm", keep_engine=True, sleep="auto")
+    auto = RolloutConfig(engine="vllm", keep_engine="on", sleep="auto")
     assert _rollout_devices("rollout", auto, gpus=1) == []

@@ -177,7 +177,7 @@ def test_time_breakdown_splits_an_online_iteration_by_its_steps(tmp_path):
 
 
 def test_a_kept_engine_serves_the_sampling_phases_in_the_driver(tmp_path, phases, monkeypatch):
-    """rollout.keep_engine (the quickstart's setting): evaluate and rollout phases run in the
+    """rollout.keep_engine (on by default on CPU): evaluate and rollout phases run in the
     driver on its one engine; only the train phases start processes."""
     in_driver: list[tuple[str, int, bool]] = []
 
@@ -189,7 +189,7 @@ def test_a_kept_engine_serves_the_sampling_phases_in_the_driver(tmp_path, phases
 
     monkeypatch.setattr(runner, "run_phase", fake_phase)
     cfg = _config(tmp_path, "experiment=irpo_quickstart", "method.iterations=2")
-    assert cfg.rollout.keep_engine
+    assert runner.keeps_engine(cfg)
     with runner.kept_engine(cfg):
         runner.iterate(cfg, RunDir(cfg.run_dir), "/m0", _Logger())
     assert runner._kept is None  # closed with the run
