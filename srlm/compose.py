@@ -373,17 +373,27 @@ def _validating_methods() -> list[str]:
     return sorted(name for name in method_names() if get_method(name).validates)
 
 
+def _sleep_on_cpu(c: Config) -> list[str]:
+    if c.rollout.sleep == "on" and c.trainer.accelerator == "cpu":
+        return [
+            "rollout.sleep=on with trainer.accelerator=cpu: vLLM has no sleep mode on CPU; "
+            "use rollout.sleep=auto or off"
+        ]
+    return []
+
+
 def _online_problems(c: Config, method) -> list[str]:
     """What the online regimes (trainer.sync_every >= 1) cannot do yet, or cannot do at all."""
     s = c.trainer.sync_every
     if not s:
-        if c.rollout.sleep == "on":
+        if c.rollout.sleep == "on" and c.rollout.keep_engine == "off":
             return [
-                "rollout.sleep=on with trainer.sync_every=0: the iterative regime closes its "
-                "engine before training (sleep mode is for the online regimes' persistent "
-                "engine); use rollout.sleep=auto or off"
+                "rollout.sleep=on with trainer.sync_every=0 and rollout.keep_engine=off: the "
+                "iterative regime then closes its engine before training (sleep mode is for an "
+                "engine kept across phases); use rollout.sleep=auto or off, or "
+                "rollout.keep_engine=auto or on"
             ]
-        return []
+        return _sleep_on_cpu(c)
     key = f"trainer.sync_every={s}"
     out = []
     if not method.trains_online:
@@ -415,11 +425,7 @@ def _online_problems(c: Config, method) -> list[str]:
             f"{key} with rollout.data_parallel_size={c.rollout.data_parallel_size}: the online "
             "regimes sync one engine; use rollout.data_parallel_size=1"
         )
-    if c.rollout.sleep == "on" and tc.accelerator == "cpu":
-        out.append(
-            "rollout.sleep=on with trainer.accelerator=cpu: vLLM has no sleep mode on CPU; "
-            "use rollout.sleep=auto or off"
-        )
+    out += _sleep_on_cpu(c)
     if c.method.selects:
         out.append(
             f"{key} with method.select_checkpoints={c.method.select_checkpoints}: checkpoint "

@@ -128,11 +128,11 @@ class RolloutConfig:
     # of the same weights differs by ~0.05 on its own, so it needs a wider tolerance.
     check_weights: bool = True
     check_weights_tolerance: float = 0.05
-    # The online regimes: free the engine's accelerator memory while the trainer trains (vLLM
-    # sleep mode, level 1: weights offloaded to host memory, KV cache dropped), woken before
-    # the next sync or generation. auto: where vLLM's platform has sleep mode (CUDA, ROCm),
+    # An engine that lives across training (the online regimes', the iterative regime's kept
+    # one): free its accelerator memory while the trainer trains (vLLM sleep mode, level 1:
+    # weights offloaded to host memory, KV cache dropped), woken before it samples again. auto: where vLLM's platform has sleep mode (CUDA, ROCm),
     # not on CPU; on: required (refused on CPU and for the transformers engine); off: never.
-    # The iterative regime closes its engine before training instead, unless it keeps it.
+    # An iterative run that does not keep its engine closes it before training instead.
     sleep: str = "auto"
     # The iterative regime: one engine, held by the driver process, serves every rollout and
     # evaluate phase of the run and takes each new checkpoint's weights in place (about 1 s on
@@ -140,7 +140,8 @@ class RolloutConfig:
     # of 20.4%, docs/performance.md); training still runs in a process of its own. on: always;
     # on a GPU the engine sleeps while the trainer trains, so it needs a sleep mode
     # (rollout.sleep auto or on), and that path is untested. auto: on where torch sees no GPU,
-    # else off. off: a new engine in each phase's process, closed before training.
+    # else off. off: a new engine in each phase's process, closed before training. Read from
+    # the run's rollout config only (a judge's own engine lives for its stage).
     keep_engine: str = "auto"
 
     def check(self, key: str = "rollout") -> None:

@@ -130,7 +130,7 @@ def _is_eval_override(o: str) -> bool:
 
 def evaluate_run(config: Config, redo: bool = False) -> list[dict]:
     from srlm.models import resolve_model_dir
-    from srlm.runner import evaluate_model, evaluation_on
+    from srlm.runner import evaluate_model, evaluation_on, kept_engine
     from srlm.summary import format_summary, iteration_row
 
     if not evaluation_on(config):
@@ -146,9 +146,11 @@ def evaluate_run(config: Config, redo: bool = False) -> list[dict]:
             run_dir.forget(t, EVAL_STAGES)
     initial = models[0][1]
     rows = []
-    for t, model in models:
-        evaluate_model(config, run_dir, t, model, initial)
-        rows.append(iteration_row(t, run_dir.stages(t)))
+    # One engine for all the models where the run would keep one (rollout.keep_engine).
+    with kept_engine(config):
+        for t, model in models:
+            evaluate_model(config, run_dir, t, model, initial)
+            rows.append(iteration_row(t, run_dir.stages(t)))
     write_json(Path(config.run_dir) / "summary.json", rows)
     print("\n" + format_summary(rows))
     return rows

@@ -271,8 +271,20 @@ CASES: list[Case] = [
     Case(
         "sleep_mode_in_the_iterative_regime",
         "keys",
+        ["rollout=vllm", "rollout.sleep=on", "rollout.keep_engine=off"],
+        ["rollout.sleep=on with trainer.sync_every=0 and rollout.keep_engine=off"],
+    ),
+    Case(
+        "sleep_mode_of_a_kept_engine_on_cpu",
+        "keys",
         ["rollout=vllm", "rollout.sleep=on"],
-        ["rollout.sleep=on with trainer.sync_every=0"],
+        ["rollout.sleep=on with trainer.accelerator=cpu"],
+    ),
+    Case(
+        "unknown_keep_engine",
+        "keys",
+        ["rollout.keep_engine=true"],
+        ["rollout.keep_engine='True': allowed values are auto, on, off"],
     ),
     Case(
         "sleep_mode_on_cpu",
