@@ -130,8 +130,9 @@ class RolloutConfig:
     check_weights_tolerance: float = 0.05
     # An engine that lives across training (the online regimes', the iterative regime's kept
     # one): free its accelerator memory while the trainer trains (vLLM sleep mode, level 1:
-    # weights offloaded to host memory, KV cache dropped), woken before it samples again. auto: where vLLM's platform has sleep mode (CUDA, ROCm),
-    # not on CPU; on: required (refused on CPU and for the transformers engine); off: never.
+    # weights offloaded to host memory, KV cache dropped), woken before it samples again.
+    # auto: where vLLM's platform has sleep mode (CUDA, ROCm), not on CPU; on: required
+    # (refused on CPU and for the transformers engine); off: never.
     # An iterative run that does not keep its engine closes it before training instead.
     sleep: str = "auto"
     # The iterative regime: one engine, held by the driver process, serves every rollout and

@@ -207,17 +207,23 @@ def _rollout_devices(key: str, r: RolloutConfig, gpus: int) -> list[str]:
         ]
     if r.keep_engine == "on" and gpus and r.engine == "vllm" and r.sleep == "off":
         # The kept engine would hold the GPU's memory through every train phase.
-        return [
-            f"{key}.keep_engine=on on a GPU needs an engine that sleeps while the trainer "
-            f"trains, and {key}.sleep=off gives none: set {key}.sleep=auto, or "
-            f"{key}.keep_engine=auto or off"
-        ]
+        return [kept_engine_needs_sleep(key, r.sleep)]
     if r.engine == "hf" and r.tensor_parallel_size > 1:
         return [
             f"{key}.tensor_parallel_size={r.tensor_parallel_size}: rollout=hf generates on one "
             "device; tensor parallelism is vLLM's (rollout=vllm)"
         ]
     return []
+
+
+def kept_engine_needs_sleep(key: str, sleep: str) -> str:
+    """Why a kept engine that cannot sleep is refused on a GPU (here, and at its start where
+    vLLM's platform turns out to have no sleep mode)."""
+    return (
+        f"{key}.keep_engine=on on a GPU needs an engine that sleeps while the trainer trains, "
+        f"and {key}.sleep={sleep} gives none: set {key}.sleep=auto, or {key}.keep_engine=auto "
+        "or off"
+    )
 
 
 def _gpu_count() -> int:

@@ -58,7 +58,7 @@ from srlm.errors import SetupError, SrlmError
 from srlm.eval.stage import Evaluation
 from srlm.methods import get_method
 from srlm.models import resolve_model_dir
-from srlm.preflight import preflight
+from srlm.preflight import kept_engine_needs_sleep, preflight
 from srlm.procs import child_setup, fault
 from srlm.rollout.engines import make_engine
 from srlm.rundir import RunDir, write_json
@@ -486,11 +486,7 @@ class PolicyEngine:
 
         if torch.cuda.is_available() and not self.engine.sleeps:
             self.release()
-            raise SetupError(
-                "rollout.keep_engine=on on a GPU needs an engine that sleeps while the trainer "
-                f"trains, and rollout.sleep={self.config.rollout.sleep} gives none: set "
-                "rollout.sleep=auto, or rollout.keep_engine=auto or off"
-            )
+            raise SetupError(kept_engine_needs_sleep("rollout", self.config.rollout.sleep))
 
     def timing(self) -> dict[str, float]:
         """The engine start-up and in-place weight-load seconds of the stage that just

@@ -2,10 +2,10 @@
 
 The iterative regime hands weights over through a checkpoint: the trainer saves, the next phase
 starts an engine on the saved directory (or, with rollout.keep_engine, the run's one engine
-reloads its weights from it: `srlm_reload(path)` below). Training online or semi-online refreshes the
-generating model every few optimizer steps, where a save and an engine start per refresh (tens
-of seconds on CPU) would cost more than the steps. So the engine lives for the whole run next to
-the trainer, and a sync copies the weights across in memory.
+reloads its weights from it: `srlm_reload(path)` below). Training online or semi-online
+refreshes the generating model every few optimizer steps, where a save and an engine start per
+refresh (tens of seconds on CPU) would cost more than the steps. So the engine lives for the
+whole run next to the trainer, and a sync copies the weights across in memory.
 
 vLLM on CPU always runs its engine core, and the worker that holds the model, in a separate
 process; its GPU weight-transfer backends (NCCL, CUDA IPC) do not exist there, and its RPC
